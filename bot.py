@@ -1,0 +1,78 @@
+"""Wire the Telegram bot together: settings -> Application -> handlers, and its lifecycle.
+
+``post_init`` opens the library (SQLite + encoder + index) after PTB's ``initialize()``, so
+persistence could never overwrite what we put into ``bot_data``; ``post_shutdown`` closes it.
+Polling by default; webhook mode when ``NEWSBOT_WEBHOOK_URL`` is set. SIGTERM and SIGINT stop
+cleanly (PTB's default stop signals), and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+import handlers
+from handlers.ask import REPLIES_TO_BOT
+from handlers.info import set_commands
+from settings import Settings
+
+log = logging.getLogger("newsbot.bot")
+
+
+def build_application(settings: Settings, library: object | None = None) -> Application:  # type: ignore[type-arg]
+    """The configured Application; pass ``library`` to reuse an open one (tests, the load script)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        from library import Library
+
+        app.bot_data["settings"] = settings
+        app.bot_data["library"] = library if library is not None else await Library.open(settings)
+        app.bot_data["owns_library"] = library is None
+        REPLIES_TO_BOT.bot_id = app.bot.id
+        await set_commands(app)
+        log.info("newsbot @%s ready", app.bot.username)
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        if app.bot_data.get("owns_library"):
+            await app.bot_data["library"].close()
+
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(16)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    handlers.register(app)
+    return app
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app = build_application(settings)
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    log.info("newsbot stopped")
+    return 0

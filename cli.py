@@ -1,0 +1,257 @@
+"""``newsbot``: the command line (also the contract for automated evaluation; keep it stable).
+
+Every subcommand takes ``--db PATH`` (or ``NEWSBOT_DB``). Errors a user can fix print one line
+on stderr and exit 2; nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import samples
+from library import Library
+from retrieval.errors import NewsbotError
+from retrieval.evaluation import LabelledQuestion, markdown_table, score
+from retrieval.types import Answer, ArticleInfo
+from settings import Settings
+
+SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {"NEWSBOT_DB": args.db} if args.db else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    command: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.func
+    if command is _run and settings.telegram_bot_token is not None:
+        from bot import run_bot
+
+        return run_bot(settings)  # PTB runs its own event loop
+    try:
+        return asyncio.run(command(args, settings))
+    except NewsbotError as error:
+        print(f"newsbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsbot", description="Answer questions about news articles with cited sentences.")
+    parser.add_argument("--db", type=Path, help="SQLite file (default: $NEWSBOT_DB or the user data dir)")
+    parser.set_defaults(func=_run)
+    sub = parser.add_subparsers(title="commands")
+
+    p = sub.add_parser("run", help="start the Telegram bot; without TELEGRAM_BOT_TOKEN, a console demo")
+    p.set_defaults(func=_run)
+    p = sub.add_parser("add", help="add one article: a .txt/.md/.html file, a URL, or - for stdin")
+    p.add_argument("source")
+    p.set_defaults(func=_add)
+    p = sub.add_parser("import", help="bulk import a JSONL archive ({id,title,text,...} per line)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=_import)
+    p = sub.add_parser("list", help="list stored articles, newest first")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=_list)
+    p = sub.add_parser("show", help="show one article")
+    p.add_argument("ref")
+    p.set_defaults(func=_show)
+    p = sub.add_parser("delete", help="delete one article")
+    p.add_argument("ref")
+    p.set_defaults(func=_delete)
+    p = sub.add_parser("ask", help="answer a question with cited sentences")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    p.add_argument("--questions", type=Path, help="JSONL of {id, question}: one JSON line out per line in")
+    p.set_defaults(func=_ask)
+    p = sub.add_parser("chat", help="ask questions interactively in the console")
+    p.set_defaults(func=_chat)
+    p = sub.add_parser("eval", help="document recall, MRR and answer metrics on labelled questions")
+    p.add_argument("--questions", type=Path, required=True)
+    p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
+    p.set_defaults(func=_eval)
+    return parser
+
+
+async def _with_library(settings: Settings, body: Callable[[Library], Awaitable[int]]) -> int:
+    library = await Library.open(settings)
+    try:
+        return await body(library)
+    finally:
+        await library.close()
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    async def demo(library: Library) -> int:
+        if not (await library.stats()).articles:
+            info = await library.add_text(SAMPLE_ARTICLE.read_text(encoding="utf-8"))
+            print(f"Added the sample article {info.ref}: {info.title} ({info.lang}, {info.sentence_count} sentences)")
+        print("TELEGRAM_BOT_TOKEN is not set, so here is the console chat on the same core.")
+        return await _chat_loop(library)
+
+    return await _with_library(settings, demo)
+
+
+async def _add(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        source: str = args.source
+        if source == "-":
+            info = await library.add_text(sys.stdin.read())
+        elif source.startswith(("http://", "https://")):
+            info = await library.add_url(source)
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise NewsbotError(f"{source}: no such file")
+            info = await library.add_upload(path.read_bytes(), path.name)
+        print(f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]")
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    async def body(library: Library) -> int:
+        with tqdm(total=None, unit="line", desc="importing", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            summary = await library.import_jsonl(args.file, batch_size=args.batch_size, on_progress=progress)
+        skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())) or "none"
+        print(
+            f"stored {summary.stored} articles ({summary.sentences} sentences, {summary.chunks} chunks) "
+            f"in {summary.seconds:.1f} s, {summary.chunks_per_second:.1f} chunks/s; skipped: {skipped}"
+        )
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        articles = await library.recent(args.limit)
+        if not articles:
+            print("the library is empty")
+        for a in articles:
+            print(f"{a.ref:>12}  {a.lang}  {(a.published or '')[:10]:10}  {a.title or '(untitled)'}")
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _show(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        info, text = await library.article(args.ref)
+        print(_article_header(info))
+        print()
+        print(text)
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _delete(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        info = await library.delete(args.ref)
+        print(f"deleted {info.ref}: {info.title or '(untitled)'}")
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.question) == bool(args.questions):
+        raise NewsbotError("give either a question or --questions FILE")
+
+    async def body(library: Library) -> int:
+        if args.question:
+            answer = await library.ask(args.question)
+            print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else format_answer(answer))
+            return 0
+        for line in args.questions.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            try:
+                out = (await library.ask(str(record["question"]))).as_json()
+            except NewsbotError as error:
+                out = {"question": record["question"], "abstained": True, "reason": str(error), "answer": [], "articles": [], "took_ms": 0}
+            print(json.dumps({"id": record.get("id"), **out}, ensure_ascii=False), flush=True)
+        return 0
+
+    return await _with_library(settings, body)
+
+
+async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    return await _with_library(settings, _chat_loop)
+
+
+async def _chat_loop(library: Library) -> int:
+    print("Ask about the articles in the library (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = await asyncio.to_thread(input, "\n? ")
+        except EOFError:
+            return 0
+        if not question.strip():
+            return 0
+        try:
+            answer = await library.ask(question)
+        except NewsbotError as error:
+            print(error)
+            continue
+        print(format_answer(answer))
+
+
+async def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        if args.corpus:
+            summary = await library.import_jsonl(args.corpus)
+            print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
+        records = [json.loads(l) for l in args.questions.read_text(encoding="utf-8").splitlines() if l.strip()]
+        pairs = []
+        for record in records:
+            question = LabelledQuestion.from_record(record)
+            pairs.append((question, await library.ask(question.question)))
+        print(markdown_table(score(pairs)))
+        return 0
+
+    return await _with_library(settings, body)
+
+
+def _article_header(info: ArticleInfo) -> str:
+    parts = [info.title or "(untitled)", info.outlet, info.author, info.published, info.url]
+    return f"[{info.ref}] " + " · ".join(p for p in parts if p)
+
+
+def format_answer(answer: Answer) -> str:
+    """A readable cited answer for a terminal: numbered quotes, then the numbered sources."""
+    if answer.abstained:
+        return f"I can't answer that from the library: {answer.reason}."
+    refs: dict[str, int] = {}
+    lines = []
+    for citation in answer.citations:
+        number = refs.setdefault(citation.article.ref, len(refs) + 1)
+        quoted = textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
+        lines.append(quoted)
+    lines.append("")
+    infos = {c.article.ref: c.article for c in answer.citations}
+    for ref, number in refs.items():
+        info = infos[ref]
+        lines.append(f"[{number}] " + _article_header(info))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""Fetch one article page for the CLI and the bot, refusing private addresses at every hop.
+
+Every hop (the URL and each redirect, followed by hand) is resolved here, every resolved address
+is checked, and the connection then goes to that checked address, with the original Host header
+and TLS server name. Connecting to what was checked, rather than letting httpx resolve the name
+again, is what stops DNS rebinding (a name that answers public first, private second).
+
+Proxies from the environment are ignored (``trust_env=False``): through a proxy the address check
+would not be the address connected to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+
+import httpx
+
+from retrieval.errors import ArticleRejected
+
+MAX_REDIRECTS = 5
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
+_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (compatible; newsbot/0.1; +article fetcher)",
+    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
+}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """A fetched page, decoded; ``final_url`` is where the redirects ended."""
+
+    final_url: str
+    content_type: str
+    text: str
+    is_html: bool
+
+
+async def fetch_article(
+    url: str,
+    *,
+    max_bytes: int = 5_000_000,
+    timeout: float = 15.0,
+    allow_private: frozenset[str] = frozenset(),
+) -> FetchedPage:
+    """GET ``url`` (http or https), following up to ``MAX_REDIRECTS`` redirects.
+
+    ``timeout`` bounds the whole fetch, redirects included. ``allow_private`` lists hosts
+    ("127.0.0.1") or host:port pairs ("127.0.0.1:8080") that may resolve to private addresses
+    (tests, intranet deployments). Raises ArticleRejected: ``bad_input`` (not an http(s) URL),
+    ``private_address``, ``unreachable`` (DNS, connection, timeout, non-2xx, redirect loop),
+    ``too_large``, ``not_article`` (not HTML or text), ``empty``.
+    """
+    allowed = frozenset(entry.strip().lower() for entry in allow_private)
+    try:
+        async with asyncio.timeout(timeout):
+            async with httpx.AsyncClient(
+                headers=_HEADERS, timeout=timeout, follow_redirects=False, trust_env=False
+            ) as client:
+                return await _fetch(client, url, max_bytes, allowed)
+    except TimeoutError:
+        raise ArticleRejected("unreachable", f"{_shown(url)} did not answer within {timeout:g} s") from None
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, max_bytes: int, allowed: frozenset[str]) -> FetchedPage:
+    current = _parse(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        addresses = await _checked_addresses(current, allowed)
+        response = await _connect(client, current, addresses)
+        try:
+            if response.status_code in _REDIRECT_CODES:
+                location = response.headers.get("location")
+                if not location:
+                    raise ArticleRejected("unreachable", f"{current.host} sent a redirect without a target")
+                current = _parse(str(current.join(location)))
+                continue
+            if not 200 <= response.status_code < 300:
+                raise ArticleRejected(
+                    "unreachable",
+                    f"{current.host} answered HTTP {response.status_code} for {_shown(str(current))}",
+                )
+            return await _read_page(response, current, max_bytes)
+        finally:
+            await response.aclose()
+    raise ArticleRejected("unreachable", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}")
+
+
+def _parse(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ArticleRejected("bad_input", f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ArticleRejected("bad_input", f"only http(s) links can be fetched, not {_shown(url)}")
+    return parsed
+
+
+async def _checked_addresses(url: httpx.URL, allowed: frozenset[str]) -> list[_Address]:
+    """Every address ``url``'s host resolves to; all must be public unless the host is allowed."""
+    host = url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ArticleRejected("unreachable", f"cannot resolve {host}: {exc}") from None
+        addresses = list(
+            dict.fromkeys(
+                ipaddress.ip_address(str(info[4][0]).split("%")[0])  # drop an IPv6 zone ("%eth0")
+                for info in infos
+                if info[0] in (socket.AF_INET, socket.AF_INET6)
+            )
+        )
+    if not addresses:
+        raise ArticleRejected("unreachable", f"cannot resolve {host}")
+    if {host.lower(), f"{host.lower()}:{port}", f"[{host.lower()}]:{port}"} & allowed:
+        return addresses
+    for address in addresses:
+        if not _is_public(address):
+            raise ArticleRejected(
+                "private_address", f"refusing to fetch {host}: it resolves to a private address ({address})"
+            )
+    return addresses
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _is_public(address: _Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address: ::ffff:10.0.0.1, 2002:0a00:0001::, 64:ff9b::10.0.0.1
+        embedded = address.ipv4_mapped or address.sixtofour
+        if address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:  # judged by the IPv4 address (DNS64 answers 64:ff9b:: for all)
+            return _is_public(embedded)
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+async def _connect(client: httpx.AsyncClient, url: httpx.URL, addresses: list[_Address]) -> httpx.Response:
+    """Send the GET to the first checked address that accepts a connection."""
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    error: Exception | None = None
+    for address in addresses:
+        request = client.build_request(
+            "GET",
+            url.copy_with(host=str(address)),
+            headers={"Host": url.netloc.decode("ascii")},
+            extensions=extensions,
+        )
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            error = exc
+        except httpx.TimeoutException:
+            raise ArticleRejected("unreachable", f"{url.host} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ArticleRejected("unreachable", f"cannot fetch {_shown(str(url))}: {_reason(exc)}") from None
+    raise ArticleRejected("unreachable", f"cannot connect to {url.host}: {_reason(error)}")
+
+
+async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -> FetchedPage:
+    content_type = response.headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime and mime not in _HTML_TYPES | _TEXT_TYPES:
+        raise ArticleRejected("not_article", f"{_shown(str(url))} is {mime}, not a web page or text")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ArticleRejected("too_large", f"the page is larger than {max_bytes:,} bytes")
+    chunks, size = [], 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ArticleRejected("too_large", f"the page is larger than {max_bytes:,} bytes")
+            chunks.append(chunk)
+    except httpx.TimeoutException:
+        raise ArticleRejected("unreachable", f"{url.host} stopped sending") from None
+    except httpx.HTTPError as exc:
+        raise ArticleRejected("unreachable", f"reading {_shown(str(url))} failed: {_reason(exc)}") from None
+    body = b"".join(chunks)
+    if not body.strip():
+        raise ArticleRejected("empty", f"{_shown(str(url))} is empty")
+    if body.startswith(_BINARY_MAGIC) or b"\x00" in body[:4096]:
+        raise ArticleRejected("not_article", f"{_shown(str(url))} is a binary file, not a web page")
+    is_html = mime in _HTML_TYPES or (not mime and body.lstrip()[:1] == b"<")
+    text = _decode(body, content_type, is_html)
+    return FetchedPage(str(url), mime or ("text/html" if is_html else "text/plain"), text, is_html)
+
+
+def _decode(body: bytes, content_type: str, is_html: bool) -> str:
+    """Decode with the declared charset (header, then <meta>), else UTF-8, else Windows-1252."""
+    if body.startswith(codecs.BOM_UTF8):
+        return body.decode("utf-8-sig", errors="replace")
+    declared = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
+    charset = declared[1] if declared else None
+    if charset is None and is_html and (meta := _META_CHARSET.search(body[:4096])):
+        charset = meta[1].decode("ascii")
+    if charset:
+        try:
+            return body.decode(charset, errors="replace")
+        except LookupError:
+            pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")
+
+
+def _reason(exc: Exception | None) -> str:
+    if exc is None:
+        return "no address to try"
+    return str(exc) or type(exc).__name__
+
+
+def _shown(url: str) -> str:
+    return url if len(url) <= 100 else url[:97] + "..."

@@ -1,0 +1,16 @@
+"""Telegram update handlers: thin (parse, call the library, format, reply), registered here."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from handlers import admin, ask, info
+from handlers.errors import on_error
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    # Order matters within a group: commands first, then the catch-alls for plain text.
+    info.register(app)
+    admin.register(app)
+    ask.register(app)
+    app.add_error_handler(on_error)

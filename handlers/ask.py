@@ -1,0 +1,134 @@
+"""Questions: private text, /ask in groups, replies to the bot, mentions, and inline queries."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+
+from telegram import InlineQueryResultArticle, InputTextMessageContent, Message, MessageEntity, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.ext import Application, CommandHandler, InlineQueryHandler, MessageHandler, filters
+
+from handlers.common import Context, earlier_question, library, remember_question, reply_pieces, reply_plain
+from handlers.format import Piece, answer_pieces, render, source_line
+
+INLINE_RESULTS = 3
+
+
+async def answer_question(message: Message, context: Context, question: str, follow_up_of: str | None = None) -> None:
+    question = question.strip()
+    if not question:
+        await reply_plain(message, "Ask me something about the articles, e.g. /ask what did Xi's letter say")
+        return
+    await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+    answer = await library(context).ask(question, context=follow_up_of)
+    sent = await reply_pieces(message, answer_pieces(answer))
+    remember_question(context, message.chat_id, [m.message_id for m in sent], question)
+
+
+async def on_private_text(update: Update, context: Context) -> None:
+    assert update.message and update.message.text
+    follow_up = _follow_up_context(update.message, context)
+    await answer_question(update.message, context, update.message.text, follow_up)
+
+
+async def on_ask(update: Update, context: Context) -> None:
+    """/ask QUESTION (also /ask@BotName); a bare /ask replying to a message asks that message."""
+    message = update.message
+    assert message is not None
+    question = " ".join(context.args or [])
+    if not question and message.reply_to_message and message.reply_to_message.text:
+        question = message.reply_to_message.text
+    await answer_question(message, context, question)
+
+
+async def on_reply_to_bot(update: Update, context: Context) -> None:
+    message = update.message
+    assert message and message.text
+    await answer_question(message, context, message.text, _follow_up_context(message, context))
+
+
+async def on_mention(update: Update, context: Context) -> None:
+    message = update.message
+    assert message and message.text
+    username = context.bot.username
+    mentions = message.parse_entities([MessageEntity.MENTION])
+    if not any(text.lower() == f"@{username}".lower() for text in mentions.values()):
+        return  # someone else was mentioned: ordinary chatter, not for us
+    question = re.sub(rf"@{re.escape(username)}\b", " ", message.text, flags=re.IGNORECASE)
+    await answer_question(message, context, question)
+
+
+async def on_inline_query(update: Update, context: Context) -> None:
+    query = update.inline_query
+    assert query is not None
+    question = query.query.strip()
+    if len(question) < 3:
+        await query.answer([], cache_time=5, is_personal=True)
+        return
+    answer = await library(context).ask(question)
+    if answer.abstained:
+        await query.answer(
+            [
+                InlineQueryResultArticle(
+                    id="none",
+                    title="Nothing in the library answers this",
+                    description=answer.reason or "",
+                    input_message_content=InputTextMessageContent(
+                        html.escape(f"{question}: nothing in the library answers this ({answer.reason})."),
+                        parse_mode=ParseMode.HTML,
+                    ),
+                )
+            ],
+            cache_time=30,
+        )
+        return
+    results = []
+    for citation in answer.citations[:INLINE_RESULTS]:
+        pieces = [
+            Piece(question, "<b>{}</b>"), Piece("\n"),
+            Piece(f"“{citation.text}”", "<blockquote>{}</blockquote>"),
+            *source_line(citation.article),
+        ]
+        key = hashlib.sha1(f"{citation.article.ref}:{citation.sentence_index}".encode()).hexdigest()[:32]
+        results.append(
+            InlineQueryResultArticle(
+                id=key,
+                title=citation.article.title or "Untitled article",
+                description=citation.text[:200],
+                input_message_content=InputTextMessageContent(render(pieces)[0], parse_mode=ParseMode.HTML),
+            )
+        )
+    await query.answer(results, cache_time=30)
+
+
+def _follow_up_context(message: Message, context: Context) -> str | None:
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
+        return None
+    return earlier_question(context, message.chat_id, replied.message_id)
+
+
+class _RepliesToBot(filters.MessageFilter):
+    """A message that replies to one of this bot's messages (set up once the bot id is known)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="RepliesToBot")
+        self.bot_id: int | None = None
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return bool(replied and replied.from_user and self.bot_id and replied.from_user.id == self.bot_id)
+
+
+REPLIES_TO_BOT = _RepliesToBot()
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    text = filters.TEXT & ~filters.COMMAND
+    app.add_handler(CommandHandler("ask", on_ask))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, on_private_text))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & REPLIES_TO_BOT, on_reply_to_bot))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & filters.Entity(MessageEntity.MENTION), on_mention))
+    app.add_handler(InlineQueryHandler(on_inline_query))

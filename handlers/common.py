@@ -1,0 +1,73 @@
+"""What every handler needs: the library, the settings, admin checks and safe replies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telegram import Message, Update
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.ext import ContextTypes
+
+from handlers.format import Piece, render
+from retrieval.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from library import Library
+    from settings import Settings
+
+Context = ContextTypes.DEFAULT_TYPE
+
+# How many recent (chat, bot message) -> question pairs to remember for follow-up replies.
+FOLLOW_UP_MEMORY = 5_000
+
+
+def library(context: Context) -> Library:
+    return context.application.bot_data["library"]
+
+
+def settings(context: Context) -> Settings:
+    return context.application.bot_data["settings"]
+
+
+async def require_admin(update: Update, context: Context, action: str) -> None:
+    """Bot-wide admins from settings; in a group also its creator and administrators."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None:
+        raise NotAllowed(f"only admins can {action}")
+    if user.id in settings(context).admin_ids:
+        return
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        member = await context.bot.get_chat_member(chat.id, user.id)
+        if member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR):
+            return
+    raise NotAllowed(f"only admins can {action}")
+
+
+async def reply_pieces(message: Message, pieces: list[Piece]) -> list[Message]:
+    """Reply with HTML, split under Telegram's limit; later parts follow the first."""
+    sent = []
+    for part in render(pieces):
+        sent.append(
+            await message.reply_text(
+                part, parse_mode=ParseMode.HTML, disable_web_page_preview=True, do_quote=not sent
+            )
+        )
+    return sent
+
+
+async def reply_plain(message: Message, text: str) -> Message:
+    return (await reply_pieces(message, [Piece(text)]))[0]
+
+
+def remember_question(context: Context, chat_id: int, message_ids: list[int], question: str) -> None:
+    memory: dict[tuple[int, int], str] = context.application.bot_data.setdefault("questions", {})
+    for message_id in message_ids:
+        memory[(chat_id, message_id)] = question
+    while len(memory) > FOLLOW_UP_MEMORY:
+        memory.pop(next(iter(memory)))
+
+
+def earlier_question(context: Context, chat_id: int, message_id: int) -> str | None:
+    memory: dict[tuple[int, int], str] = context.application.bot_data.get("questions", {})
+    return memory.get((chat_id, message_id))

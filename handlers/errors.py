@@ -1,0 +1,40 @@
+"""The one error handler: domain errors become a clear reply, anything else is logged and apologised for."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import NetworkError, RetryAfter, TimedOut
+
+from handlers.common import Context, reply_plain
+from retrieval.errors import ArticleRejected, NewsbotError, NotAllowed
+
+log = logging.getLogger("newsbot.bot")
+
+APOLOGY = "Sorry, something went wrong on my side while answering. Please try again in a moment."
+
+
+async def on_error(update: object, context: Context) -> None:
+    error = context.error
+    message = update.effective_message if isinstance(update, Update) else None
+    if isinstance(error, NewsbotError):
+        if message is None:
+            return
+        if isinstance(error, ArticleRejected):
+            text = f"Not added: {error}."
+        elif isinstance(error, NotAllowed):
+            text = f"Sorry, {error}."
+        else:
+            text = f"{str(error)[:1].upper()}{str(error)[1:]}."
+        await reply_plain(message, text)
+        return
+    if isinstance(error, (RetryAfter, TimedOut, NetworkError)):
+        log.warning("Telegram API trouble: %s", error)
+        return
+    log.error("unhandled error for update %s", getattr(update, "update_id", None), exc_info=error)
+    if message is not None:
+        try:
+            await reply_plain(message, APOLOGY)
+        except Exception:  # the apology itself failed (e.g. chat gone): the log is all we can do
+            log.exception("could not send the apology")

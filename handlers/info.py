@@ -1,0 +1,91 @@
+"""/start, /help (English or Indonesian), /sources and /article."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import Application, CommandHandler, MessageHandler, filters
+
+from handlers.common import Context, library, reply_pieces, reply_plain
+from handlers.format import Piece, source_line
+
+HELP = {
+    "en": (
+        "I answer questions about the news articles in my library by quoting the sentences that "
+        "say so, each with its source.\n\n"
+        "• In a private chat, just write your question.\n"
+        "• In a group: /ask your question, reply to one of my answers to follow up, or mention me.\n"
+        "• Anywhere: type @{bot} and your question to share an answer.\n\n"
+        "/sources lists recent articles, /article REF shows one.\n"
+        "Admins: /add a URL, pasted text or a .txt/.md/.html file; /delete REF; /stats."
+    ),
+    "id": (
+        "Saya menjawab pertanyaan tentang artikel berita di perpustakaan saya dengan mengutip "
+        "kalimat yang menyatakannya, lengkap dengan sumbernya.\n\n"
+        "• Di obrolan pribadi, tulis saja pertanyaan Anda.\n"
+        "• Di grup: /ask pertanyaan Anda, balas jawaban saya untuk bertanya lanjut, atau sebut saya.\n"
+        "• Di mana saja: ketik @{bot} lalu pertanyaan Anda untuk membagikan jawaban.\n\n"
+        "/sources menampilkan artikel terbaru, /article REF menampilkan satu artikel.\n"
+        "Admin: /add URL, teks, atau berkas .txt/.md/.html; /delete REF; /stats."
+    ),
+}
+
+PRIVATE_COMMANDS = [
+    BotCommand("help", "how to ask"),
+    BotCommand("sources", "recent articles"),
+    BotCommand("article", "show one article: /article REF"),
+    BotCommand("add", "admins: add an article"),
+    BotCommand("stats", "admins: library statistics"),
+]
+GROUP_COMMANDS = [
+    BotCommand("ask", "ask about the news: /ask your question"),
+    BotCommand("sources", "recent articles"),
+    BotCommand("article", "show one article: /article REF"),
+    BotCommand("help", "how to ask"),
+]
+ARTICLE_PREVIEW_CHARS = 1200
+
+
+def _language(update: Update) -> str:
+    code = (update.effective_user.language_code or "") if update.effective_user else ""
+    return "id" if code.lower().startswith(("id", "ms")) else "en"
+
+
+async def on_help(update: Update, context: Context) -> None:
+    assert update.message is not None
+    await reply_plain(update.message, HELP[_language(update)].format(bot=context.bot.username))
+
+
+async def on_sources(update: Update, context: Context) -> None:
+    assert update.message is not None
+    articles = await library(context).recent(10)
+    if not articles:
+        await reply_plain(update.message, "The library is empty. Admins can /add articles.")
+        return
+    pieces = [Piece("Recent articles\n", "<b>{}</b>")]
+    for info in articles:
+        pieces += [Piece("• "), *source_line(info), Piece("\n")]
+    await reply_pieces(update.message, pieces)
+
+
+async def on_article(update: Update, context: Context) -> None:
+    message = update.message
+    assert message is not None and message.text is not None
+    ref = " ".join(context.args or []) if context.args is not None else message.text.split()[0].split("@")[0][len("/article_") :]
+    if not ref:
+        await reply_plain(message, "Usage: /article REF (refs are shown in /sources and under answers)")
+        return
+    info, text = await library(context).article(ref.strip())
+    preview = text if len(text) <= ARTICLE_PREVIEW_CHARS else text[:ARTICLE_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+    await reply_pieces(message, [*source_line(info), Piece(f"\n{info.lang}, {info.sentence_count} sentences\n\n"), Piece(preview)])
+
+
+async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
+    await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
+    await app.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(CommandHandler(["start", "help"], on_help))
+    app.add_handler(CommandHandler("sources", on_sources))
+    app.add_handler(CommandHandler("article", on_article))
+    app.add_handler(MessageHandler(filters.Regex(r"^/article_\w+(@\w+)?$"), on_article))

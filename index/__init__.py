@@ -1,0 +1,1 @@
+"""Storage: the SQLite schema, its migrations and every SQL statement newsbot runs."""

@@ -1,0 +1,335 @@
+"""SQLite storage through aiosqlite: schema, migrations and every SQL statement.
+
+Why these choices:
+- WAL mode, so readers (answers) never wait for a writer (an import), and one explicit
+  ``BEGIN IMMEDIATE`` transaction per batch, so an article is stored whole or not at all even
+  if the process is killed mid-ingest: SQLite rolls an unfinished transaction back on open.
+- Sentence and chunk texts are not stored: they are slices of the article text by offsets.
+- The encoder that made the vectors is recorded; opening the index with another is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+
+from retrieval.encoder import EncoderIdentity
+from retrieval.errors import ModelMismatch, NotFound
+from retrieval.types import ArticleInfo, ChunkSpan, IndexedArticle, PreparedArticle, SentenceSpan
+
+# Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE articles (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        title TEXT, outlet TEXT, author TEXT, published TEXT,
+        url TEXT UNIQUE,
+        lang TEXT NOT NULL,
+        source TEXT,
+        text TEXT NOT NULL,
+        content_hash TEXT NOT NULL UNIQUE,
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TABLE sentences (
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (article_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE chunks (
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        first_sentence INTEGER NOT NULL,
+        last_sentence INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (article_id, idx)
+    ) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at"
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """An article ready to store: prepared text plus one vector per sentence and per chunk."""
+
+    prepared: PreparedArticle
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+    ref: str | None = None  # an external id (JSONL import); generated when absent
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryStats:
+    articles: int
+    sentences: int
+    chunks: int
+    languages: tuple[tuple[str, int], ...]
+    db_bytes: int
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=10000")
+            store = cls(db, path)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this newsbot ({SCHEMA_VERSION})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript would commit on its own; run the statements inside one transaction.
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def check_encoder(self, identity: EncoderIdentity) -> None:
+        """Record the encoder on first use; refuse a different one afterwards."""
+        async with self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'encoder.%'") as cur:
+            stored = {k.removeprefix("encoder."): v async for k, v in cur}
+        wanted = {
+            "name": identity.name,
+            "dim": str(identity.dim),
+            "query_prompt": identity.query_prompt,
+            "passage_prompt": identity.passage_prompt,
+        }
+        if not stored:
+            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", [(f"encoder.{k}", v) for k, v in wanted.items()]
+            )
+            await self._db.execute("COMMIT")
+            return
+        if stored != wanted:
+            raise ModelMismatch(
+                f"this library was indexed with {stored.get('name')} (dim {stored.get('dim')}), "
+                f"but the configured model is {identity.name} (dim {identity.dim}); "
+                "use the same model (NEWSBOT_MODEL) or a new database (NEWSBOT_DB)"
+            )
+
+    async def find_duplicate(self, *, text_hash: str | None, url: str | None, ref: str | None) -> ArticleInfo | None:
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE content_hash = ? OR url = ? OR ref = ? LIMIT 1",
+            (text_hash, url, ref),
+        ) as cur:
+            row = await cur.fetchone()
+        return _info(row) if row else None
+
+    async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
+        """Store a batch in one transaction: all of it, or (on any error or a kill) none of it."""
+        stored: list[ArticleInfo] = []
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for article in articles:
+                stored.append(await self._insert(article))
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return stored
+
+    async def _insert(self, new: NewArticle) -> ArticleInfo:
+        p = new.prepared
+        if len(new.sentence_vectors) != len(p.sentences) or len(new.chunk_vectors) != len(p.chunks):
+            raise ValueError("one vector per sentence and per chunk is required")
+        cur = await self._db.execute(
+            "INSERT INTO articles (ref, title, outlet, author, published, url, lang, source, text, content_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new.ref or f"pending-{p.content_hash}",
+                p.meta.title, p.meta.outlet, p.meta.author, p.meta.published, p.meta.url,
+                p.lang, new.source, p.text, p.content_hash,
+            ),
+        )
+        article_id = cur.lastrowid
+        assert article_id is not None
+        if new.ref is None:
+            await self._db.execute(
+                "UPDATE articles SET ref = CASE WHEN EXISTS (SELECT 1 FROM articles WHERE ref = ?1)"
+                " THEN ?1 || '-' || substr(content_hash, 1, 6) ELSE ?1 END WHERE id = ?2",
+                (f"a{article_id}", article_id),
+            )
+        await self._db.executemany(
+            "INSERT INTO sentences (article_id, idx, start, end, vector) VALUES (?, ?, ?, ?, ?)",
+            [
+                (article_id, i, s.start, s.end, _blob(v))
+                for i, (s, v) in enumerate(zip(p.sentences, new.sentence_vectors))
+            ],
+        )
+        await self._db.executemany(
+            "INSERT INTO chunks (article_id, idx, first_sentence, last_sentence, vector) VALUES (?, ?, ?, ?, ?)",
+            [(article_id, i, c.first, c.last, _blob(v)) for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors))],
+        )
+        info = await self.article_info_by_id(article_id)
+        return info
+
+    async def article_info_by_id(self, article_id: int) -> ArticleInfo:
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
+            " FROM articles a WHERE id = ?",
+            (article_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no article with id {article_id}")
+        return _info(row)
+
+    async def article(self, ref: str) -> tuple[ArticleInfo, str]:
+        """The article's info and its full cleaned text."""
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
+            " FROM articles a WHERE ref = ?",
+            (ref,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no article with ref {ref!r}")
+        return _info(row[:-1]), row[-1]
+
+    async def delete(self, ref: str) -> ArticleInfo:
+        info, _ = await self.article(ref)
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.execute("DELETE FROM articles WHERE id = ?", (info.id,))
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return info
+
+    async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
+            " FROM articles a ORDER BY id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        ) as cur:
+            return [_info(row) async for row in cur]
+
+    async def stats(self) -> LibraryStats:
+        async with self._db.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM sentences),"
+            " (SELECT count(*) FROM chunks)"
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        async with self._db.execute(
+            "SELECT lang, count(*) FROM articles GROUP BY lang ORDER BY count(*) DESC"
+        ) as cur:
+            languages = tuple([(lang, n) async for lang, n in cur])
+        async with self._db.execute(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        ) as cur:
+            size = await cur.fetchone()
+        return LibraryStats(row[0], row[1], row[2], languages, int(size[0]) if size else 0)
+
+    async def load_all(self) -> list[IndexedArticle]:
+        """Every article with its spans and vectors, for building the in-memory index."""
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
+            " FROM articles a ORDER BY id"
+        ) as cur:
+            rows = await cur.fetchall()
+        sentences: dict[int, list[tuple[int, int, bytes]]] = {}
+        async with self._db.execute("SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx") as cur:
+            async for article_id, start, end, vector in cur:
+                sentences.setdefault(article_id, []).append((start, end, vector))
+        chunks: dict[int, list[tuple[int, int, bytes]]] = {}
+        async with self._db.execute(
+            "SELECT article_id, first_sentence, last_sentence, vector FROM chunks ORDER BY article_id, idx"
+        ) as cur:
+            async for article_id, first, last, vector in cur:
+                chunks.setdefault(article_id, []).append((first, last, vector))
+        return [
+            _indexed(_info(row[:-1]), row[-1], sentences.get(row[0], []), chunks.get(row[0], []))
+            for row in rows
+        ]
+
+    async def load_article(self, article_id: int) -> IndexedArticle:
+        info = await self.article_info_by_id(article_id)
+        _, text = await self.article(info.ref)
+        async with self._db.execute(
+            "SELECT start, end, vector FROM sentences WHERE article_id = ? ORDER BY idx", (article_id,)
+        ) as cur:
+            sentences = [tuple(r) async for r in cur]
+        async with self._db.execute(
+            "SELECT first_sentence, last_sentence, vector FROM chunks WHERE article_id = ? ORDER BY idx",
+            (article_id,),
+        ) as cur:
+            chunks = [tuple(r) async for r in cur]
+        return _indexed(info, text, sentences, chunks)  # type: ignore[arg-type]
+
+
+def _info(row: tuple) -> ArticleInfo:  # type: ignore[type-arg]
+    count = row[9] if len(row) > 9 else 0
+    return ArticleInfo(
+        id=row[0], ref=row[1], title=row[2], outlet=row[3], author=row[4], published=row[5],
+        url=row[6], lang=row[7], added_at=row[8], sentence_count=count,
+    )
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def _indexed(
+    info: ArticleInfo,
+    text: str,
+    sentence_rows: list[tuple[int, int, bytes]],
+    chunk_rows: list[tuple[int, int, bytes]],
+) -> IndexedArticle:
+    sentences = tuple(SentenceSpan(start, end, text[start:end]) for start, end, _ in sentence_rows)
+    chunks = tuple(
+        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last])) for first, last, _ in chunk_rows
+    )
+    return IndexedArticle(
+        info=info,
+        text=text,
+        sentences=sentences,
+        chunks=chunks,
+        sentence_vectors=_matrix([v for _, _, v in sentence_rows]),
+        chunk_vectors=_matrix([v for _, _, v in chunk_rows]),
+    )
+
+
+def _matrix(blobs: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).astype(np.float32, copy=False)

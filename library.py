@@ -1,0 +1,286 @@
+"""The async face of newsbot's core, shared by the CLI and the Telegram bot.
+
+It owns the store (SQLite), the encoder and the in-memory index, and keeps blocking CPU work
+(cleaning, embedding, index building, scoring) off the event loop with ``asyncio.to_thread``,
+so an admin's import never freezes answers in other chats. Writers are serialized by a lock;
+readers never wait for them: each answer runs against the index snapshot current when it began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fetch import fetch_article
+from index.store import LibraryStats, NewArticle, Store
+from retrieval.cleaning import clean_html, clean_text, decode_upload
+from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
+from retrieval.encoder import Encoder, load_encoder
+from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NewsbotError
+from retrieval.prepare import prepare_article
+from retrieval.search import CorpusIndex
+from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
+from settings import Settings
+
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    stored: int
+    skipped: dict[str, int]
+    chunks: int
+    sentences: int
+    seconds: float
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """One JSONL line: ``{"id","title","text"}`` plus optional lang, source, url, published, author."""
+
+    ref: str
+    text: str
+    meta: ArticleMeta
+    lang: str | None
+    source: str | None
+
+
+class Library:
+    def __init__(self, store: Store, encoder: Encoder, index: CorpusIndex, settings: Settings) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.settings = settings
+        self._index = index
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, encoder: Encoder | None = None, config: RetrievalConfig = DEFAULT_CONFIG
+    ) -> Library:
+        if encoder is None:
+            encoder = await asyncio.to_thread(
+                load_encoder, settings.model, settings.model_cache, threads=settings.encoder_threads
+            )
+        store = await Store.open(settings.db)
+        try:
+            await store.check_encoder(encoder.identity)
+            articles = await store.load_all()
+            index = await asyncio.to_thread(CorpusIndex, articles, config, dim=encoder.identity.dim)
+        except BaseException:
+            await store.close()
+            raise
+        return cls(store, encoder, index, settings)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    @property
+    def index(self) -> CorpusIndex:
+        return self._index
+
+    # -- asking -------------------------------------------------------------------------------
+
+    async def ask(self, question: str, *, context: str | None = None) -> Answer:
+        """Answer ``question``; ``context`` is the earlier question of a follow-up."""
+        started = time.perf_counter()
+        question = " ".join(question.split())
+        if not question:
+            raise BadQuestion("ask a question, e.g. “what did Xi's letter say?”")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise BadQuestion(f"that question is {len(question):,} characters long; please keep it under {limit:,}")
+        query = f"{context.strip()} {question}" if context else question
+        index = self._index
+        answer = await asyncio.to_thread(self._answer, index, query)
+        took = (time.perf_counter() - started) * 1000
+        return Answer(question, answer.citations, answer.articles, answer.abstained, answer.reason, took)
+
+    def _answer(self, index: CorpusIndex, query: str) -> Answer:
+        if not len(index):
+            return index.answer(query, np.zeros(index.dim, np.float32))
+        vector = self.encoder.encode_queries([query])[0]
+        return index.answer(query, vector)
+
+    # -- adding -------------------------------------------------------------------------------
+
+    async def add_text(self, raw: str, *, url: str | None = None, is_html: bool = False) -> ArticleInfo:
+        cleaned = await asyncio.to_thread(clean_html if is_html else clean_text, raw, url=url)
+        return await self._add_cleaned(cleaned)
+
+    async def add_upload(self, data: bytes, filename: str | None) -> ArticleInfo:
+        limit = self.settings.max_upload_bytes
+        if len(data) > limit:
+            raise ArticleRejected(
+                "too_large", f"the file is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+            )
+        suffix = Path(filename or "").suffix.lower()
+        if suffix not in HTML_SUFFIXES | TEXT_SUFFIXES:
+            raise ArticleRejected("bad_input", f"{filename}: send a .txt, .md or .html file")
+        text = decode_upload(data, filename)
+        return await self.add_text(text, is_html=suffix in HTML_SUFFIXES)
+
+    async def add_url(self, url: str) -> ArticleInfo:
+        duplicate = await self.store.find_duplicate(text_hash=None, url=url, ref=None)
+        if duplicate:
+            raise DuplicateArticle(duplicate.ref, duplicate.title)
+        page = await fetch_article(
+            url,
+            max_bytes=self.settings.max_upload_bytes,
+            timeout=self.settings.fetch_timeout,
+            allow_private=self.settings.allow_private_hosts,
+        )
+        return await self.add_text(page.text, url=page.final_url, is_html=page.is_html)
+
+    async def _add_cleaned(self, cleaned: CleanedArticle, *, ref: str | None = None, lang: str | None = None,
+                           source: str | None = None) -> ArticleInfo:
+        prepared = await asyncio.to_thread(prepare_article, cleaned, self._index.config, lang=lang)
+        async with self._write_lock:
+            await self._refuse_duplicate(prepared, ref)
+            new = await asyncio.to_thread(self._embed, [(prepared, ref, source)])
+            (info,) = await self.store.add_articles(new)
+            await self._publish([info], new)
+        return info
+
+    async def _refuse_duplicate(self, prepared: PreparedArticle, ref: str | None) -> None:
+        duplicate = await self.store.find_duplicate(
+            text_hash=prepared.content_hash, url=prepared.meta.url, ref=ref
+        )
+        if duplicate:
+            raise DuplicateArticle(duplicate.ref, duplicate.title)
+
+    def _embed(self, batch: list[tuple[PreparedArticle, str | None, str | None]]) -> list[NewArticle]:
+        """One encoder call for every sentence and chunk of the batch (bigger batches, less overhead)."""
+        texts = [s.text for p, _, _ in batch for s in p.sentences] + [c.text for p, _, _ in batch for c in p.chunks]
+        vectors = self.encoder.encode_passages(texts)
+        n_sentences = sum(len(p.sentences) for p, _, _ in batch)
+        sentence_vectors, chunk_vectors = vectors[:n_sentences], vectors[n_sentences:]
+        out, s_at, c_at = [], 0, 0
+        for prepared, ref, source in batch:
+            ns, nc = len(prepared.sentences), len(prepared.chunks)
+            out.append(NewArticle(prepared, sentence_vectors[s_at : s_at + ns], chunk_vectors[c_at : c_at + nc], ref, source))
+            s_at, c_at = s_at + ns, c_at + nc
+        return out
+
+    async def _publish(self, infos: list[ArticleInfo], new: list[NewArticle]) -> None:
+        indexed = [
+            IndexedArticle(info, n.prepared.text, n.prepared.sentences, n.prepared.chunks, n.sentence_vectors, n.chunk_vectors)
+            for info, n in zip(infos, new)
+        ]
+        self._index = await asyncio.to_thread(self._index.with_articles, indexed)
+
+    # -- bulk import ----------------------------------------------------------------------------
+
+    async def import_jsonl(
+        self, path: Path, *, batch_size: int = 32, on_progress: Callable[[int, int], None] | None = None
+    ) -> ImportSummary:
+        """Import a JSONL archive in batches, one transaction each; re-running skips what is stored."""
+        started = time.perf_counter()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        skipped: Counter[str] = Counter()
+        stored = chunks = sentences = 0
+        batch: list[tuple[PreparedArticle, str | None, str | None]] = []
+        seen_hashes: set[str] = set()
+
+        async def flush() -> None:
+            nonlocal stored, chunks, sentences
+            if not batch:
+                return
+            async with self._write_lock:
+                new = await asyncio.to_thread(self._embed, batch)
+                infos = await self.store.add_articles(new)
+                await self._publish(infos, new)
+            stored += len(infos)
+            chunks += sum(len(n.prepared.chunks) for n in new)
+            sentences += sum(len(n.prepared.sentences) for n in new)
+            batch.clear()
+
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = parse_import_line(line, number)
+                if record is None:
+                    continue
+                cleaned = await asyncio.to_thread(clean_text, record.text, url=record.meta.url)
+                cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
+                prepared = await asyncio.to_thread(prepare_article, cleaned, self._index.config, lang=record.lang)
+                if prepared.content_hash in seen_hashes:
+                    raise ArticleRejected("duplicate", "duplicate of an earlier line")
+                await self._refuse_duplicate(prepared, record.ref)
+                seen_hashes.add(prepared.content_hash)
+                batch.append((prepared, record.ref, record.source))
+            except ArticleRejected as rejected:
+                skipped[rejected.reason] += 1
+            if len(batch) >= batch_size:
+                await flush()
+            if on_progress:
+                on_progress(number, len(lines))
+        await flush()
+        return ImportSummary(stored, dict(skipped), chunks, sentences, time.perf_counter() - started)
+
+    # -- reading and deleting -------------------------------------------------------------------
+
+    async def delete(self, ref: str) -> ArticleInfo:
+        async with self._write_lock:
+            info = await self.store.delete(ref)
+            self._index = await asyncio.to_thread(self._index.without_article, info.id)
+        return info
+
+    async def article(self, ref: str) -> tuple[ArticleInfo, str]:
+        return await self.store.article(ref)
+
+    async def recent(self, limit: int = 10) -> list[ArticleInfo]:
+        return await self.store.recent(limit)
+
+    async def stats(self) -> LibraryStats:
+        return await self.store.stats()
+
+
+def parse_import_line(line: str, number: int) -> ImportRecord | None:
+    """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number."""
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
+        raise ArticleRejected("bad_input", f"line {number}: needs at least \"id\" and \"text\"")
+
+    def opt(key: str) -> str | None:
+        value = obj.get(key)
+        return str(value).strip() or None if value is not None else None
+
+    meta = ArticleMeta(title=opt("title"), outlet=opt("source") or opt("outlet"), author=opt("author"),
+                       published=opt("published"), url=opt("url"))
+    return ImportRecord(str(obj["id"]), obj["text"], meta, opt("lang"), opt("source"))
+
+
+def iter_jsonl_questions(path: Path) -> Iterator[dict[str, object]]:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
+    """Fields given in the archive win; what cleaning found fills the gaps."""
+    return ArticleMeta(
+        title=given.title or found.title,
+        outlet=given.outlet or found.outlet,
+        author=given.author or found.author,
+        published=given.published or found.published,
+        url=given.url or found.url,
+    )
+
+
+__all__ = ["Library", "ImportSummary", "NewsbotError", "parse_import_line"]

@@ -1,0 +1,565 @@
+"""Turn pasted text, uploads and HTML pages into article text plus metadata.
+
+Cleaning works on whole lines: a line is either kept verbatim (whitespace normalised) or dropped
+as boilerplate, so the sentences the bot later quotes are exactly the article's. Dropped are
+byline, caption, related-link, share, advert, copyright and navigation lines (``_DROP``), and
+everything above a dateline such as "TRIBUNNEWS.COM, BEIJING - " (title, teaser, photo caption).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+import trafilatura
+
+from retrieval.errors import ArticleRejected
+from retrieval.sentences import split_sentences
+from retrieval.types import ArticleMeta, CleanedArticle
+
+MAX_ARTICLE_BYTES = 2_000_000
+"""Largest upload or pasted text accepted as an article (enforced by the caller)."""
+
+MIN_LETTERS = 40
+MIN_SENTENCES = 2
+
+_MAGIC = (
+    (b"%PDF", "a PDF"),
+    (b"PK\x03\x04", "a ZIP archive (or a Word/OpenDocument file)"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "an old Word/Excel file"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7z archive"),
+    (b"RIFF", "a media file"),
+    (b"OggS", "a media file"),
+    (b"ID3", "an MP3 file"),
+)
+
+# --- normalisation -------------------------------------------------------------------------
+
+_LINE_ENDS = re.compile(r"\r\n|[\r\v\f\x1c-\x1e\x85\u2028]")
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[^\S\n]+")
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_TAG = re.compile(r"<!--.*?-->|<!--.*\Z|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>|<![A-Za-z][^<>]*>", re.S)
+_HIDDEN = re.compile(r"<(script|style|noscript|template|svg|head|iframe|object)\b[^<>]*>", re.I)
+_BLOCK_TAG = re.compile(
+    r"</?(address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|form|h[1-6]|header"
+    r"|hr|li|main|nav|ol|p|pre|section|table|td|th|tr|ul)\b[^<>]*>",
+    re.I,
+)
+_HTML_DOCUMENT = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.I)
+
+# --- markdown (conservative: only unambiguous markup) ----------------------------------------
+
+_MARKDOWN = (
+    (re.compile(r"^ {0,3}#{1,6}\s+(.*?)(?:\s+#+)?$", re.M), r"\1"),  # headings
+    (re.compile(r"^ {0,3}>\s?", re.M), ""),  # block quotes
+    (re.compile(r"^ {0,3}(?:[-*_] *){3,}$|^ {0,3}=+$", re.M), ""),  # rules, setext underlines
+    (re.compile(r"^ {0,3}\[[^\]\n]+\]:\s+\S+.*$", re.M), ""),  # link reference definitions
+    (re.compile(r"^ {0,3}[-*+]\s+", re.M), ""),  # bullets
+    # Inner parts exclude their own delimiters, which keeps every pattern linear in the line length.
+    (re.compile(r"!\[[^\[\]\n]*\]\([^()\s\[\]]*\)"), ""),  # images
+    (re.compile(r"\[([^\[\]\n]+)\]\([^()\s\[\]]*(?:\s+\"[^\"\n]*\")?\)"), r"\1"),  # links
+    (re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]"), r"\1"),  # reference links
+    (re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*"), r"\1"),  # bold
+    (re.compile(r"(?<!\w)__(?=\S)([^_\n]+?)(?<=\S)__(?!\w)"), r"\1"),  # bold
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # italic
+    (re.compile(r"(?<![\w`])`([^`\n]+)`(?![\w`])"), r"\1"),  # inline code
+)
+
+# --- boilerplate lines ------------------------------------------------------------------------
+
+
+def _one_of(phrases: str) -> str:
+    """A regex alternation of space-separated phrases; "_" inside a phrase stands for spaces."""
+    return "(?:" + "|".join(p.replace("_", r"\s+") for p in phrases.split()) + ")"
+
+
+_RELATED = _one_of(
+    """baca baca_juga read_more read_also also_read more_from see_also related related_articles
+    related_stories related_news related_content berita_terkait berita_lainnya artikel_terkait
+    artikel_lainnya simak simak_juga lihat lihat_juga tonton tonton_juga saksikan rekomendasi
+    recommended"""
+)
+_CREDIT = _one_of(
+    """penulis editor redaktur penyunting reporter wartawan pewarta kontributor jurnalis fotografer
+    videografer author writer written_by reported_by reporting_by edited_by editing_by
+    photographer sumber source foto photo image gambar video credit kredit ilustrasi illustration
+    dok dokumentasi"""
+)
+_AUTHOR = _one_of(
+    """penulis reporter wartawan pewarta kontributor jurnalis author writer written_by reported_by
+    reporting_by"""
+)
+_REPORTER = r"laporan\s+" + _one_of("wartawan reporter koresponden kontributor jurnalis")
+# Lines that are nothing but one of these: adverts, paywall prompts, page navigation.
+_FILLER = _one_of(
+    """advertisement advertisements advertisment advert adverts ad ads iklan sponsored
+    sponsored_content konten_bersponsor promoted scroll_to_continue scroll_to_continue_reading
+    scroll_to_continue_with_content scroll_untuk_melanjutkan scroll_ke_bawah_untuk_melanjutkan
+    gulir_untuk_melanjutkan gulir_ke_bawah_untuk_melanjutkan lanjutkan_membaca continue_reading
+    continue_reading_below story_continues_below story_continues_below_advertisement
+    article_continues_below article_continues_after_advertisement selengkapnya loading memuat
+    kembali_ke_atas back_to_top ke_atas atas top next previous next_page previous_page selanjutnya
+    sebelumnya berikutnya halaman_selanjutnya halaman_sebelumnya halaman_berikutnya komentar
+    tulis_komentar comment comments leave_a_comment tag tags topik topic topics"""
+)
+_SHARE = _one_of(
+    """share this article story post bagikan artikel berita ini on ke via facebook twitter x
+    whatsapp wa telegram line linkedin email e-mail copy salin link tautan pinterest reddit print
+    cetak tweet"""
+)
+_SHARE_SURE = _one_of("share bagikan facebook twitter whatsapp telegram linkedin tweet salin")
+_FOLLOW = _one_of("ikuti follow subscribe langganan berlangganan sign_up daftar join gabung dapatkan get")
+_CHANNEL = _one_of(
+    """google_news instagram twitter facebook whatsapp telegram channel saluran newsletter youtube
+    tiktok update_berita notifikasi"""
+)
+_DROP = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        rf"{_RELATED}\s*[:：»>|]",  # "Baca juga: …", "Read more: …"
+        rf"{_RELATED}\W*$",  # a lone "Baca Juga" over its link
+        r"(?:simak|lihat|tonton|saksikan)\s+(?:juga|pula|video|foto)\b",  # "Simak juga video …"
+        r"baca\s+(?:berita\s+|artikel\s+)?selengkapnya\b",
+        rf"{_CREDIT}\s*[:：]",  # "Penulis: …", "Editor: …", "Sumber: …", "Foto: …"
+        rf"{_REPORTER}\b",  # "Laporan Wartawan Tribunnews.com Namira Yunia Lestanti"
+        r"\((?:(?:additional\s+)?reporting|writing|editing)\s+by\b.*\)$",  # Reuters' tail
+        r"\((?:foto|photo|dok\.?|ist\.?|istimewa|ilustrasi|net)\b[^()]*\)$",  # "(Foto: Antara)"
+        r"\([^()\s/]{2,40}(?:/[^()/]{1,60})+\)$",  # "(Tribunnews.com/Namira)"
+        r"\((?:\*|[a-z]{2,6}(?:/[a-z]{2,6})*)\)$",  # reporter initials: "(mg/dod)", "(*)"
+        r"zoom[\s-]?in\b",  # Tribun's photo caption: "zoom-in <title>"
+        r"(?:©|\(c\)\s*\d{4}|(?:copyright|hak\s+cipta)\s*(?:©|\(c\)|\d{4}|[:：]))",
+        r"(?=.{0,200}$).*\ball\s+rights?\s+reserved\b",
+        rf"{_FILLER}\W*$",
+        r"(?:halaman|page|hal\.?)\s*\d+(?:\s*(?:dari|of|/)\s*\d+)?$",  # "Halaman 2 dari 3"
+        r"\d+(?:\s+\d+)+(?:\s*(?:selanjutnya|next|»|>))?$",  # "1 2 3 Selanjutnya"
+        r"(?:tags?|topik|topics?|kata\s+kunci|keywords?|tag\s+terkait)\s*[:：]",
+        rf"(?=.*\b{_SHARE_SURE}\b)(?:{_SHARE}\b[\s:|/·•,.-]*)+$",  # "Share this article: Facebook …"
+        rf"(?=.{{0,300}}$){_FOLLOW}\b.*\b{_CHANNEL}\b",  # "Ikuti kami di Google News"
+    )
+)
+_AUTHOR_LABEL = re.compile(rf"{_AUTHOR}\s*[:：]\s*(?P<name>[^|•·;]+)", re.IGNORECASE)
+_BYLINE = re.compile(  # "By Dana Whitfield", "Oleh: Budi Santoso | 28 November 2022"
+    r"(?:[Bb]y|BY|[Oo]leh|OLEH)\s*:?\s+(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})"
+    r"(?:\s*[|·•–—-].*|,\s*[A-Z].*)?$"
+)
+_REPORTED = re.compile(  # the name, and the outlet when it is a domain
+    rf"{_REPORTER}\s+(?:(?P<site>[\w-]+(?:\.[a-z]{{2,}})+)\b,?\s*)?(?:[^,]*,\s*)?(?P<name>.+)$",
+    re.IGNORECASE,
+)
+# A dateline opens the article body: "TRIBUNNEWS.COM, BEIJING - ", "JAKARTA, KOMPAS.com - ",
+# "BEIJING, Nov 26 (Reuters) - ", "RIVERTON — ".
+_DASH = r"\s*[-–—]\s+\S"
+_DATELINES = (
+    re.compile(rf"(?P<site>[A-Za-z][\w-]*(?:\.[A-Za-z]{{2,}})+)\s*,\s*[A-Z][\w .'/-]{{1,40}}?{_DASH}"),
+    re.compile(rf"[A-Z][A-Z .'/-]{{1,40}},\s*(?P<site>[A-Za-z][\w-]*(?:\.[A-Za-z]{{2,}})+){_DASH}"),
+    re.compile(rf"[A-Z][A-Z .'/-]{{1,40}}(?:,[^()]{{0,30}})?\s*\((?P<site>[A-Z][\w .&-]{{1,30}})\){_DASH}"),
+    re.compile(rf"[A-Z][A-Z'/-]+(?:\s[A-Z][A-Z'/-]+){{0,3}}{_DASH}"),
+)
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "go", "my", "net", "or", "org", "sch", "web"})
+_HEADER_LIMIT = 15  # a dateline further down than this many lines is not one
+_TERMINAL = ".!?\"'”’)…"
+
+# --- explicit publication dates ---------------------------------------------------------------
+
+_MONTHS = {
+    **dict.fromkeys(("januari", "january", "jan"), 1),
+    **dict.fromkeys(("februari", "pebruari", "february", "feb"), 2),
+    **dict.fromkeys(("maret", "march", "mar"), 3),
+    **dict.fromkeys(("april", "apr"), 4),
+    **dict.fromkeys(("mei", "may"), 5),
+    **dict.fromkeys(("juni", "june", "jun"), 6),
+    **dict.fromkeys(("juli", "july", "jul"), 7),
+    **dict.fromkeys(("agustus", "august", "agu", "agt", "ags", "aug"), 8),
+    **dict.fromkeys(("september", "sept", "sep"), 9),
+    **dict.fromkeys(("oktober", "october", "okt", "oct"), 10),
+    **dict.fromkeys(("november", "nopember", "nov", "nop"), 11),
+    **dict.fromkeys(("desember", "december", "des", "dec"), 12),
+}
+_ZONES = {"wib": "+07:00", "wita": "+08:00", "wit": "+09:00", "gmt": "+00:00", "utc": "+00:00", "z": "+00:00"}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_WEEKDAY = _one_of(
+    """senin selasa rabu kamis jumat jum'at sabtu minggu ahad monday tuesday wednesday thursday
+    friday saturday sunday mon tue tues wed thu thur thurs fri sat sun"""
+)
+_DATE_LINE = re.compile(
+    rf"""
+    (?:(?P<label>published|posted|diterbitkan|dipublikasikan|diposting|terbit|tayang|dibuat|
+        (?:last\s+)?updated|diperbarui|update)(?:\s+(?:on|pada))?\s*[:：]?\s*)?
+    (?:[\w-]+(?:\.[a-z]{{2,}})+\s*[-–—|]\s*)?
+    (?:{_WEEKDAY}\.?\s*,?\s*)?
+    (?:
+        (?P<d1>\d{{1,2}})\s+(?P<m1>{_MONTH})\.?\s+(?P<y1>\d{{4}})
+      | (?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}}),?\s+(?P<y2>\d{{4}})
+      | (?P<y3>\d{{4}})-(?P<m3>\d{{2}})-(?P<d3>\d{{2}})
+      | (?P<d4>\d{{1,2}})/(?P<m4>\d{{1,2}})/(?P<y4>\d{{4}})
+    )
+    (?:(?:\s*[,|·-]\s*|\s+|T)(?:pukul\s+|pkl\.?\s+|jam\s+|at\s+)?
+        (?P<hh>\d{{1,2}})[:.](?P<mm>\d{{2}})(?::(?P<ss>\d{{2}}))?(?:\.\d+)?
+        \s*(?P<ampm>[ap]\.?m\.?)?
+        \s*(?P<tz>wib|wita|wit|gmt|utc|z|[+-]\d{{2}}:?\d{{2}})?
+    )?
+    [\s.]*
+    """,
+    re.I | re.X,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    title: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    published: str | None = None
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def decode_upload(data: bytes, filename: str | None) -> str:
+    """Decode an uploaded file as text: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+
+    Anything else is refused rather than guessed at, with a message fit to show the user.
+    """
+    shown = f"{filename} " if filename else "the file "
+    if not data.strip():
+        raise ArticleRejected("empty", f"{shown}is empty")
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            raise ArticleRejected("binary", f"{shown}is {kind}, not text: send it as .txt, .md or .html")
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            text = data.decode("utf-16")
+        elif b"\x00" in data:
+            raise ArticleRejected("binary", f"{shown}is binary, not text")
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArticleRejected(
+            "bad_input", f"{shown}is not UTF-8 text: save it as UTF-8 and send it again"
+        ) from None
+    if _looks_binary(text):
+        raise ArticleRejected("binary", f"{shown}is binary, not text")
+    if not text.strip():
+        raise ArticleRejected("empty", f"{shown}is empty")
+    return text
+
+
+def clean_text(raw: str, *, url: str | None = None) -> CleanedArticle:
+    """Clean pasted text, a .txt or a .md file; text containing HTML tags is treated as HTML."""
+    if not raw.strip():
+        raise ArticleRejected("empty", "the text is empty")
+    if _looks_binary(raw):
+        raise ArticleRejected("binary", "this looks like binary data, not text")
+    text = _normalize(raw)
+    if _TAG.search(text):
+        if _HTML_DOCUMENT.search(text):
+            try:
+                return clean_html(text, url=url)
+            except ArticleRejected as exc:
+                if exc.reason != "not_article":
+                    raise
+        text = _normalize(_html_to_text(text))
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
+    body, found = _clean_lines(text.split("\n"), _Found(), paragraphs_per_line=False)
+    return _finish(body, found, url)
+
+
+def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
+    """Extract the main text and metadata of an HTML page (already fetched) with trafilatura."""
+    if _looks_binary(html):
+        raise ArticleRejected("binary", "this looks like binary data, not a web page")
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=url,
+            favor_precision=True,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            include_links=False,
+            with_metadata=True,
+            date_extraction_params={"extensive_search": False, "original_date": True},
+        )
+    except Exception:  # lxml and trafilatura raise assorted errors on malformed markup
+        doc = None
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or not text.strip():
+        raise ArticleRejected("not_article", "no article text found on this page")
+    found = _Found(
+        title=_tidy(getattr(doc, "title", None)),
+        outlet=_tidy(getattr(doc, "sitename", None)),
+        author=_tidy(getattr(doc, "author", None)),
+        published=_tidy(getattr(doc, "date", None)),
+    )
+    body, found = _clean_lines(_normalize(text).split("\n"), found, paragraphs_per_line=True)
+    if not body:
+        raise ArticleRejected("not_article", "no article text found on this page, only page furniture")
+    return _finish(body, found, url)
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+
+def _finish(paragraphs: list[str], found: _Found, url: str | None) -> CleanedArticle:
+    text = "\n\n".join(paragraphs)
+    if not text:
+        raise ArticleRejected("empty", "nothing is left after removing page boilerplate")
+    letters = sum(ch.isalpha() for ch in text)
+    # every paragraph holds a sentence at least; a lone one is split, as far as the count needs
+    sentences = len(paragraphs) if len(paragraphs) > 1 else len(split_sentences(text[:5_000], "en"))
+    if letters < MIN_LETTERS or sentences < MIN_SENTENCES:
+        raise ArticleRejected("not_article", "too short to be an article (a few sentences at least)")
+    outlet = found.outlet or (_site_name(_host(url)) if _host(url) else None)
+    meta = ArticleMeta(found.title, outlet, found.author, found.published, url)
+    return CleanedArticle(text, meta)
+
+
+def _clean_lines(lines: list[str], found: _Found, *, paragraphs_per_line: bool) -> tuple[list[str], _Found]:
+    """Drop boilerplate lines, find title/outlet/author/date; return the body paragraphs."""
+    lines = [_SPACES.sub(" ", _TAG.sub("", line)).strip() for line in lines]
+    keep: list[int] = []
+    after_caption = False
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        if after_caption and _is_short_label(line):  # photo credit under "zoom-in": "KCNA"
+            after_caption = False
+            continue
+        after_caption = False
+        dropped, found = _boilerplate(line, found)
+        if dropped:
+            after_caption = line.lower().startswith("zoom")
+        else:
+            keep.append(i)
+
+    # outlet line ("Tribun") and headline at the top; the outlet is better named by a dateline
+    top_label = None
+    if len(keep) >= 3 and _is_short_label(lines[keep[0]]) and _is_headline(lines[keep[1]]):
+        top_label = lines[keep.pop(0)]
+    if (
+        found.title is None
+        and len(keep) >= 2
+        and _is_headline(lines[keep[0]])
+        and (paragraphs_per_line or keep[1] != keep[0] + 1 or not _continues(lines[keep[0]], lines[keep[1]]))
+    ):
+        found = replace(found, title=lines[keep.pop(0)])
+
+    # everything above a dateline is header: title, teaser, photo caption and credits
+    for n, i in enumerate(keep[:_HEADER_LIMIT]):
+        site = _dateline(lines[i])
+        if site is not None:
+            if site and found.outlet is None:
+                found = replace(found, outlet=_site_name(site))
+            keep = keep[n:]
+            break
+
+    # a teaser repeating a later sentence, a repeated title
+    later = " ".join(_fold(lines[i]) for i in keep)
+    title = _fold(found.title or "")
+    keep = [
+        i
+        for n, i in enumerate(keep)
+        if not (n < 3 and _is_teaser(_fold(lines[i]), later)) and not (title and _fold(lines[i]) == title)
+    ]
+    # trailing fragments ("Atas", "Tags") after the last sentence
+    while keep and _is_short_label(lines[keep[-1]]):
+        keep.pop()
+    if found.outlet is None and top_label is not None:
+        found = replace(found, outlet=top_label)
+
+    paragraphs: list[str] = []
+    previous = -2
+    for i in keep:
+        line = lines[i]
+        if not paragraphs_per_line and i == previous + 1 and _continues(paragraphs[-1], line):
+            paragraphs[-1] = f"{paragraphs[-1]} {line}"
+        else:
+            paragraphs.append(line)
+        previous = i
+    return paragraphs, found
+
+
+def _boilerplate(line: str, found: _Found) -> tuple[bool, _Found]:
+    """Is ``line`` boilerplate? Metadata it carries (author, outlet, date) goes into ``found``."""
+    if (stamp := _parse_date_line(line)) is not None:
+        return True, _with_date(found, stamp)
+    if any(pattern.match(line) for pattern in _DROP):
+        if match := _AUTHOR_LABEL.match(line):
+            found = _with_author(found, match["name"])
+        elif (match := _REPORTED.match(line)) and (match["site"] or "," in line):
+            found = _with_author(found, match["name"])
+            if match["site"] and found.outlet is None:
+                found = replace(found, outlet=_site_name(match["site"]))
+    elif len(line.split()) <= 10 and line[-1] not in ".!?" and (match := _BYLINE.match(line)):
+        found = _with_author(found, match["name"])
+    else:
+        return False, found
+    for part in re.split(r"\s[|·•]\s", line)[1:]:  # "Penulis: A | Diterbitkan: 28 Nov 2022"
+        if (stamp := _parse_date_line(part)) is not None:
+            found = _with_date(found, stamp)
+    return True, found
+
+
+def _with_date(found: _Found, stamp: tuple[str, bool]) -> _Found:
+    iso, updated = stamp
+    if found.published is not None or updated:
+        return found
+    return replace(found, published=iso)
+
+
+def _with_author(found: _Found, name: str) -> _Found:
+    name = name.strip(" ,.-–—")
+    if found.author is not None or not name:
+        return found
+    return replace(found, author=name)
+
+
+def _dateline(line: str) -> str | None:
+    """The site named by a dateline ("" if it names none), or None if ``line`` has none."""
+    for pattern in _DATELINES:
+        if match := pattern.match(line):
+            return match.groupdict().get("site") or ""
+    return None
+
+
+def _parse_date_line(line: str) -> tuple[str, bool] | None:
+    """(ISO date, is-an-update) if the whole line is an explicit date stamp."""
+    match = _DATE_LINE.fullmatch(line)
+    if match is None:
+        return None
+    g = match.groupdict()
+    try:
+        if g["y1"]:
+            day = date(int(g["y1"]), _MONTHS[g["m1"].lower()], int(g["d1"]))
+        elif g["y2"]:
+            day = date(int(g["y2"]), _MONTHS[g["m2"].lower()], int(g["d2"]))
+        elif g["y3"]:
+            day = date(int(g["y3"]), int(g["m3"]), int(g["d3"]))
+        else:
+            d, m = int(g["d4"]), int(g["m4"])
+            day = date(int(g["y4"]), *((d, m) if m > 12 else (m, d)))
+        if g["hh"] is None:
+            iso = day.isoformat()
+        else:
+            hour = int(g["hh"])
+            if g["ampm"]:
+                hour = hour % 12 + (12 if g["ampm"].lower().startswith("p") else 0)
+            moment = datetime(day.year, day.month, day.day, hour, int(g["mm"]), int(g["ss"] or 0))
+            iso = moment.isoformat() + _zone(g["tz"])
+    except ValueError:
+        return None
+    label = (g["label"] or "").lower()
+    return iso, "update" in label or "diperbarui" in label
+
+
+def _zone(tz: str | None) -> str:
+    if not tz:
+        return ""
+    if tz.lower() in _ZONES:
+        return _ZONES[tz.lower()]
+    digits = tz.replace(":", "")
+    return f"{digits[:3]}:{digits[3:]}"
+
+
+# --- small predicates -------------------------------------------------------------------------
+
+
+def _is_short_label(line: str) -> bool:
+    """A word or three with no sentence punctuation: an outlet name, photo credit or nav link."""
+    return len(line) <= 30 and len(line.split()) <= 3 and line[-1] not in _TERMINAL + ",:;"
+
+
+def _is_headline(line: str) -> bool:
+    words = len(line.split())
+    return 3 <= words <= 30 and len(line) <= 250 and line[-1] not in ".,;:" and not _dateline(line)
+
+
+def _is_teaser(folded: str, later: str) -> bool:
+    core = folded.rstrip(_TERMINAL + " ")
+    return len(core) >= 30 and later.count(core) >= 2  # itself plus the repeat
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Is ``line`` the hard-wrapped continuation of ``previous``?"""
+    if previous[-1] in _TERMINAL + ":;":
+        return False
+    return line[0].islower() or line[0].isdigit() or previous[-1] in ",-–("
+
+
+def _fold(line: str) -> str:
+    return " ".join(line.casefold().split())
+
+
+def _tidy(value: str | None) -> str | None:
+    value = " ".join(value.split()) if value else ""
+    return value or None
+
+
+def _site_name(site: str) -> str:
+    """'TRIBUNNEWS.COM' -> 'Tribunnews', 'nasional.kompas.com' -> 'Kompas', 'Reuters' stays."""
+    labels = [label for label in site.strip().split(".") if label] or [site]
+    if len(labels) >= 2:
+        labels.pop()  # the top-level domain
+    if len(labels) >= 2 and labels[-1].lower() in _SECOND_LEVEL:  # "kompas.co.id"
+        labels.pop()
+    name = labels[-1]
+    return name.capitalize() if name.isupper() or name.islower() else name
+
+
+def _host(url: str | None) -> str:
+    match = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)", url or "", re.I)
+    host = match[1] if match else ""
+    return host[4:] if host.lower().startswith("www.") else host
+
+
+def _looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    sample = text[:100_000]
+    bad = sum(
+        1
+        for ch in sample
+        if ch == "\ufffd" or (unicodedata.category(ch) in {"Cc", "Cs"} and ch not in "\t\n\r\f\v")
+    )
+    return bad >= 3 and bad > 0.05 * len(sample)
+
+
+def _normalize(raw: str) -> str:
+    """NFC, one kind of line break, one space between words, at most one blank line."""
+    text = unicodedata.normalize("NFC", raw)
+    text = _LINE_ENDS.sub("\n", text).replace("\u2029", "\n\n")
+    text = _CONTROL.sub("", _INVISIBLE.sub("", text.replace("\t", " ")))
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _html_to_text(fragment: str) -> str:
+    """Text of an HTML fragment, block elements on lines of their own; no tags survive.
+
+    Regexes rather than html.parser, whose scanning is quadratic on unclosed comments and
+    attribute quotes (minutes for 200 KB of "<a b='"); full pages go through trafilatura anyway.
+    """
+    text = _COMMENT.sub("", fragment)
+    kept, position = [], 0
+    while opening := _HIDDEN.search(text, position):
+        kept.append(text[position : opening.start()])
+        position = opening.end()
+        if opening[0].endswith("/>"):
+            continue
+        closing = re.compile(rf"</{opening[1]}\s*>", re.IGNORECASE).search(text, position)
+        position = closing.end() if closing else len(text)  # unclosed <script>: the rest is script
+    kept.append(text[position:])
+    text = _BLOCK_TAG.sub(lambda m: "\n" if m[1].lower() == "br" else "\n\n", "".join(kept))
+    return _TAG.sub("", html.unescape(_TAG.sub("", text)))

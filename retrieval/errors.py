@@ -1,0 +1,51 @@
+"""Named domain errors, translated into one user-facing message at the edges (CLI, bot)."""
+
+from __future__ import annotations
+
+
+class NewsbotError(Exception):
+    """Base class: every subclass carries a message fit to show a user as it is."""
+
+
+class ArticleRejected(NewsbotError):
+    """The input cannot become an article; nothing was stored.
+
+    ``reason`` is a short stable code (``empty``, ``binary``, ``too_large``, ``duplicate``,
+    ``not_article``, ``unreachable``, ``private_address``, ``bad_input``) for callers that branch on it.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DuplicateArticle(ArticleRejected):
+    """The same article (same URL, same external id or same normalized text) is already stored."""
+
+    def __init__(self, existing_ref: str, title: str | None) -> None:
+        shown = f"{existing_ref} ({title})" if title else existing_ref
+        super().__init__("duplicate", f"already in the library as {shown}")
+        self.existing_ref = existing_ref
+
+
+class EmptyLibrary(NewsbotError):
+    """A question was asked before any article was added."""
+
+    def __init__(self) -> None:
+        super().__init__("the library is empty: add an article first")
+
+
+class NotAllowed(NewsbotError):
+    """The caller may not do this (e.g. a non-admin calling an admin command)."""
+
+
+class ModelMismatch(NewsbotError):
+    """The index was built with another embedding model than the one configured."""
+
+
+class NotFound(NewsbotError):
+    """No article has the given ref."""
+
+
+class BadQuestion(NewsbotError):
+    """The question cannot be answered as asked (empty, or far too long)."""

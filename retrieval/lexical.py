@@ -1,0 +1,58 @@
+"""Tokens for BM25: Unicode word runs, case-folded, with Indonesian and English stopwords removed.
+
+Question words (apa, siapa, kapan, what, who …) carry no topic, so they are stopwords too:
+they would otherwise reward passages that merely ask questions.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+INDONESIAN_STOPWORDS = frozenset(
+    """
+    ada adalah agar akan akan aku anda antara apa apakah atas atau bagaimana bagi bahwa baik
+    banyak beberapa begitu belum berapa bersama bisa boleh bukan dalam dan dapat dari demikian
+    dengan di dia dimana ini itu jadi jika juga kami kamu kapan karena ke kepada ketika kita
+    lagi lain lalu maka mana masih melalui mengapa menjadi mereka meski namun oleh pada para
+    pun saat saja sampai sang sangat saya se sebagai sebelum sebuah secara sedang sehingga
+    sejak selain seperti serta setelah siapa suatu sudah tak tanpa telah tentang tersebut tetapi
+    tidak untuk walau ya yaitu yakni yang nya kah lah pula hal kenapa mengapakah bilamana
+    berapakah siapakah manakah bagaimanakah dimanakah kapankah
+    """.split()
+)
+
+ENGLISH_STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    according passage s t don
+    """.split()
+)
+
+STOPWORDS = INDONESIAN_STOPWORDS | ENGLISH_STOPWORDS
+
+
+@lru_cache(maxsize=200_000)
+def _fold(word: str) -> str:
+    # Strip accents so "café" meets "cafe"; casefold handles ß and friends.
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms of ``text`` in order (duplicates kept: term frequency matters)."""
+    terms = []
+    for match in _WORD.finditer(text):
+        term = _fold(match.group())
+        if term not in STOPWORDS and term != "_":
+            terms.append(term)
+    return terms

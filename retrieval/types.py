@@ -1,0 +1,137 @@
+"""Small frozen types that flow through the pipeline (article in -> cited answer out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleMeta:
+    """What we know about an article besides its text; every field may be unknown."""
+
+    title: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    published: str | None = None  # ISO 8601 date (or date-time) when it could be parsed
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CleanedArticle:
+    """Article text with site boilerplate removed, plus the metadata found on the way."""
+
+    text: str
+    meta: ArticleMeta = field(default_factory=ArticleMeta)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceSpan:
+    """One sentence: ``text == article_text[start:end]`` always holds (offsets are code points)."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpan:
+    """A window of whole sentences, ``sentences[first:last]`` (``last`` exclusive)."""
+
+    first: int
+    last: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedArticle:
+    """Everything needed to store an article at once: cleaned text, language, sentences, chunks."""
+
+    text: str
+    meta: ArticleMeta
+    lang: str
+    sentences: tuple[SentenceSpan, ...]
+    chunks: tuple[ChunkSpan, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    """A stored article as a citation needs it."""
+
+    id: int
+    ref: str
+    title: str | None
+    outlet: str | None
+    author: str | None
+    published: str | None
+    url: str | None
+    lang: str
+    sentence_count: int = 0
+    added_at: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "ref": self.ref,
+            "title": self.title,
+            "outlet": self.outlet,
+            "published": self.published,
+            "url": self.url,
+            "lang": self.lang,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One quoted sentence, verbatim, with where it came from."""
+
+    text: str
+    score: float
+    article: ArticleInfo
+    sentence_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The reply to one question: cited sentences, or an abstention with its reason."""
+
+    question: str
+    citations: tuple[Citation, ...]
+    articles: tuple[str, ...]  # refs of the ranked articles, best first
+    abstained: bool
+    reason: str | None
+    took_ms: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "answer": [
+                {
+                    "text": c.text,
+                    "score": round(c.score, 4),
+                    "article": c.article.as_json(),
+                    "sentence_index": c.sentence_index,
+                }
+                for c in self.citations
+            ],
+            "articles": list(self.articles),
+            "took_ms": round(self.took_ms, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class IndexedArticle:
+    """A stored article with its vectors, as the in-memory index consumes it.
+
+    Rows of ``sentence_vectors`` and ``chunk_vectors`` follow ``sentences`` and ``chunks``.
+    """
+
+    info: ArticleInfo
+    text: str
+    sentences: tuple[SentenceSpan, ...]
+    chunks: tuple[ChunkSpan, ...]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray

@@ -1,0 +1,1 @@
+"""Sample articles shipped with newsbot (the seed article is the default demo library)."""

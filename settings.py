@@ -1,0 +1,70 @@
+"""One typed settings object, read from the environment (and a ``.env`` file) in one place.
+
+Tests build ``Settings(...)`` with keyword arguments instead of patching ``os.environ``.
+The bot token is a ``SecretStr``: it prints as ``**********`` in logs and reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_API = "https://api.telegram.org/bot"
+TELEGRAM_FILES = "https://api.telegram.org/file/bot"
+
+
+def default_db() -> Path:
+    return Path(user_data_dir("newsbot", appauthor=False)) / "newsbot.sqlite3"
+
+
+def default_model_cache() -> Path:
+    return Path(user_cache_dir("newsbot", appauthor=False)) / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_base_url: str = Field(TELEGRAM_API, alias="TELEGRAM_BASE_URL")
+    telegram_base_file_url: str = Field(TELEGRAM_FILES, alias="TELEGRAM_BASE_FILE_URL")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="NEWSBOT_ADMIN_IDS")
+
+    db: Path = Field(default_factory=default_db, alias="NEWSBOT_DB")
+    model: str = Field("bundled", alias="NEWSBOT_MODEL")
+    model_cache: Path = Field(default_factory=default_model_cache, alias="NEWSBOT_MODEL_CACHE")
+    encoder_threads: int | None = Field(None, alias="NEWSBOT_ENCODER_THREADS")
+
+    webhook_url: str | None = Field(None, alias="NEWSBOT_WEBHOOK_URL")
+    webhook_listen: str = Field("0.0.0.0", alias="NEWSBOT_WEBHOOK_LISTEN")
+    webhook_port: int = Field(8443, alias="NEWSBOT_WEBHOOK_PORT")
+    webhook_secret: SecretStr | None = Field(None, alias="NEWSBOT_WEBHOOK_SECRET")
+
+    # Hosts (``host`` or ``host:port``) that URL fetching may reach even though they resolve to
+    # private or loopback addresses. Empty in production; tests serve pages from 127.0.0.1.
+    allow_private_hosts: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), alias="NEWSBOT_ALLOW_PRIVATE_HOSTS"
+    )
+    max_upload_bytes: int = Field(2_000_000, alias="NEWSBOT_MAX_UPLOAD_BYTES")
+    max_question_chars: int = Field(1_000, alias="NEWSBOT_MAX_QUESTION_CHARS")
+    fetch_timeout: float = Field(15.0, alias="NEWSBOT_FETCH_TIMEOUT")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+            except ValueError:
+                raise ValueError("NEWSBOT_ADMIN_IDS must be comma-separated numeric user ids") from None
+        return value
+
+    @field_validator("allow_private_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        return value

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real bundled encoder (loaded once per run) and real SQLite libraries in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+from retrieval.encoder import SentenceTransformerEncoder, load_encoder
+from settings import Settings
+
+if TYPE_CHECKING:
+    from library import Library
+
+DATA = Path(__file__).parent / "data"
+SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    return Settings(_env_file=None).model_cache  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def encoder(model_cache: Path) -> SentenceTransformerEncoder:
+    return load_encoder("bundled", model_cache)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"NEWSBOT_DB": tmp_path / "newsbot.sqlite3"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+OpenLibrary = Callable[..., Awaitable["Library"]]
+
+
+@pytest.fixture
+async def open_library(tmp_path: Path, encoder: SentenceTransformerEncoder) -> AsyncIterator[OpenLibrary]:
+    """Open (and later close) libraries on real SQLite files under tmp_path."""
+    from library import Library
+
+    opened: list[Library] = []
+
+    async def _open(**overrides: object) -> Library:
+        library = await Library.open(make_settings(tmp_path, **overrides), encoder=encoder)
+        opened.append(library)
+        return library
+
+    yield _open
+    for library in opened:
+        await library.close()
+
+
+@pytest.fixture
+async def library(open_library: OpenLibrary) -> Library:
+    return await open_library()
+
+
+@pytest.fixture
+async def seeded_library(library: Library) -> Library:
+    await library.add_text(SEED.read_text(encoding="utf-8"))
+    return library

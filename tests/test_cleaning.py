@@ -1,0 +1,473 @@
+"""Text and HTML cleaning, metadata extraction and upload decoding (retrieval/cleaning.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text, decode_upload
+from retrieval.errors import ArticleRejected
+from retrieval.sentences import split_sentences
+
+DATA = Path(__file__).parent / "data"
+SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
+RIVERTON = DATA / "riverton-bridge-vote.html"
+TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())  # the whitespace normalisation cleaning applies (NBSP -> space)
+
+
+def seed_paragraphs() -> list[str]:
+    """The nine real paragraphs of the seed, read straight from the file."""
+    blocks = [one_line(b) for b in SEED.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    first = next(i for i, b in enumerate(blocks) if b.startswith("TRIBUNNEWS.COM, BEIJING - "))
+    last = next(i for i, b in enumerate(blocks) if b.endswith("pemerintah Korea Selatan dan Jepang."))
+    return [b for b in blocks[first : last + 1] if not b.startswith("Baca juga:")]
+
+
+@pytest.fixture(scope="module")
+def seed() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+# --- the seed article -----------------------------------------------------------------------
+
+
+def test_seed_metadata(seed: str) -> None:
+    meta = clean_text(seed, url="https://www.tribunnews.com/internasional/xi").meta
+    assert meta.title == "Kirim Surat ke Kim Jong Un, China Ajak Korea Utara Untuk Jalin Kerja Sama"
+    assert meta.outlet == "Tribunnews"
+    assert meta.author == "Namira Yunia Lestanti"
+    assert meta.published is None  # "Sabtu (26/11)", "Jumat (18/11/2022)", "© 2023" are not datelines
+    assert meta.url == "https://www.tribunnews.com/internasional/xi"
+
+
+def test_seed_body_is_exactly_the_nine_paragraphs(seed: str) -> None:
+    expected = seed_paragraphs()
+    assert len(expected) == 9
+    text = clean_text(seed).text
+    assert text.split("\n\n") == expected
+    assert text.startswith("TRIBUNNEWS.COM, BEIJING - Di tengah memanasnya")
+    assert text.endswith("pemerintah Korea Selatan dan Jepang.")
+
+
+def test_seed_boilerplate_is_gone(seed: str) -> None:
+    text = clean_text(seed).text
+    paragraphs = text.split("\n\n")
+    for fragment in (
+        "Penulis:",
+        "Editor:",
+        "zoom-in",
+        "Laporan Wartawan",
+        "Baca juga",
+        "Geram Negaranya Diancam",
+        "©",
+        "All Right Reserved",
+        "KG Media",
+        "Kim Jong Un bersama putrinya",  # the photo caption
+    ):
+        assert fragment not in text
+    assert "Tribun" not in paragraphs and "KCNA" not in paragraphs and "Atas" not in paragraphs
+    assert not text.endswith("Atas")
+    title = "Kirim Surat ke Kim Jong Un, China Ajak Korea Utara Untuk Jalin Kerja Sama"
+    assert title not in text
+    # the teaser repeats the start of a later sentence: only the full sentence remains
+    teaser = "Beijing tidak ingin melihat eskalasi lebih lanjut oleh Pyongyang"
+    assert text.count(teaser) == 1
+    assert "oleh Pyongyang pada pertemuannya dengan Presiden AS Joe Biden" in text
+
+
+def test_every_seed_sentence_survives_verbatim(seed: str) -> None:
+    text = clean_text(seed).text
+    for paragraph in seed_paragraphs():
+        for sentence in split_sentences(paragraph, "id"):
+            assert sentence.text in text
+    cleaned = [s.text for s in split_sentences(text, "id")]
+    expected = [s.text for p in seed_paragraphs() for s in split_sentences(p, "id")]
+    assert cleaned == expected
+
+
+def test_seed_caption_sentence_with_date_is_one_sentence() -> None:
+    # The caption is dropped from the seed as boilerplate, so its date is checked here directly.
+    caption = (
+        "Kim Jong Un bersama putrinya tengah mengawasi peluncuran rudal balistik terbaru milik "
+        "Korea Utara di Bandara Internasional Pyongyang, Jumat (18/11/2022)."
+    )
+    assert [s.text for s in split_sentences(caption + " Berikutnya.", "id")] == [caption, "Berikutnya."]
+
+
+def test_seed_without_dateline_keeps_the_caption_but_drops_the_teaser(seed: str) -> None:
+    article = clean_text(seed.replace("TRIBUNNEWS.COM, BEIJING - ", ""))
+    assert article.meta.title == "Kirim Surat ke Kim Jong Un, China Ajak Korea Utara Untuk Jalin Kerja Sama"
+    assert article.meta.outlet == "Tribunnews"  # now from "Laporan Wartawan Tribunnews.com"
+    assert article.text.count("Beijing tidak ingin melihat eskalasi lebih lanjut oleh Pyongyang") == 1
+    assert "Penulis:" not in article.text and "KCNA\n" not in article.text
+    assert article.text.startswith("Kim Jong Un bersama putrinya")  # no dateline: kept, not guessed
+
+
+def test_crlf_and_nfd_input_give_the_same_article(seed: str) -> None:
+    import unicodedata
+
+    variant = unicodedata.normalize("NFD", seed).replace("\n", "\r\n")
+    assert clean_text(variant) == clean_text(seed)
+
+
+# --- the boilerplate table ------------------------------------------------------------------
+
+BODY = [
+    "Pemerintah menaikkan harga beras pada Senin pagi.",
+    "Pedagang di pasar mengeluhkan sepinya pembeli sejak pekan lalu.",
+    "Menteri berjanji menambah pasokan dari gudang Bulog.",
+]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Baca juga: Harga cabai turun tajam",
+        "BACA JUGA: Harga cabai turun tajam",
+        "Baca Juga",
+        "Read more: Ferry service ends after 80 years",
+        "Also read: Ferry service ends",
+        "Simak juga video 'Harga beras naik' di sini:",
+        "Lihat juga: Foto-foto pasar induk",
+        "ADVERTISEMENT",
+        "Advertisement",
+        "Scroll to continue with content",
+        "SCROLL TO CONTINUE WITH CONTENT",
+        "Editor: Seno Tri Sulistiyono",
+        "Reporter: Budi Santoso",
+        "Penulis: Budi Santoso | Editor: Ana",
+        "Sumber: Al Jazeera",
+        "Copyright © 2023 Example News",
+        "© 2023 TRIBUNnews.com,a subsidiary of KG Media. All Right Reserved",
+        "All rights reserved.",
+        "Share this article",
+        "Share this article: Facebook | Twitter | WhatsApp",
+        "Bagikan artikel ini: Facebook Twitter WhatsApp",
+        "Facebook Twitter WhatsApp Telegram Copy Link",
+        "Ikuti berita terkini dari kami di Google News",
+        "Tags: ekonomi, beras, bulog",
+        "zoom-in Harga beras naik",
+        "Laporan Wartawan Tribunnews.com Budi Santoso",
+        "(Tribunnews.com/Budi)",
+        "(mg/dod)",
+        "Kembali ke atas",
+        "Halaman 2 dari 3",
+        "Senin, 28 November 2022 10:15 WIB",
+        "Published: 2022-11-28",
+    ],
+)
+def test_boilerplate_lines_are_dropped(line: str) -> None:
+    text = "\n\n".join([BODY[0], line, *BODY[1:]])
+    assert clean_text(text).text.split("\n\n") == BODY
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Iklan rokok dilarang tayang di televisi sejak tahun 2003.",
+        "Oleh karena itu, pemerintah menunda kebijakan tersebut.",
+        "Sumber daya alam Indonesia melimpah, kata menteri itu.",
+        "Share prices fell 3% on Monday after the report.",
+        "Editor senior itu mengundurkan diri pekan lalu.",
+        "Baca buku sejarah, kata guru itu kepada murid-muridnya.",
+        "Facebook dan Twitter menghapus akun tersebut pada Selasa.",
+        "Copyright law in Indonesia protects authors for 70 years.",
+    ],
+)
+def test_sentences_that_look_like_boilerplate_survive(sentence: str) -> None:
+    text = "\n\n".join([BODY[0], sentence, *BODY[1:]])
+    assert sentence in clean_text(text).text.split("\n\n")
+
+
+# --- metadata from plain text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "published"),
+    [
+        ("Senin, 28 November 2022 10:15 WIB", "2022-11-28T10:15:00+07:00"),
+        ("Senin, 28 Nov 2022, 10.15 WITA", "2022-11-28T10:15:00+08:00"),
+        ("Published: 2022-11-28", "2022-11-28"),
+        ("Diterbitkan: 28/11/2022", "2022-11-28"),
+        ("Kompas.com - 28/11/2022, 10:15 WIB", "2022-11-28T10:15:00+07:00"),
+        ("Posted on March 3, 2023 at 10:15 pm", "2023-03-03T22:15:00"),
+        ("2024-03-12T09:30:00+00:00", "2024-03-12T09:30:00+00:00"),
+        ("Penulis: Ana Lee | Diterbitkan: 28 November 2022", "2022-11-28"),
+        ("Diperbarui: 29 November 2022", None),  # an update is not the publication date
+        ("Senin, 31 Februari 2022", None),  # not a date: stays as text, and no date is made up
+    ],
+)
+def test_explicit_publication_dates(line: str, published: str | None) -> None:
+    article = clean_text("\n\n".join([line, *BODY]))
+    assert article.meta.published == published
+
+
+def test_byline_and_dateline_outlet() -> None:
+    text = "\n\n".join(
+        [
+            "Harga Beras Naik Menjelang Akhir Tahun",
+            "Oleh: Budi Santoso",
+            "JAKARTA, KOMPAS.com - Pemerintah menaikkan harga beras pada Senin pagi.",
+            *BODY[1:],
+        ]
+    )
+    article = clean_text(text)
+    assert article.meta.title == "Harga Beras Naik Menjelang Akhir Tahun"
+    assert article.meta.author == "Budi Santoso"
+    assert article.meta.outlet == "Kompas"
+    assert article.text.startswith("JAKARTA, KOMPAS.com - Pemerintah")
+
+
+def test_outlet_falls_back_to_the_url_host() -> None:
+    article = clean_text("\n\n".join(BODY), url="https://nasional.kompas.com/read/2022/11/28/x")
+    assert article.meta.outlet == "Kompas"
+    assert article.meta.title is None
+
+
+def test_hard_wrapped_lines_are_joined() -> None:
+    text = "Pemerintah menaikkan harga beras\npada Senin pagi, kata pejabat itu.\nPedagang mengeluh.\n"
+    assert (
+        clean_text(text).text
+        == "Pemerintah menaikkan harga beras pada Senin pagi, kata pejabat itu.\n\nPedagang mengeluh."
+    )
+
+
+# --- markdown and HTML-ish text -------------------------------------------------------------
+
+
+def test_markdown_markup_is_stripped() -> None:
+    text = """# Harbour ferry fares to rise in June
+
+**By Ana Lee** | Published: 2022-11-28
+
+The [city council](https://example.com/council) approved a *small* increase on Tuesday. Fares
+will rise by 10 cents from __June 1__.
+
+![A ferry](https://example.com/ferry.jpg)
+
+> "We had no choice," the mayor said.
+
+- The council said the money will pay for two new boats.
+
+---
+"""
+    article = clean_text(text)
+    assert article.meta.title == "Harbour ferry fares to rise in June"
+    assert article.meta.author == "Ana Lee"
+    assert article.meta.published == "2022-11-28"
+    assert article.text.split("\n\n") == [
+        "The city council approved a small increase on Tuesday. Fares will rise by 10 cents from June 1.",
+        '"We had no choice," the mayor said.',
+        "The council said the money will pay for two new boats.",
+    ]
+
+
+def test_html_fragment_in_text_keeps_no_tags() -> None:
+    fragment = (
+        "<p>Senin, 28 November 2022 10:15 WIB</p>"
+        "<p>JAKARTA, KOMPAS.com - Harga beras naik <b>tajam</b> pekan ini. Pedagang mengeluh &amp; "
+        "pembeli berkurang.</p><p>Baca Juga: Harga cabai turun</p><script>var x = 1;</script>"
+        "<style>p { color: red }</style><p>Pemerintah berjanji<br>menambah pasokan.</p>"
+    )
+    article = clean_text(fragment)
+    assert not TAG.search(article.text) and "var x" not in article.text and "color" not in article.text
+    assert article.text.split("\n\n") == [
+        "JAKARTA, KOMPAS.com - Harga beras naik tajam pekan ini. Pedagang mengeluh & pembeli berkurang.",
+        "Pemerintah berjanji menambah pasokan.",
+    ]
+    assert article.meta.published == "2022-11-28T10:15:00+07:00"
+
+
+def test_full_html_document_pasted_as_text_goes_through_trafilatura() -> None:
+    article = clean_text(RIVERTON.read_text(encoding="utf-8"))
+    assert article.meta.title == "Riverton council approves new footbridge after two-year debate"
+    assert "Most read" not in article.text and not TAG.search(article.text)
+
+
+# --- HTML pages -----------------------------------------------------------------------------
+
+
+def test_clean_html_news_page() -> None:
+    article = clean_html(RIVERTON.read_text(encoding="utf-8"), url="https://ledger.example/news/x")
+    assert article.meta.title == "Riverton council approves new footbridge after two-year debate"
+    assert article.meta.author == "Dana Whitfield"
+    assert article.meta.published == "2024-03-12"
+    assert article.meta.outlet == "The Riverton Ledger"
+    assert article.meta.url == "https://ledger.example/news/x"
+    paragraphs = article.text.split("\n\n")
+    assert paragraphs[0].startswith("RIVERTON — The town council voted 7-2 on Monday night")
+    assert paragraphs[-1] == (
+        "Residents can comment on the final design at a public meeting on April 3 at the community hall."
+    )
+    assert len(paragraphs) == 6
+    for junk in (
+        "Read more",
+        "ADVERTISEMENT",
+        "Share this",
+        "Copyright",
+        "Most read",
+        "Comments",
+        "Finally!",
+        "Subscribe",
+        "Tags",
+        "window.dataLayer",
+        "approves new footbridge",  # the title is metadata, not body
+    ):
+        assert junk not in article.text
+    assert "Mr. Paul Okafor." in article.text
+
+
+def test_clean_html_runs_the_boilerplate_filter_too() -> None:
+    html = """<html><head><title>Harga beras naik</title></head><body><article>
+    <h1>Harga beras naik</h1>
+    <p>JAKARTA, KOMPAS.com - Pemerintah menaikkan harga beras pada Senin pagi di seluruh provinsi.</p>
+    <p>Baca juga: Harga cabai turun tajam</p>
+    <p>Pedagang di pasar mengeluhkan sepinya pembeli sejak pekan lalu, kata seorang pedagang.</p>
+    <p>Penulis: Budi Santoso</p>
+    <p>Menteri berjanji menambah pasokan dari gudang Bulog dalam waktu dekat.</p>
+    </article></body></html>"""
+    article = clean_html(html)
+    assert "Baca juga" not in article.text and "Penulis" not in article.text
+    assert article.text.startswith("JAKARTA, KOMPAS.com - Pemerintah")
+    assert article.meta.author == "Budi Santoso"
+    assert article.meta.outlet == "Kompas"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></body></html>",
+        "<html><body></body></html>",
+        "not html at all",
+    ],
+)
+def test_page_without_main_text_is_not_an_article(html: str) -> None:
+    with pytest.raises(ArticleRejected) as caught:
+        clean_html(html)
+    assert caught.value.reason == "not_article"
+
+
+# --- rejections -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty"),
+        (" \n\t \n", "empty"),
+        ("Baca juga: x\n\nEditor: Ana\n\n© 2023 Example", "empty"),
+        ("Hello.", "not_article"),
+        ("Satu kalimat saja yang cukup panjang untuk dihitung sebagai teks.", "not_article"),
+        ("Pendek. Sekali.", "not_article"),
+        ("abc\x00def. Ghi jkl mno pqr stu vwx yz. Lagi satu kalimat panjang di sini.", "binary"),
+        ("\x01\x02\x03\x04\x05 abc \x06\x07\x08\x0e\x0f", "binary"),
+        ("\ufffd\ufffd\ufffd\ufffd ab", "binary"),
+    ],
+)
+def test_rejections(raw: str, reason: str) -> None:
+    with pytest.raises(ArticleRejected) as caught:
+        clean_text(raw)
+    assert caught.value.reason == reason
+    assert str(caught.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=600))
+def test_clean_text_only_ever_rejects_and_never_keeps_tags(raw: str) -> None:
+    try:
+        article = clean_text(raw)
+    except ArticleRejected:
+        return
+    assert article.text and article.text == article.text.strip()
+    assert not TAG.search(article.text)
+    assert "\n\n\n" not in article.text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([*BODY, "Baca juga: x", "<b>Tebal</b> sekali.", "# Judul", "", "KCNA"])))
+def test_kept_lines_are_verbatim(lines: list[str]) -> None:
+    try:
+        article = clean_text("\n".join(lines))
+    except ArticleRejected:
+        return
+    for paragraph in article.text.split("\n\n"):
+        for sentence in split_sentences(paragraph, "id"):
+            assert any(sentence.text in line for line in [*BODY, "Tebal sekali.", "Judul", "KCNA"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "<a b='" * 40_000,  # html.parser takes minutes on these
+        "<!-- " * 80_000,
+        "**a " * 20_000,
+        "[a](" * 20_000,
+        "__a " * 20_000,
+        "Kalimat pendek di sini. " * 80_000,  # one 2 MB paragraph
+        "Kalimat pendek di sini.\n" * 80_000,
+    ],
+    ids=["open-quotes", "open-comments", "bold", "links", "underscores", "one-paragraph", "many-lines"],
+)
+def test_pathological_input_is_fast(raw: str) -> None:
+    started = time.perf_counter()
+    with contextlib.suppress(ArticleRejected):
+        clean_text(raw)
+    assert time.perf_counter() - started < 10  # well under 2 s each here
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+
+def test_max_article_bytes() -> None:
+    assert MAX_ARTICLE_BYTES == 2_000_000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "Harga naik. Café dibuka.".encode(),
+        "\ufeffHarga naik. Café dibuka.".encode(),
+        "Harga naik. Café dibuka.".encode("utf-16"),  # with BOM, platform order
+        b"\xfe\xff" + "Harga naik. Café dibuka.".encode("utf-16-be"),
+        b"\xff\xfe" + "Harga naik. Café dibuka.".encode("utf-16-le"),
+    ],
+)
+def test_decode_upload_accepts_utf8_and_utf16_with_bom(data: bytes) -> None:
+    assert decode_upload(data, "a.txt").lstrip("\ufeff") == "Harga naik. Café dibuka."
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"  \n ", "empty"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "binary"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "binary"),
+        (b"GIF89a\x01\x00", "binary"),
+        (b"plain text\x00with a NUL", "binary"),
+        ("Harga naik. Café dibuka.".encode("latin-1"), "bad_input"),
+        ("Harga naik.".encode("utf-16-le"), "binary"),  # UTF-16 without a BOM: NUL bytes
+    ],
+)
+def test_decode_upload_rejections(data: bytes, reason: str) -> None:
+    with pytest.raises(ArticleRejected) as caught:
+        decode_upload(data, "upload.txt")
+    assert caught.value.reason == reason
+    assert "upload.txt" in str(caught.value)
+
+
+def test_decode_upload_message_says_not_utf8() -> None:
+    with pytest.raises(ArticleRejected, match="not UTF-8 text"):
+        decode_upload("Café".encode("cp1252"), None)

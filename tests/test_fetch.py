@@ -1,0 +1,320 @@
+"""fetch_article against a real HTTP server on 127.0.0.1 (aiohttp), no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from fetch import MAX_REDIRECTS, FetchedPage, fetch_article
+from retrieval.cleaning import clean_html
+from retrieval.errors import ArticleRejected
+
+ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fetch ignores proxy variables (trust_env=False); this keeps that true if it ever changes
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@dataclass(frozen=True)
+class Site:
+    base: str  # http://127.0.0.1:PORT
+    port: int
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset({f"127.0.0.1:{self.port}"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_app(port_of: dict[str, int]) -> web.Application:
+    async def article(_request: web.Request) -> web.Response:
+        return web.Response(body=ARTICLE_HTML, content_type="text/html", charset="utf-8")
+
+    async def plain(_request: web.Request) -> web.Response:
+        return web.Response(text="Harga beras naik. Pedagang mengeluh.", content_type="text/plain")
+
+    async def latin1(_request: web.Request) -> web.Response:
+        body = "<html><head><meta charset='iso-8859-1'></head><body><p>Café ouvert.</p></body></html>"
+        return web.Response(body=body.encode("latin-1"), headers={"Content-Type": "text/html"})
+
+    async def echo_host(request: web.Request) -> web.Response:
+        return web.Response(text=f"host={request.host}", content_type="text/plain")
+
+    async def redirect(request: web.Request) -> web.Response:
+        port = port_of["site"]
+        targets = {
+            "relative": "/article",
+            "chain": "/redirect/relative",
+            "private": "http://10.0.0.1/secret",
+            "metadata": "http://169.254.169.254/latest/meta-data/",
+            "localhost": f"http://localhost:{port}/article",
+            "other-port": f"http://127.0.0.1:{port_of['other']}/article",
+            "mapped": f"http://[::ffff:127.0.0.1]:{port}/article",
+            "loop": "/redirect/loop",
+            "ftp": "ftp://127.0.0.1/file.txt",
+        }
+        raise web.HTTPFound(targets[request.match_info["name"]])
+
+    async def no_location(_request: web.Request) -> web.Response:
+        return web.Response(status=302)
+
+    async def missing(_request: web.Request) -> web.Response:
+        return web.Response(status=404, text="not here")
+
+    async def pdf(_request: web.Request) -> web.Response:
+        return web.Response(body=b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", content_type="application/pdf")
+
+    async def png(_request: web.Request) -> web.Response:
+        return web.Response(body=b"\x89PNG\r\n\x1a\n", content_type="image/png")
+
+    async def untyped_pdf(_request: web.Request) -> web.Response:
+        response = web.Response(body=b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        response.headers.popall("Content-Type", None)
+        return response
+
+    async def big(_request: web.Request) -> web.Response:
+        return web.Response(body=b"<p>" + b"a" * 50_000 + b"</p>", content_type="text/html")
+
+    async def big_stream(request: web.Request) -> web.StreamResponse:
+        # no Content-Length: the limit must hold while streaming
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(b"<p>" + b"b" * 1_000 + b"</p>")
+        await response.write_eof()
+        return response
+
+    async def empty(_request: web.Request) -> web.Response:
+        return web.Response(body=b"", content_type="text/html")
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late", content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/article", article)
+    app.router.add_get("/plain", plain)
+    app.router.add_get("/latin1", latin1)
+    app.router.add_get("/echo-host", echo_host)
+    app.router.add_get("/redirect/{name}", redirect)
+    app.router.add_get("/no-location", no_location)
+    app.router.add_get("/missing", missing)
+    app.router.add_get("/file.pdf", pdf)
+    app.router.add_get("/image.png", png)
+    app.router.add_get("/untyped", untyped_pdf)
+    app.router.add_get("/big", big)
+    app.router.add_get("/big-stream", big_stream)
+    app.router.add_get("/empty", empty)
+    app.router.add_get("/slow", slow)
+    return app
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def site() -> AsyncIterator[Site]:
+    port_of: dict[str, int] = {"other": free_port()}
+    server = TestServer(make_app(port_of), host="127.0.0.1", port=0)
+    await server.start_server()
+    assert server.port is not None
+    port_of["site"] = server.port
+    try:
+        yield Site(f"http://127.0.0.1:{server.port}", server.port)
+    finally:
+        await server.close()
+
+
+async def rejected(url: str, **kwargs: object) -> ArticleRejected:
+    with pytest.raises(ArticleRejected) as caught:
+        await fetch_article(url, **kwargs)  # type: ignore[arg-type]
+    assert str(caught.value)  # every rejection carries a message for the user
+    return caught.value
+
+
+# --- success ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_fetches_an_html_article(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/article", allow_private=site.allowed)
+    assert page == FetchedPage(
+        final_url=f"{site.base}/article",
+        content_type="text/html",
+        text=ARTICLE_HTML.decode("utf-8"),
+        is_html=True,
+    )
+    article = clean_html(page.text, url=page.final_url)
+    assert article.meta.title == "Riverton council approves new footbridge after two-year debate"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_fetches_plain_text(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/plain", allow_private=site.allowed)
+    assert (page.is_html, page.content_type) == (False, "text/plain")
+    assert page.text == "Harga beras naik. Pedagang mengeluh."
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_meta_charset_is_honoured(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/latin1", allow_private=site.allowed)
+    assert "Café ouvert." in page.text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_relative_redirects_are_followed(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/redirect/chain", allow_private=site.allowed)
+    assert page.final_url == f"{site.base}/article"
+    assert page.is_html
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_connects_to_the_checked_address_with_the_original_host_header(site: Site) -> None:
+    # "localhost" is resolved by fetch itself, then the request goes to that IP: the server
+    # still sees the name the user gave.
+    allowed = frozenset({f"localhost:{site.port}"})
+    page = await fetch_article(f"http://localhost:{site.port}/echo-host", allow_private=allowed)
+    assert page.text == f"host=localhost:{site.port}"
+    assert page.final_url == f"http://localhost:{site.port}/echo-host"
+
+
+# --- private addresses -------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_direct_private_address_is_refused_without_allow_list(site: Site) -> None:
+    error = await rejected(f"{site.base}/article")
+    assert error.reason == "private_address"
+    assert "127.0.0.1" in str(error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/",
+        "http://10.1.2.3/",
+        "http://192.168.0.1/",
+        "http://172.16.5.4/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+        "http://[::1]/",
+        "http://[fe80::1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[2002:7f00:1::]/",  # 6to4 wrapping 127.0.0.1
+        "http://[64:ff9b::a00:1]/",  # NAT64 wrapping 10.0.0.1
+        "http://[fd00::1]/",
+        "http://224.0.0.1/",
+        "http://100.64.0.1/",
+        "https://127.0.0.1/",
+    ],
+)
+@pytest.mark.asyncio(loop_scope="function")
+async def test_private_addresses_are_refused(url: str) -> None:
+    assert (await rejected(url)).reason == "private_address"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_allow_list_is_per_port(site: Site) -> None:
+    other = frozenset({f"127.0.0.1:{site.port + 1 if site.port < 65535 else site.port - 1}"})
+    assert (await rejected(f"{site.base}/article", allow_private=other)).reason == "private_address"
+    page = await fetch_article(f"{site.base}/plain", allow_private=frozenset({"127.0.0.1"}))
+    assert page.text.startswith("Harga beras")
+
+
+@pytest.mark.parametrize("name", ["private", "metadata", "localhost", "other-port", "mapped"])
+@pytest.mark.asyncio(loop_scope="function")
+async def test_redirect_from_an_allowed_host_to_a_private_one_is_refused(site: Site, name: str) -> None:
+    error = await rejected(f"{site.base}/redirect/{name}", allow_private=site.allowed)
+    assert error.reason == "private_address"
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_not_found_is_unreachable_with_the_status(site: Site) -> None:
+    error = await rejected(f"{site.base}/missing", allow_private=site.allowed)
+    assert error.reason == "unreachable"
+    assert "404" in str(error)
+
+
+@pytest.mark.parametrize("path", ["/file.pdf", "/image.png", "/untyped"])
+@pytest.mark.asyncio(loop_scope="function")
+async def test_non_text_content_is_not_an_article(site: Site, path: str) -> None:
+    error = await rejected(f"{site.base}{path}", allow_private=site.allowed)
+    assert error.reason == "not_article"
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-stream"])
+@pytest.mark.asyncio(loop_scope="function")
+async def test_oversized_body_is_too_large(site: Site, path: str) -> None:
+    error = await rejected(f"{site.base}{path}", allow_private=site.allowed, max_bytes=10_000)
+    assert error.reason == "too_large"
+    page = await fetch_article(f"{site.base}{path}", allow_private=site.allowed, max_bytes=100_000)
+    assert len(page.text) > 10_000
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_connection_refused_is_unreachable() -> None:
+    port = free_port()
+    error = await rejected(f"http://127.0.0.1:{port}/", allow_private=frozenset({f"127.0.0.1:{port}"}))
+    assert error.reason == "unreachable"
+    assert "cannot connect" in str(error)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_slow_server_times_out(site: Site) -> None:
+    error = await rejected(f"{site.base}/slow", allow_private=site.allowed, timeout=0.3)
+    assert error.reason == "unreachable"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_redirect_loop_stops(site: Site) -> None:
+    error = await rejected(f"{site.base}/redirect/loop", allow_private=site.allowed)
+    assert error.reason == "unreachable"
+    assert f"more than {MAX_REDIRECTS}" in str(error)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_redirect_without_location_is_unreachable(site: Site) -> None:
+    assert (await rejected(f"{site.base}/no-location", allow_private=site.allowed)).reason == "unreachable"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_empty_page_is_empty(site: Site) -> None:
+    assert (await rejected(f"{site.base}/empty", allow_private=site.allowed)).reason == "empty"
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/a.txt", "file:///etc/passwd", "javascript:alert(1)", "not a url", ""]
+)
+@pytest.mark.asyncio(loop_scope="function")
+async def test_only_http_urls(url: str) -> None:
+    assert (await rejected(url)).reason == "bad_input"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_redirect_to_another_scheme_is_refused(site: Site) -> None:
+    assert (await rejected(f"{site.base}/redirect/ftp", allow_private=site.allowed)).reason == "bad_input"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_unresolvable_host_is_unreachable() -> None:
+    error = await rejected("http://no-such-host.invalid/")
+    assert error.reason == "unreachable"
