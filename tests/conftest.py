@@ -15,13 +15,10 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from retrieval.encoder import SentenceTransformerEncoder, load_encoder
 from settings import Settings
+from tests_support import SEED, make_settings
 
 if TYPE_CHECKING:
     from library import Library
-
-DATA = Path(__file__).parent / "data"
-SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
-
 
 @pytest.fixture(scope="session")
 def model_cache() -> Path:
@@ -31,12 +28,6 @@ def model_cache() -> Path:
 @pytest.fixture(scope="session")
 def encoder(model_cache: Path) -> SentenceTransformerEncoder:
     return load_encoder("bundled", model_cache)
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {"NEWSBOT_DB": tmp_path / "newsbot.sqlite3"}
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 OpenLibrary = Callable[..., Awaitable["Library"]]

@@ -1,0 +1,223 @@
+"""The real PTB Application with newsbot's handlers, the real core and model, against the fake
+Telegram over real HTTP: private chats, groups, inline mode and admin commands."""
+
+from __future__ import annotations
+
+import datetime as dtm
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot import build_application
+from fake_telegram import Chat, FakeTelegram, User
+from library import Library
+from tests_support import SEED_TEXT, make_settings
+
+ADMIN_ID = 42
+
+
+@dataclass
+class Harness:
+    tg: FakeTelegram
+    library: Library
+    admin: User
+
+    def sent_count(self, chat_id: int) -> int:
+        return len([r for r in self.tg.sent("sendMessage", chat_id) if r.status == 200])
+
+    async def reply(self, chat_id: int, update: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """Inject ``update`` and return the bot's next message to ``chat_id`` (plain text + entities)."""
+        count = len(self.tg.sent("sendMessage", chat_id)) + 1
+        self.tg.inject(update)
+        while (await self.tg.wait_for("sendMessage", chat_id, count=count, timeout=timeout))[-1].status != 200:
+            count += 1  # a rejected attempt (e.g. a forced 429): wait for the retry
+        return self.tg.messages_to(chat_id)[-1]
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def harness(tmp_path: Path, encoder: Any) -> AsyncIterator[Harness]:
+    async with FakeTelegram() as tg:
+        settings = make_settings(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_BASE_URL=tg.base_url,
+            TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+            NEWSBOT_ADMIN_IDS=str(ADMIN_ID),
+        )
+        library = await Library.open(settings, encoder=encoder)
+        app = build_application(settings, library=library)
+        await app.initialize()
+        assert app.post_init is not None  # run_polling calls it; driving by hand, so do we
+        await app.post_init(app)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=10))
+        admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
+        try:
+            yield Harness(tg, library, admin)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+            await library.close()
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def seeded(harness: Harness) -> Harness:
+    await harness.library.add_text(SEED_TEXT)
+    return harness
+
+
+def quoted(message: dict[str, Any]) -> list[str]:
+    """The texts inside the blockquote entities of a bot message."""
+    text = message["text"]
+    units = text.encode("utf-16-le")
+    return [
+        units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in message.get("entities", [])
+        if e["type"] == "blockquote"
+    ]
+
+
+async def test_private_question_is_answered_with_quoted_cited_sentences(seeded: Harness) -> None:
+    alice = seeded.tg.make_user("Alice", "alice")
+    reply = await seeded.reply(alice.id, seeded.tg.private_text(alice, "what did Xi's letter say"))
+    quotes = " ".join(quoted(reply))
+    assert "berisikan ajakan kerjasama" in quotes or "Melalui beberapa putaran pertemuan" in quotes
+    assert "[1] Kirim Surat ke Kim Jong Un" in reply["text"]
+    assert "Tribunnews" in reply["text"] and "/article_a1" in reply["text"]
+    assert "Baca juga" not in reply["text"]
+
+
+async def test_group_ask_with_bot_name_cites_the_letter(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Newsroom")
+    bob = seeded.tg.make_user("Bob", "bob")
+    reply = await seeded.reply(group.id, seeded.tg.group_text(group, bob, "/ask@NewsTestBot what did Xi's letter say"))
+    assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
+    assert reply["reply_to_message"]["from"]["id"] == bob.id
+
+
+async def test_group_chatter_is_ignored_and_mentions_are_answered(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Family")
+    carol = seeded.tg.make_user("Carol", "carol")
+    seeded.tg.inject(seeded.tg.group_text(group, carol, "who is bringing dessert on Sunday?"))
+    seeded.tg.inject(seeded.tg.group_text(group, carol, "@someone_else what did Xi's letter say"))
+    reply = await seeded.reply(group.id, seeded.tg.group_text(group, carol, "@NewsTestBot when did Xi meet Biden"))
+    assert "G20 Bali" in " ".join(quoted(reply))
+    assert seeded.sent_count(group.id) == 1  # only the mention got an answer
+
+
+async def test_reply_to_the_bot_is_a_follow_up(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Study group")
+    dan = seeded.tg.make_user("Dan", "dan")
+    first = await seeded.reply(group.id, seeded.tg.group_text(group, dan, "/ask what share of North Korea's trade is with China"))
+    assert "90 persen" in " ".join(quoted(first))
+    follow = await seeded.reply(group.id, seeded.tg.group_text(group, dan, "and who reported it?", reply_to_message=first))
+    assert quoted(follow) or "can't answer" in follow["text"]
+
+
+async def test_inline_query_offers_cited_sentences(seeded: Harness) -> None:
+    erin = seeded.tg.make_user("Erin", "erin")
+    update = seeded.tg.inject(seeded.tg.inline_query(erin, "when did Xi meet Biden"))
+    await seeded.tg.wait_for("answerInlineQuery", timeout=60)
+    answer = seeded.tg.inline_answers[update["inline_query"]["id"]]
+    results = answer["results"]
+    assert results and any("G20 Bali" in r["input_message_content"]["message_text"] for r in results)
+    assert all(r["input_message_content"]["parse_mode"] == "HTML" for r in results)
+
+
+async def test_admin_uploads_the_seed_and_a_group_asks(harness: Harness) -> None:
+    group = harness.tg.make_group("Desk")
+    data = SEED_TEXT.encode("utf-8")
+    upload = harness.tg.document_message(group, harness.admin, data, "tribunnews-xi-letter-kim-jong-un.txt", "text/plain", caption="/add")
+    stored = await harness.reply(group.id, upload)
+    assert stored["text"].startswith("Stored a1: Kirim Surat ke Kim Jong Un") and "(id, 9 sentences)" in stored["text"]
+    member = harness.tg.make_user("Fay", "fay")
+    reply = await harness.reply(group.id, harness.tg.group_text(group, member, "/ask@NewsTestBot what did Xi's letter say"))
+    assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
+
+
+async def test_non_admin_add_is_refused_and_changes_nothing(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Open group")
+    gus = seeded.tg.make_user("Gus", "gus")
+    reply = await seeded.reply(group.id, seeded.tg.group_text(group, gus, "/add Some pasted text. It has two sentences at least, honestly."))
+    assert reply["text"] == "Sorry, only admins can add articles."
+    upload = seeded.tg.document_message(group, gus, b"Another article. With sentences.", "a.txt", "text/plain", caption="/add")
+    assert (await seeded.reply(group.id, upload))["text"] == "Sorry, only admins can add articles."
+    assert (await seeded.library.stats()).articles == 1
+
+
+async def test_group_administrators_may_add(harness: Harness) -> None:
+    group = harness.tg.make_group("Club")
+    hal = harness.tg.make_user("Hal", "hal")
+    harness.tg.set_member(group, hal, "administrator")
+    text = (
+        "The city council approved the new bridge on Tuesday. Construction starts in March and "
+        "will cost 40 million euros. The mayor called it a historic day for Riverton."
+    )
+    reply = await harness.reply(group.id, harness.tg.group_text(group, hal, f"/add {text}"))
+    assert reply["text"].startswith("Stored a1:") and "(en, 3 sentences)" in reply["text"]
+    asked = await harness.reply(group.id, harness.tg.group_text(group, hal, "/ask how much will the bridge cost"))
+    assert "40 million euros" in " ".join(quoted(asked))
+
+
+async def test_bad_input_gets_clear_messages(seeded: Harness) -> None:
+    admin_chat = Chat.private(seeded.admin)
+    binary = seeded.tg.document_message(admin_chat, seeded.admin, b"\x89PNG\r\n\x1a\n\x00\x00binary", "photo.txt", "text/plain")
+    assert (await seeded.reply(admin_chat.id, binary))["text"].startswith("Not added:")
+    empty = seeded.tg.document_message(admin_chat, seeded.admin, b"", "empty.txt", "text/plain")
+    assert (await seeded.reply(admin_chat.id, empty))["text"].startswith("Not added:")
+    duplicate = seeded.tg.document_message(admin_chat, seeded.admin, SEED_TEXT.encode(), "seed.txt", "text/plain")
+    assert "already in the library as a1" in (await seeded.reply(admin_chat.id, duplicate))["text"]
+    private_url = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "/add http://127.0.0.1:9/article"))
+    assert private_url["text"].startswith("Not added:") and "private" in private_url["text"]
+    long_question = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "why " * 2500))
+    assert "characters long" in long_question["text"]
+    html_question = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "<b>what</b> did Xi's letter say & why?"))
+    assert "surat" in " ".join(quoted(html_question))
+    assert (await seeded.library.stats()).articles == 1
+
+
+async def test_absent_topic_abstains_plainly(seeded: Harness) -> None:
+    ivy = seeded.tg.make_user("Ivy", "ivy")
+    reply = await seeded.reply(ivy.id, seeded.tg.private_text(ivy, "who won the football world cup"))
+    assert reply["text"].startswith("I can't answer that from the library")
+    assert not quoted(reply)
+
+
+async def test_help_sources_article_delete_and_stats(seeded: Harness) -> None:
+    jo = seeded.tg.add_user(User(777, "Jo", "jo", language_code="id"))
+    help_text = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/start")))["text"]
+    assert help_text.startswith("Saya menjawab pertanyaan")
+    sources = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/sources")))["text"]
+    assert "Kirim Surat ke Kim Jong Un" in sources
+    article = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/article_a1")))["text"]
+    assert "TRIBUNNEWS.COM, BEIJING" in article
+    admin = seeded.admin
+    stats = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/stats")))["text"]
+    assert stats.startswith("1 articles, 9 sentences")
+    refused = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/delete a1")))["text"]
+    assert refused == "Sorry, only admins can delete articles."
+    deleted = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/delete a1")))["text"]
+    assert deleted.startswith("Deleted a1")
+    empty = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "what did Xi's letter say")))["text"]
+    assert "library is empty" in empty
+
+
+async def test_commands_menu_is_set_for_private_and_group_scopes(harness: Harness) -> None:
+    private = harness.tg.commands_for({"type": "all_private_chats"})
+    group = harness.tg.commands_for({"type": "all_group_chats"})
+    assert private and {"help", "sources", "add"} <= {c["command"] for c in private}
+    assert group and "ask" in {c["command"] for c in group}
+
+
+async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
+    kim = seeded.tg.make_user("Kim", "kim")
+    seeded.tg.force_429("sendMessage", retry_after=1, times=1)
+    reply = await seeded.reply(kim.id, seeded.tg.private_text(kim, "when did Xi meet Biden"))
+    assert "G20 Bali" in " ".join(quoted(reply))
+    assert [r.status for r in seeded.tg.sent("sendMessage", kim.id)] == [429, 200]
