@@ -211,7 +211,7 @@ class Library:
                 record = parse_import_line(line, number)
                 if record is None:
                     continue
-                cleaned = await asyncio.to_thread(clean_text, record.text, url=record.meta.url)
+                cleaned = await asyncio.to_thread(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
                 prepared = await asyncio.to_thread(prepare_article, cleaned, self._index.config, lang=record.lang)
                 if prepared.content_hash in seen_hashes:

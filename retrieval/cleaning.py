@@ -49,7 +49,21 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[^\S\n]+")
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_TAG = re.compile(r"<!--.*?-->|<!--.*\Z|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>|<![A-Za-z][^<>]*>", re.S)
+# Only real HTML element names (and custom elements, which contain a hyphen) count as tags:
+# newswire text uses angle brackets too ("<Midland Montagu> said", tickers like "<MDBL.L>").
+_ELEMENTS = """a abbr acronym address area article aside audio b base bdi bdo big blink blockquote body br
+    button canvas caption center cite code col colgroup data datalist dd del details dfn dialog dir div
+    dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head
+    header hgroup hr html i iframe img input ins kbd label legend li link main map mark marquee menu
+    meta meter nav nobr noframes noscript object ol optgroup option output p param picture plaintext
+    pre progress q rp rt ruby s samp script search section select slot small source span strike strong
+    style sub summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u
+    ul var video wbr xmp math path g rect circle line polyline polygon use defs symbol"""
+_TAG_NAME = r"(?:" + "|".join(sorted(_ELEMENTS.split(), key=len, reverse=True)) + r"|[A-Za-z][\w]*-[\w:-]*)"
+_TAG = re.compile(
+    rf"<!--.*?-->|<!--.*\Z|</?{_TAG_NAME}(?![\w:-])(?:\s[^<>]*)?/?>|<!(?:doctype|DOCTYPE)[^<>]*>",
+    re.S | re.I,
+)
 _HIDDEN = re.compile(r"<(script|style|noscript|template|svg|head|iframe|object)\b[^<>]*>", re.I)
 _BLOCK_TAG = re.compile(
     r"</?(address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|form|h[1-6]|header"
@@ -148,6 +162,9 @@ _DROP = tuple(
         rf"(?=.{{0,300}}$){_FOLLOW}\b.*\b{_CHANNEL}\b",  # "Ikuti kami di Google News"
     )
 )
+# A related-link label whose link text a scraper dropped, glued to the paragraph that follows:
+# "Baca Juga :, Sebelum disepakati …" keeps the paragraph and loses only the label.
+_EMPTY_LINK = re.compile(rf"^(?:\s*{_RELATED}\s*[:：]\s*[,;.])+\s*(?=\S)", re.IGNORECASE)
 _AUTHOR_LABEL = re.compile(rf"{_AUTHOR}\s*[:：]\s*(?P<name>[^|•·;]+)", re.IGNORECASE)
 _BYLINE = re.compile(  # "By Dana Whitfield", "Oleh: Budi Santoso | 28 November 2022"
     r"(?:[Bb]y|BY|[Oo]leh|OLEH)\s*:?\s+(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})"
@@ -169,6 +186,8 @@ _DATELINES = (
 _SECOND_LEVEL = frozenset({"ac", "co", "com", "go", "my", "net", "or", "org", "sch", "web"})
 _HEADER_LIMIT = 15  # a dateline further down than this many lines is not one
 _TERMINAL = ".!?\"'”’)…"
+_WRAPPED_WIDTH = 30
+_LIST_ITEM = re.compile(r"(?:\d{1,3}[.)]|[-*•·–])\s")
 
 # --- explicit publication dates ---------------------------------------------------------------
 
@@ -255,8 +274,13 @@ def decode_upload(data: bytes, filename: str | None) -> str:
     return text
 
 
-def clean_text(raw: str, *, url: str | None = None) -> CleanedArticle:
-    """Clean pasted text, a .txt or a .md file; text containing HTML tags is treated as HTML."""
+def clean_text(raw: str, *, url: str | None = None, archive: bool = False) -> CleanedArticle:
+    """Clean pasted text, a .txt or a .md file; text containing HTML tags is treated as HTML.
+
+    ``archive=True`` is for a JSONL archive's text: already an article body, its title given
+    separately, an article by declaration. Only line-level boilerplate ("Baca juga: …") is
+    dropped: no title, teaser or header guessing, and a one-sentence passage is kept.
+    """
     if not raw.strip():
         raise ArticleRejected("empty", "the text is empty")
     if _looks_binary(raw):
@@ -272,8 +296,8 @@ def clean_text(raw: str, *, url: str | None = None) -> CleanedArticle:
         text = _normalize(_html_to_text(text))
     for pattern, replacement in _MARKDOWN:
         text = pattern.sub(replacement, text)
-    body, found = _clean_lines(text.split("\n"), _Found(), paragraphs_per_line=False)
-    return _finish(body, found, url)
+    body, found = _clean_lines(text.split("\n"), _Found(), paragraphs_per_line=False, header=not archive)
+    return _finish(body, found, url, strict=not archive)
 
 
 def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
@@ -312,23 +336,28 @@ def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
 # --- the pipeline -----------------------------------------------------------------------------
 
 
-def _finish(paragraphs: list[str], found: _Found, url: str | None) -> CleanedArticle:
+def _finish(paragraphs: list[str], found: _Found, url: str | None, *, strict: bool = True) -> CleanedArticle:
     text = "\n\n".join(paragraphs)
     if not text:
         raise ArticleRejected("empty", "nothing is left after removing page boilerplate")
     letters = sum(ch.isalpha() for ch in text)
     # every paragraph holds a sentence at least; a lone one is split, as far as the count needs
     sentences = len(paragraphs) if len(paragraphs) > 1 else len(split_sentences(text[:5_000], "en"))
-    if letters < MIN_LETTERS or sentences < MIN_SENTENCES:
+    if strict and (letters < MIN_LETTERS or sentences < MIN_SENTENCES):
         raise ArticleRejected("not_article", "too short to be an article (a few sentences at least)")
     outlet = found.outlet or (_site_name(_host(url)) if _host(url) else None)
     meta = ArticleMeta(found.title, outlet, found.author, found.published, url)
     return CleanedArticle(text, meta)
 
 
-def _clean_lines(lines: list[str], found: _Found, *, paragraphs_per_line: bool) -> tuple[list[str], _Found]:
-    """Drop boilerplate lines, find title/outlet/author/date; return the body paragraphs."""
-    lines = [_SPACES.sub(" ", _TAG.sub("", line)).strip() for line in lines]
+def _clean_lines(
+    lines: list[str], found: _Found, *, paragraphs_per_line: bool, header: bool = True
+) -> tuple[list[str], _Found]:
+    """Drop boilerplate lines, find title/outlet/author/date; return the body paragraphs.
+
+    ``header=False`` skips what only a whole page has: outlet line, headline, teaser, dateline.
+    """
+    lines = [_SPACES.sub(" ", _TAG.sub("", _EMPTY_LINK.sub("", line))).strip() for line in lines]
     keep: list[int] = []
     after_caption = False
     for i, line in enumerate(lines):
@@ -343,6 +372,9 @@ def _clean_lines(lines: list[str], found: _Found, *, paragraphs_per_line: bool) 
             after_caption = line.lower().startswith("zoom")
         else:
             keep.append(i)
+
+    if not header:
+        return _paragraphs(lines, keep, paragraphs_per_line), found
 
     # outlet line ("Tribun") and headline at the top; the outlet is better named by a dateline
     top_label = None
@@ -378,7 +410,11 @@ def _clean_lines(lines: list[str], found: _Found, *, paragraphs_per_line: bool) 
         keep.pop()
     if found.outlet is None and top_label is not None:
         found = replace(found, outlet=top_label)
+    return _paragraphs(lines, keep, paragraphs_per_line), found
 
+
+def _paragraphs(lines: list[str], keep: list[int], paragraphs_per_line: bool) -> list[str]:
+    """Join kept lines into paragraphs: a hard-wrapped line continues the one before it."""
     paragraphs: list[str] = []
     previous = -2
     for i in keep:
@@ -388,7 +424,7 @@ def _clean_lines(lines: list[str], found: _Found, *, paragraphs_per_line: bool) 
         else:
             paragraphs.append(line)
         previous = i
-    return paragraphs, found
+    return paragraphs
 
 
 def _boilerplate(line: str, found: _Found) -> tuple[bool, _Found]:
@@ -495,7 +531,10 @@ def _continues(previous: str, line: str) -> bool:
     """Is ``line`` the hard-wrapped continuation of ``previous``?"""
     if previous[-1] in _TERMINAL + ":;":
         return False
-    return line[0].islower() or line[0].isdigit() or previous[-1] in ",-–("
+    # A long line cut mid-sentence (newswire text wrapped at ~70 columns) goes on, whatever
+    # the next line starts with: "Midland Bank Plc <MDBL.L> said its" / "<Midland Montagu> …".
+    wrapped = len(previous) >= _WRAPPED_WIDTH and previous[-1].isalnum() and not _LIST_ITEM.match(line)
+    return wrapped or line[0].islower() or line[0].isdigit() or previous[-1] in ",-–("
 
 
 def _fold(line: str) -> str:

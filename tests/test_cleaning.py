@@ -16,7 +16,7 @@ from retrieval.errors import ArticleRejected
 from retrieval.sentences import split_sentences
 
 DATA = Path(__file__).parent / "data"
-SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
+SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
 RIVERTON = DATA / "riverton-bridge-vote.html"
 TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 

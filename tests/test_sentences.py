@@ -15,7 +15,7 @@ from retrieval.sentences import chunk_sentences, detect_language, split_sentence
 from retrieval.types import SentenceSpan
 
 DATA = Path(__file__).parent / "data"
-SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
+SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
 
 
 def texts(text: str, lang: str = "id") -> list[str]:

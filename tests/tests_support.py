@@ -7,7 +7,7 @@ from pathlib import Path
 from settings import Settings
 
 DATA = Path(__file__).parent / "data"
-SEED = DATA / "tribunnews-xi-letter-kim-jong-un.txt"
+SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
 SEED_TEXT = SEED.read_text(encoding="utf-8")
 
 
