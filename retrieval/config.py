@@ -41,7 +41,7 @@ class RetrievalConfig:
 
     # Abstention: answer only if the best sentence's evidence clears this bar (e5 cosine plus
     # the lexical bonus). *provisional*: calibrated on the seed article and dev spot checks.
-    min_evidence: float = 0.80
+    min_evidence: float = 0.83
 
     # How many ranked article refs an answer lists (the eval contract asks for at least 10).
     ranked_articles: int = 10
