@@ -92,7 +92,7 @@ def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
     numbers: dict[str, int] = {}
     for citation in answer.citations:
         number = numbers.setdefault(citation.article.ref, len(numbers) + 1)
-        pieces += [Piece(f"“{citation.text}”", "<blockquote>{}</blockquote>"), Piece(f"[{number}]\n")]
+        pieces.append(Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"))
     pieces.append(Piece("\n"))
     articles = {c.article.ref: c.article for c in answer.citations}
     for ref, number in numbers.items():
