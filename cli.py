@@ -11,13 +11,14 @@ import asyncio
 import json
 import sys
 import textwrap
+from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import samples
 from library import Library
 from retrieval.errors import NewsbotError
-from retrieval.evaluation import LabelledQuestion, markdown_table, score
+from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="document recall, MRR and answer metrics on labelled questions")
     p.add_argument("--questions", type=Path, required=True)
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
+    p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
     return parser
 
@@ -219,15 +221,36 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
-        records = [json.loads(l) for l in args.questions.read_text(encoding="utf-8").splitlines() if l.strip()]
-        pairs = []
-        for record in records:
-            question = LabelledQuestion.from_record(record)
-            pairs.append((question, await library.ask(question.question)))
-        print(markdown_table(score(pairs)))
+        records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+        report = await asyncio.to_thread(run_evaluation, library, records, args.compare)
+        print(report)
         return 0
 
     return await _with_library(settings, body)
+
+
+def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:
+    """Every question against the library's index (and, with ``compare``, against BM25 alone and
+    dense alone on the same index), plus abstention on questions whose gold article is removed."""
+    questions = [LabelledQuestion.from_record(r) for r in records]
+    vectors = library.encoder.encode_queries([q.question for q in questions])
+    index = library.index
+    sections = []
+    variants = [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")] if compare else [
+        (index.config.fusion, "newsbot")
+    ]
+    for fusion, label in variants:
+        variant = index if fusion == index.config.fusion else index.with_config(replace(index.config, fusion=fusion))
+        answers = [variant.answer(q.question, v) for q, v in zip(questions, vectors)]
+        sections.append(f"### {label} ({fusion})\n\n" + markdown_table(score(zip(questions, answers))))
+    removed_refs = abstention_split(records)
+    removed_ids = {a.info.id for a in index.articles if a.info.ref in removed_refs}
+    reduced = index.without_articles(removed_ids)
+    unanswerable = [reduced.answer(q.question, v) for q, v in zip(questions, vectors) if q.gold_article in removed_refs]
+    answerable = [reduced.answer(q.question, v) for q, v in zip(questions, vectors) if q.gold_article not in removed_refs]
+    sections.append("### abstention (gold articles of half the Belebele pairs removed)\n\n"
+                    + abstention_scores(unanswerable, answerable).markdown())
+    return "\n\n".join(sections)
 
 
 def _article_header(info: ArticleInfo) -> str:

@@ -106,3 +106,38 @@ def markdown_table(rows: Sequence[GroupScores]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r.row()) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def abstention_split(records: Sequence[Mapping[str, object]], seed: int = 0) -> set[str]:
+    """Gold articles to remove so that a fixed random half of the Belebele questions (and their
+    other-language twins, joined by ``pair_id``) have no answer in the library."""
+    import random
+
+    def unit(r: Mapping[str, object]) -> str:  # twins share a pair_id; en→en questions have none
+        return str(r.get("pair_id") or r["id"])
+
+    units = sorted({unit(r) for r in records if r.get("source") == "belebele"})
+    chosen = set(random.Random(seed).sample(units, len(units) // 2))
+    return {str(r["article_id"]) for r in records if r.get("source") == "belebele" and unit(r) in chosen}
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionScores:
+    unanswerable: int
+    abstained_unanswerable: float
+    answerable: int
+    abstained_answerable: float
+
+    def markdown(self) -> str:
+        return (
+            "| questions | n | abstained |\n|---|---|---|\n"
+            f"| gold article removed | {self.unanswerable} | {self.abstained_unanswerable:.2f} |\n"
+            f"| gold article present | {self.answerable} | {self.abstained_answerable:.2f} |"
+        )
+
+
+def abstention_scores(unanswerable: Sequence[Answer], answerable: Sequence[Answer]) -> AbstentionScores:
+    def rate(answers: Sequence[Answer]) -> float:
+        return sum(a.abstained for a in answers) / len(answers) if answers else 0.0
+
+    return AbstentionScores(len(unanswerable), rate(unanswerable), len(answerable), rate(answerable))

@@ -16,6 +16,7 @@ from retrieval.bm25 import LexicalIndex
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
 from retrieval.lexical import tokenize
+from retrieval.sentences import detect_language
 from retrieval.types import Answer, ArticleInfo, Citation, IndexedArticle
 
 
@@ -56,6 +57,8 @@ class CorpusIndex:
         self.chunk_vectors = _stack([a.chunk_vectors for a in self.articles], dim)
         self.sentence_vectors = _stack([a.sentence_vectors for a in self.articles], dim)
         self.chunk_offsets = _offsets([len(a.chunks) for a in self.articles])
+        languages = np.array([a.info.lang for a in self.articles])
+        self._language_rows = [np.flatnonzero(languages == lang) for lang in sorted(set(languages.tolist()))]
         self.sentence_offsets = _offsets([len(a.sentences) for a in self.articles])
 
     def __len__(self) -> int:
@@ -71,8 +74,15 @@ class CorpusIndex:
         return CorpusIndex([*kept, *added], self.config, dim=self.dim, _tokens=self._tokens)
 
     def without_article(self, article_id: int) -> CorpusIndex:
-        kept = [a for a in self.articles if a.info.id != article_id]
+        return self.without_articles({article_id})
+
+    def without_articles(self, article_ids: set[int]) -> CorpusIndex:
+        kept = [a for a in self.articles if a.info.id not in article_ids]
         return CorpusIndex(kept, self.config, dim=self.dim, _tokens=self._tokens)
+
+    def with_config(self, config: RetrievalConfig) -> CorpusIndex:
+        """The same articles under other tunables (evaluation compares configurations this way)."""
+        return CorpusIndex(self.articles, config, dim=self.dim, _tokens=self._tokens)
 
     def rank(self, question: str, query_vector: np.ndarray) -> RankedArticles:
         """Score every article by its best chunk (and sentence), lexically and densely, then fuse."""
@@ -80,16 +90,38 @@ class CorpusIndex:
         terms = tokenize(question)
         chunk_dense = self.chunk_vectors @ query_vector
         sentence_dense = self.sentence_vectors @ query_vector
-        dense = np.maximum.reduceat(chunk_dense, self.chunk_offsets[:-1])
-        if cfg.sentence_evidence:
-            dense = np.maximum(dense, np.maximum.reduceat(sentence_dense, self.sentence_offsets[:-1]))
+        best_chunk = np.maximum.reduceat(chunk_dense, self.chunk_offsets[:-1])
+        best_sentence = np.maximum.reduceat(sentence_dense, self.sentence_offsets[:-1])
+        dense = cfg.chunk_weight * best_chunk + (1 - cfg.chunk_weight) * best_sentence
+        if cfg.language_prior_articles:
+            dense = dense - self._language_baseline(dense)
         lexical = np.maximum.reduceat(self.lexical.scaled_scores(terms), self.chunk_offsets[:-1])
         if cfg.fusion == "rrf":
             fused = reciprocal_rank([dense, lexical], k=cfg.rrf_k)
+        elif cfg.fusion == "dense":
+            fused = dense
+        elif cfg.fusion == "bm25":
+            fused = lexical
         else:
             fused = convex(dense, lexical, cfg.bm25_weight)
         order = np.argsort(-fused, kind="stable")
         return RankedArticles(order, fused, dense, lexical, sentence_dense, terms)
+
+    def _language_baseline(self, dense: np.ndarray) -> np.ndarray:
+        """Each article's expected cosine for this query given the article's language.
+
+        e5 scores a question higher against any text in its own language, so an English question
+        ranks unrelated English articles above the Indonesian one that answers it. Subtracting
+        the query's mean cosine per article language removes that bias. The mean is shrunk
+        towards the overall mean by ``language_prior_articles`` pseudo-articles, so a language
+        with few articles in the library is barely corrected (its mean would mostly be noise).
+        """
+        overall = float(dense.mean())
+        k = self.config.language_prior_articles
+        baseline = np.empty_like(dense)
+        for rows in self._language_rows:
+            baseline[rows] = (float(dense[rows].sum()) + k * overall) / (len(rows) + k)
+        return baseline
 
     def answer(self, question: str, query_vector: np.ndarray) -> Answer:
         """Quote the 1-3 sentences that best answer ``question``, or abstain saying why."""
@@ -99,7 +131,7 @@ class CorpusIndex:
         ranked = self.rank(question, query_vector)
         refs = tuple(self.articles[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
         candidates = self._score_sentences(ranked)
-        if not candidates or candidates[0][0] < cfg.min_evidence:
+        if not candidates or candidates[0][0] < self._evidence_bar(question, candidates[0][1]):
             return Answer(question, (), refs, True, self._abstain_reason(ranked))
         best = candidates[0][0]
         chosen: list[tuple[float, int, int]] = []
@@ -122,6 +154,13 @@ class CorpusIndex:
             for score, a, s in chosen
         )
         return Answer(question, citations, refs, False, None)
+
+    def _evidence_bar(self, question: str, article_index: int) -> float:
+        """The evidence an answer needs: cross-lingual cosines run lower, so their bar is lower."""
+        asked_in = detect_language(question)
+        quoted_in = self.articles[article_index].info.lang
+        same = asked_in in ("und", quoted_in)
+        return self.config.min_evidence if same else self.config.min_evidence_cross_lingual
 
     def _score_sentences(self, ranked: RankedArticles) -> list[tuple[float, int, int]]:
         """(evidence score, article index, sentence index) for sentences of the top articles."""

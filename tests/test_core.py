@@ -212,7 +212,9 @@ def test_eval_on_the_dev_slice(tmp_path: Path) -> None:
         "--corpus", str(DATA / "dev_slice_corpus.jsonl"), db=tmp_path / "eval.sqlite3",
     )
     assert result.returncode == 0, result.stderr
-    rows = {line.split("|")[1].strip(): line.split("|") for line in result.stdout.splitlines()[2:]}
+    first_table = result.stdout.split("\n\n")[1].splitlines()[2:]
+    rows = {line.split("|")[1].strip(): line.split("|") for line in first_table}
     assert set(rows) >= {"belebele en→id", "belebele en→en", "facqa id→id", "overall"}
     recall_at_5 = float(rows["overall"][4])
     assert recall_at_5 >= 0.85, result.stdout
+    assert "gold article removed" in result.stdout
