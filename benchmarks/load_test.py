@@ -58,7 +58,7 @@ TICK = 0.005
 DEV_QUESTIONS = 10  # dev-slice questions (half en, half id) whose passages are seeded
 QUESTIONS = [  # (lang, question): about the seed article, the Riverton page, then absent topics
     ("en", "what did Xi's letter say"), ("en", "when did Xi meet Biden"),
-    ("en", "what share of North Korea's trade is with China"), ("en", "who urged China to rein in Pyongyang?"),
+    ("en", "what share of North Korea's trade is with China"), ("en", "who urged China to rein in Pyongyang"),
     ("id", "apa isi surat Xi Jinping untuk Kim Jong Un?"), ("id", "kapan Xi bertemu Joe Biden?"),
     ("id", "berapa persen perdagangan Korea Utara dengan China?"), ("id", "siapa utusan nuklir Korsel?"),
     ("en", "how much will the Riverton footbridge cost"), ("en", "how did the council vote on the bridge?"),
