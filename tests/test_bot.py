@@ -221,3 +221,15 @@ async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
     reply = await seeded.reply(kim.id, seeded.tg.private_text(kim, "when did Xi meet Biden"))
     assert "G20 Bali" in " ".join(quoted(reply))
     assert [r.status for r in seeded.tg.sent("sendMessage", kim.id)] == [429, 200]
+
+
+async def test_unexpected_errors_are_logged_and_apologised_for(seeded: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    from handlers.errors import APOLOGY
+
+    lena = seeded.tg.make_user("Lena", "lena")
+    await seeded.library.store.close()  # the database goes away under the bot's feet
+    reply = await seeded.reply(lena.id, seeded.tg.private_text(lena, "/sources"))
+    assert reply["text"] == APOLOGY
+    assert any("unhandled error" in r.message for r in caplog.records)
+    answered = await seeded.reply(lena.id, seeded.tg.private_text(lena, "when did Xi meet Biden"))
+    assert "G20 Bali" in answered["text"]  # the bot keeps working for what does not need the store
