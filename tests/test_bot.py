@@ -13,11 +13,14 @@ import pytest
 import pytest_asyncio
 
 from bot import build_application
+from aiohttp import web
+
 from fake_telegram import Chat, FakeTelegram, User
 from library import Library
 from tests_support import SEED_TEXT, make_settings
 
 ADMIN_ID = 42
+ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Harness:
     tg: FakeTelegram
     library: Library
     admin: User
+    news_site: str  # host:port of a local page the bot may fetch
 
     def sent_count(self, chat_id: int) -> int:
         return len([r for r in self.tg.sent("sendMessage", chat_id) if r.status == 200])
@@ -39,7 +43,26 @@ class Harness:
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def harness(tmp_path: Path, encoder: Any) -> AsyncIterator[Harness]:
+async def news_site() -> AsyncIterator[str]:
+    """A local web server with one article page; its host is allow-listed for fetching."""
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(body=ARTICLE_HTML, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/news/footbridge", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def harness(tmp_path: Path, encoder: Any, news_site: str) -> AsyncIterator[Harness]:
     async with FakeTelegram() as tg:
         settings = make_settings(
             tmp_path,
@@ -47,6 +70,7 @@ async def harness(tmp_path: Path, encoder: Any) -> AsyncIterator[Harness]:
             TELEGRAM_BASE_URL=tg.base_url,
             TELEGRAM_BASE_FILE_URL=tg.base_file_url,
             NEWSBOT_ADMIN_IDS=str(ADMIN_ID),
+            NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
         )
         library = await Library.open(settings, encoder=encoder)
         app = build_application(settings, library=library)
@@ -58,7 +82,7 @@ async def harness(tmp_path: Path, encoder: Any) -> AsyncIterator[Harness]:
         await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=10))
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
         try:
-            yield Harness(tg, library, admin)
+            yield Harness(tg, library, admin, news_site)
         finally:
             await app.updater.stop()
             await app.stop()
@@ -233,3 +257,25 @@ async def test_unexpected_errors_are_logged_and_apologised_for(seeded: Harness, 
     assert any("unhandled error" in r.message for r in caplog.records)
     answered = await seeded.reply(lena.id, seeded.tg.private_text(lena, "when did Xi meet Biden"))
     assert "G20 Bali" in answered["text"]  # the bot keeps working for what does not need the store
+
+
+async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None:
+    admin_chat = Chat.private(harness.admin)
+    url = f"http://{harness.news_site}/news/footbridge"
+    stored = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {url}"))
+    assert stored["text"].startswith("Stored a1: Riverton council approves new footbridge") and "(en," in stored["text"]
+    again = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {url}"))
+    assert "already in the library as a1" in again["text"]
+
+    group = harness.tg.make_group("Desk")
+    document = harness.tg.document_message(group, harness.admin, SEED_TEXT.encode(), "seed.txt", "text/plain")
+    harness.tg.inject(document)  # no caption in a group: the bot ignores it ...
+    reply_add = harness.tg.group_text(group, harness.admin, "/add", reply_to_message=document["message"])
+    stored_doc = await harness.reply(group.id, reply_add)  # ... until an admin replies /add to it
+    assert stored_doc["text"].startswith("Stored a2: Kirim Surat ke Kim Jong Un")
+    assert harness.sent_count(group.id) == 1
+
+    too_big = harness.tg.document_message(admin_chat, harness.admin, b"x. " * 1_000_000, "big.txt", "text/plain")
+    refused = await harness.reply(admin_chat.id, too_big)
+    assert refused["text"].startswith("Not added: the file is 3.0 MB")
+    assert (await harness.library.stats()).articles == 2
