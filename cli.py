@@ -11,9 +11,10 @@ import asyncio
 import json
 import sys
 import textwrap
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import samples
 from library import Library
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {"NEWSBOT_DB": args.db} if args.db else {}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    command: Callable[[argparse.Namespace, Settings], Awaitable[int]] = args.func
+    command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
     if command is _run and settings.telegram_bot_token is not None:
         from bot import run_bot
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="newsbot", description="Answer questions about news articles with cited sentences.")
+    parser = argparse.ArgumentParser(
+        prog="newsbot", description="Answer questions about news articles with cited sentences."
+    )
     parser.add_argument("--db", type=Path, help="SQLite file (default: $NEWSBOT_DB or the user data dir)")
     parser.set_defaults(func=_run)
     sub = parser.add_subparsers(title="commands")
@@ -83,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _with_library(settings: Settings, body: Callable[[Library], Awaitable[int]]) -> int:
+async def _with_library(settings: Settings, body: Callable[[Library], Coroutine[Any, Any, int]]) -> int:
     library = await Library.open(settings)
     try:
         return await body(library)
@@ -95,7 +98,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     async def demo(library: Library) -> int:
         if not (await library.stats()).articles:
             info = await library.add_text(SAMPLE_ARTICLE.read_text(encoding="utf-8"))
-            print(f"Added the sample article {info.ref}: {info.title} ({info.lang}, {info.sentence_count} sentences)")
+            print(
+                f"Added the sample article {info.ref}: {info.title} "
+                f"({info.lang}, {info.sentence_count} sentences)"
+            )
         print("TELEGRAM_BOT_TOKEN is not set, so here is the console chat on the same core.")
         return await _chat_loop(library)
 
@@ -114,7 +120,9 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
             if not path.is_file():
                 raise NewsbotError(f"{source}: no such file")
             info = await library.add_upload(path.read_bytes(), path.name)
-        print(f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]")
+        print(
+            f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]"
+        )
         return 0
 
     return await _with_library(settings, body)
@@ -125,6 +133,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body(library: Library) -> int:
         with tqdm(total=None, unit="line", desc="importing", file=sys.stderr) as bar:
+
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
@@ -188,7 +197,14 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 out = (await library.ask(str(record["question"]))).as_json()
             except NewsbotError as error:
-                out = {"question": record["question"], "abstained": True, "reason": str(error), "answer": [], "articles": [], "took_ms": 0}
+                out = {
+                    "question": record["question"],
+                    "abstained": True,
+                    "reason": str(error),
+                    "answer": [],
+                    "articles": [],
+                    "took_ms": 0,
+                }
             print(json.dumps({"id": record.get("id"), **out}, ensure_ascii=False), flush=True)
         return 0
 
@@ -221,7 +237,11 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
-        records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = [
+            json.loads(line)
+            for line in args.questions.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         report = await asyncio.to_thread(run_evaluation, library, records, args.compare)
         print(report)
         return 0
@@ -236,20 +256,37 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
     vectors = library.encoder.encode_queries([q.question for q in questions])
     index = library.index
     sections = []
-    variants = [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")] if compare else [
-        (index.config.fusion, "newsbot")
-    ]
+    variants = (
+        [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")]
+        if compare
+        else [(index.config.fusion, "newsbot")]
+    )
     for fusion, label in variants:
-        variant = index if fusion == index.config.fusion else index.with_config(replace(index.config, fusion=fusion))
-        answers = [variant.answer(q.question, v) for q, v in zip(questions, vectors)]
-        sections.append(f"### {label} ({fusion})\n\n" + markdown_table(score(zip(questions, answers))))
+        variant = (
+            index
+            if fusion == index.config.fusion
+            else index.with_config(replace(index.config, fusion=fusion))
+        )
+        answers = [variant.answer(q.question, v) for q, v in zip(questions, vectors, strict=True)]
+        table = markdown_table(score(zip(questions, answers, strict=True)))
+        sections.append(f"### {label} ({fusion})\n\n{table}")
     removed_refs = abstention_split(records)
     removed_ids = {a.info.id for a in index.articles if a.info.ref in removed_refs}
     reduced = index.without_articles(removed_ids)
-    unanswerable = [reduced.answer(q.question, v) for q, v in zip(questions, vectors) if q.gold_article in removed_refs]
-    answerable = [reduced.answer(q.question, v) for q, v in zip(questions, vectors) if q.gold_article not in removed_refs]
-    sections.append("### abstention (gold articles of half the Belebele pairs removed)\n\n"
-                    + abstention_scores(unanswerable, answerable).markdown())
+    unanswerable = [
+        reduced.answer(q.question, v)
+        for q, v in zip(questions, vectors, strict=True)
+        if q.gold_article in removed_refs
+    ]
+    answerable = [
+        reduced.answer(q.question, v)
+        for q, v in zip(questions, vectors, strict=True)
+        if q.gold_article not in removed_refs
+    ]
+    sections.append(
+        "### abstention (gold articles of half the Belebele pairs removed)\n\n"
+        + abstention_scores(unanswerable, answerable).markdown()
+    )
     return "\n\n".join(sections)
 
 

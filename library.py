@@ -100,7 +100,9 @@ class Library:
             raise BadQuestion("ask a question, e.g. “what did Xi's letter say?”")
         limit = self.settings.max_question_chars
         if len(question) > limit:
-            raise BadQuestion(f"that question is {len(question):,} characters long; please keep it under {limit:,}")
+            raise BadQuestion(
+                f"that question is {len(question):,} characters long; please keep it under {limit:,}"
+            )
         query = f"{context.strip()} {question}" if context else question
         index = self._index
         answer = await asyncio.to_thread(self._answer, index, query)
@@ -143,8 +145,14 @@ class Library:
         )
         return await self.add_text(page.text, url=page.final_url, is_html=page.is_html)
 
-    async def _add_cleaned(self, cleaned: CleanedArticle, *, ref: str | None = None, lang: str | None = None,
-                           source: str | None = None) -> ArticleInfo:
+    async def _add_cleaned(
+        self,
+        cleaned: CleanedArticle,
+        *,
+        ref: str | None = None,
+        lang: str | None = None,
+        source: str | None = None,
+    ) -> ArticleInfo:
         prepared = await asyncio.to_thread(prepare_article, cleaned, self._index.config, lang=lang)
         async with self._write_lock:
             await self._refuse_duplicate(prepared, ref)
@@ -162,21 +170,34 @@ class Library:
 
     def _embed(self, batch: list[tuple[PreparedArticle, str | None, str | None]]) -> list[NewArticle]:
         """One encoder call for every sentence and chunk of the batch (bigger batches, less overhead)."""
-        texts = [s.text for p, _, _ in batch for s in p.sentences] + [c.text for p, _, _ in batch for c in p.chunks]
+        texts = [s.text for p, _, _ in batch for s in p.sentences] + [
+            c.text for p, _, _ in batch for c in p.chunks
+        ]
         vectors = self.encoder.encode_passages(texts)
         n_sentences = sum(len(p.sentences) for p, _, _ in batch)
         sentence_vectors, chunk_vectors = vectors[:n_sentences], vectors[n_sentences:]
         out, s_at, c_at = [], 0, 0
         for prepared, ref, source in batch:
             ns, nc = len(prepared.sentences), len(prepared.chunks)
-            out.append(NewArticle(prepared, sentence_vectors[s_at : s_at + ns], chunk_vectors[c_at : c_at + nc], ref, source))
+            out.append(
+                NewArticle(
+                    prepared, sentence_vectors[s_at : s_at + ns], chunk_vectors[c_at : c_at + nc], ref, source
+                )
+            )
             s_at, c_at = s_at + ns, c_at + nc
         return out
 
     async def _publish(self, infos: list[ArticleInfo], new: list[NewArticle]) -> None:
         indexed = [
-            IndexedArticle(info, n.prepared.text, n.prepared.sentences, n.prepared.chunks, n.sentence_vectors, n.chunk_vectors)
-            for info, n in zip(infos, new)
+            IndexedArticle(
+                info,
+                n.prepared.text,
+                n.prepared.sentences,
+                n.prepared.chunks,
+                n.sentence_vectors,
+                n.chunk_vectors,
+            )
+            for info, n in zip(infos, new, strict=True)
         ]
         self._index = await asyncio.to_thread(self._index.with_articles, indexed)
 
@@ -213,7 +234,9 @@ class Library:
                     continue
                 cleaned = await asyncio.to_thread(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
-                prepared = await asyncio.to_thread(prepare_article, cleaned, self._index.config, lang=record.lang)
+                prepared = await asyncio.to_thread(
+                    prepare_article, cleaned, self._index.config, lang=record.lang
+                )
                 if prepared.content_hash in seen_hashes:
                     raise ArticleRejected("duplicate", "duplicate of an earlier line")
                 await self._refuse_duplicate(prepared, record.ref)
@@ -255,14 +278,19 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     except json.JSONDecodeError as exc:
         raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
-        raise ArticleRejected("bad_input", f"line {number}: needs at least \"id\" and \"text\"")
+        raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
 
     def opt(key: str) -> str | None:
         value = obj.get(key)
         return str(value).strip() or None if value is not None else None
 
-    meta = ArticleMeta(title=opt("title"), outlet=opt("source") or opt("outlet"), author=opt("author"),
-                       published=opt("published"), url=opt("url"))
+    meta = ArticleMeta(
+        title=opt("title"),
+        outlet=opt("source") or opt("outlet"),
+        author=opt("author"),
+        published=opt("published"),
+        url=opt("url"),
+    )
     return ImportRecord(str(obj["id"]), obj["text"], meta, opt("lang"), opt("source"))
 
 
@@ -283,4 +311,4 @@ def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
     )
 
 
-__all__ = ["Library", "ImportSummary", "NewsbotError", "parse_import_line"]
+__all__ = ["ImportSummary", "Library", "NewsbotError", "parse_import_line"]

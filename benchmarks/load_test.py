@@ -45,8 +45,10 @@ from fake_telegram import Chat, FakeTelegram, SentRequest, User  # noqa: E402
 
 from bot import build_application  # noqa: E402
 from library import Library  # noqa: E402
+from retrieval.cleaning import clean_text  # noqa: E402
 from retrieval.encoder import load_encoder  # noqa: E402
 from retrieval.errors import DuplicateArticle  # noqa: E402
+from retrieval.sentences import split_sentences  # noqa: E402
 from settings import Settings  # noqa: E402
 
 SAMPLE = REPO / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
@@ -184,11 +186,13 @@ def uploads(corpus: Path, n: int, stored_refs: set[str]) -> tuple[list[Upload], 
                     found.append(Upload(f"{doc['id']}.txt", text.encode("utf-8")))
         if len(found) == n:
             return found, f"first {n} articles (400+ chars) of {corpus}"
-    sentences = [s for s in SAMPLE.read_text(encoding="utf-8").split(". ") if len(s.split()) > 5]
+    # The sample's sentences minus its dateline (the cleaner would start the article there).
+    cleaned = clean_text(SAMPLE.read_text(encoding="utf-8")).text
+    sentences = [s.text for s in split_sentences(cleaned, "id") if "TRIBUNNEWS.COM" not in s.text]
     found = []
     for i in range(n):
         random.Random(i).shuffle(sentences)
-        text = f"Artikel uji {i + 1}\n\n" + ". ".join(sentences[:8]) + "."
+        text = f"Artikel uji {i + 1}\n\n" + "\n\n".join(sentences)
         found.append(Upload(f"generated-{i + 1}.txt", text.encode("utf-8")))
     return found, f"{n} articles generated from shuffled sentences of {SAMPLE.name}"
 

@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-from bot import build_application  # noqa: E402
 from fake_telegram import Chat, FakeTelegram, User  # noqa: E402
+
+from bot import build_application  # noqa: E402
 from library import Library  # noqa: E402
 from settings import Settings  # noqa: E402
 
@@ -65,22 +66,55 @@ async def converse(tg: FakeTelegram) -> None:
 
     upload = tg.document_message(group, ada, SEED.read_bytes(), SEED.name, "text/plain", caption="/add")
     await turn(tg, group, "Ada (admin)", f"[uploads {SEED.name}, caption /add]", upload)
-    await turn(tg, group, "Bob", "hi all, lunch at 1?", tg.group_text(group, bob, "hi all, lunch at 1?"), expect_reply=False)
-    first = await turn(tg, group, "Bob", "/ask@NewsTestBot what did Xi's letter say",
-                       tg.group_text(group, bob, "/ask@NewsTestBot what did Xi's letter say"))
-    await turn(tg, group, "Bob", "(replying to the bot) when did he meet Biden?",
-               tg.group_text(group, bob, "when did he meet Biden?", reply_to_message=first))
-    await turn(tg, group, "Bob", "/add https://example.com/story",
-               tg.group_text(group, bob, "/add https://example.com/story"))
+    await turn(
+        tg,
+        group,
+        "Bob",
+        "hi all, lunch at 1?",
+        tg.group_text(group, bob, "hi all, lunch at 1?"),
+        expect_reply=False,
+    )
+    first = await turn(
+        tg,
+        group,
+        "Bob",
+        "/ask@NewsTestBot what did Xi's letter say",
+        tg.group_text(group, bob, "/ask@NewsTestBot what did Xi's letter say"),
+    )
+    await turn(
+        tg,
+        group,
+        "Bob",
+        "(replying to the bot) when did he meet Biden?",
+        tg.group_text(group, bob, "when did he meet Biden?", reply_to_message=first),
+    )
+    await turn(
+        tg,
+        group,
+        "Bob",
+        "/add https://example.com/story",
+        tg.group_text(group, bob, "/add https://example.com/story"),
+    )
     private = Chat.private(sari)
-    await turn(tg, private, "Sari (private)", "berapa persen perdagangan Korea Utara dengan China?",
-               tg.private_text(sari, "berapa persen perdagangan Korea Utara dengan China?"))
-    await turn(tg, private, "Sari (private)", "siapa yang memenangkan piala dunia?",
-               tg.private_text(sari, "siapa yang memenangkan piala dunia?"))
+    await turn(
+        tg,
+        private,
+        "Sari (private)",
+        "berapa persen perdagangan Korea Utara dengan China?",
+        tg.private_text(sari, "berapa persen perdagangan Korea Utara dengan China?"),
+    )
+    await turn(
+        tg,
+        private,
+        "Sari (private)",
+        "siapa yang memenangkan piala dunia?",
+        tg.private_text(sari, "siapa yang memenangkan piala dunia?"),
+    )
 
 
-async def turn(tg: FakeTelegram, chat: Chat, who: str, shown: str, update: dict[str, Any], *,
-               expect_reply: bool = True) -> dict[str, Any] | None:
+async def turn(
+    tg: FakeTelegram, chat: Chat, who: str, shown: str, update: dict[str, Any], *, expect_reply: bool = True
+) -> dict[str, Any] | None:
     count = len(tg.sent("sendMessage", chat.id)) + 1
     tg.inject(update)
     print(f"{who}: {shown}")

@@ -16,7 +16,9 @@ from handlers.format import Piece, answer_pieces, render, source_line
 INLINE_RESULTS = 3
 
 
-async def answer_question(message: Message, context: Context, question: str, follow_up_of: str | None = None) -> None:
+async def answer_question(
+    message: Message, context: Context, question: str, follow_up_of: str | None = None
+) -> None:
     question = question.strip()
     if not question:
         await reply_plain(message, "Ask me something about the articles, e.g. /ask what did Xi's letter say")
@@ -87,7 +89,8 @@ async def on_inline_query(update: Update, context: Context) -> None:
     results = []
     for citation in answer.citations[:INLINE_RESULTS]:
         pieces = [
-            Piece(question, "<b>{}</b>"), Piece("\n"),
+            Piece(question, "<b>{}</b>"),
+            Piece("\n"),
             Piece(f"“{citation.text}”", "<blockquote>{}</blockquote>"),
             *source_line(citation.article),
         ]
@@ -130,5 +133,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("ask", on_ask))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, on_private_text))
     app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & REPLIES_TO_BOT, on_reply_to_bot))
-    app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & filters.Entity(MessageEntity.MENTION), on_mention))
+    app.add_handler(
+        MessageHandler(filters.ChatType.GROUPS & text & filters.Entity(MessageEntity.MENTION), on_mention)
+    )
     app.add_handler(InlineQueryHandler(on_inline_query))

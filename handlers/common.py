@@ -46,7 +46,7 @@ async def require_admin(update: Update, context: Context, action: str) -> None:
 
 async def reply_pieces(message: Message, pieces: list[Piece]) -> list[Message]:
     """Reply with HTML, split under Telegram's limit; later parts follow the first."""
-    sent = []
+    sent: list[Message] = []
     for part in render(pieces):
         sent.append(
             await message.reply_text(

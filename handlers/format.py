@@ -73,7 +73,9 @@ def _cut_point(text: str, limit: int) -> int:
 def source_line(info: ArticleInfo) -> list[Piece]:
     """Title (linked when a URL is known), outlet, author, date and the article's ref."""
     title = info.title or "Untitled article"
-    pieces = [Piece(title, f'<a href="{html.escape(info.url)}">{{}}</a>' if _linkable(info.url) else "<b>{}</b>")]
+    linked = info.url is not None and re.match(r"https?://", info.url) is not None
+    wrap = f'<a href="{html.escape(info.url)}">{{}}</a>' if linked and info.url else "<b>{}</b>"
+    pieces = [Piece(title, wrap)]
     details = [d for d in (info.outlet, info.author, (info.published or "")[:10]) if d]
     if details:
         pieces.append(Piece(" — " + ", ".join(details)))
@@ -103,7 +105,3 @@ def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
 def plain_answer(answer: Answer) -> str:
     """The same answer without markup (inline results' descriptions, logs)."""
     return "".join(p.text for p in answer_pieces(answer)).strip()
-
-
-def _linkable(url: str | None) -> bool:
-    return bool(url) and re.match(r"https?://", url or "") is not None

@@ -70,13 +70,22 @@ async def on_sources(update: Update, context: Context) -> None:
 async def on_article(update: Update, context: Context) -> None:
     message = update.message
     assert message is not None and message.text is not None
-    ref = " ".join(context.args or []) if context.args is not None else message.text.split()[0].split("@")[0][len("/article_") :]
+    ref = (
+        " ".join(context.args or [])
+        if context.args is not None
+        else message.text.split()[0].split("@")[0][len("/article_") :]
+    )
     if not ref:
         await reply_plain(message, "Usage: /article REF (refs are shown in /sources and under answers)")
         return
     info, text = await library(context).article(ref.strip())
-    preview = text if len(text) <= ARTICLE_PREVIEW_CHARS else text[:ARTICLE_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
-    await reply_pieces(message, [*source_line(info), Piece(f"\n{info.lang}, {info.sentence_count} sentences\n\n"), Piece(preview)])
+    preview = (
+        text if len(text) <= ARTICLE_PREVIEW_CHARS else text[:ARTICLE_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+    )
+    await reply_pieces(
+        message,
+        [*source_line(info), Piece(f"\n{info.lang}, {info.sentence_count} sentences\n\n"), Piece(preview)],
+    )
 
 
 async def set_commands(app: Application) -> None:  # type: ignore[type-arg]

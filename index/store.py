@@ -10,9 +10,10 @@ Why these choices:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import numpy as np
@@ -136,7 +137,8 @@ class Store:
         if not stored:
             await self._db.execute("BEGIN IMMEDIATE")
             await self._db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)", [(f"encoder.{k}", v) for k, v in wanted.items()]
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [(f"encoder.{k}", v) for k, v in wanted.items()],
             )
             await self._db.execute("COMMIT")
             return
@@ -147,7 +149,9 @@ class Store:
                 "use the same model (NEWSBOT_MODEL) or a new database (NEWSBOT_DB)"
             )
 
-    async def find_duplicate(self, *, text_hash: str | None, url: str | None, ref: str | None) -> ArticleInfo | None:
+    async def find_duplicate(
+        self, *, text_hash: str | None, url: str | None, ref: str | None
+    ) -> ArticleInfo | None:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE content_hash = ? OR url = ? OR ref = ? LIMIT 1",
             (text_hash, url, ref),
@@ -173,12 +177,20 @@ class Store:
         if len(new.sentence_vectors) != len(p.sentences) or len(new.chunk_vectors) != len(p.chunks):
             raise ValueError("one vector per sentence and per chunk is required")
         cur = await self._db.execute(
-            "INSERT INTO articles (ref, title, outlet, author, published, url, lang, source, text, content_hash)"
+            "INSERT INTO articles"
+            " (ref, title, outlet, author, published, url, lang, source, text, content_hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.ref or f"pending-{p.content_hash}",
-                p.meta.title, p.meta.outlet, p.meta.author, p.meta.published, p.meta.url,
-                p.lang, new.source, p.text, p.content_hash,
+                p.meta.title,
+                p.meta.outlet,
+                p.meta.author,
+                p.meta.published,
+                p.meta.url,
+                p.lang,
+                new.source,
+                p.text,
+                p.content_hash,
             ),
         )
         article_id = cur.lastrowid
@@ -193,12 +205,16 @@ class Store:
             "INSERT INTO sentences (article_id, idx, start, end, vector) VALUES (?, ?, ?, ?, ?)",
             [
                 (article_id, i, s.start, s.end, _blob(v))
-                for i, (s, v) in enumerate(zip(p.sentences, new.sentence_vectors))
+                for i, (s, v) in enumerate(zip(p.sentences, new.sentence_vectors, strict=True))
             ],
         )
         await self._db.executemany(
-            "INSERT INTO chunks (article_id, idx, first_sentence, last_sentence, vector) VALUES (?, ?, ?, ?, ?)",
-            [(article_id, i, c.first, c.last, _blob(v)) for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors))],
+            "INSERT INTO chunks (article_id, idx, first_sentence, last_sentence, vector)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (article_id, i, c.first, c.last, _blob(v))
+                for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors, strict=True))
+            ],
         )
         info = await self.article_info_by_id(article_id)
         return info
@@ -270,7 +286,9 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         sentences: dict[int, list[tuple[int, int, bytes]]] = {}
-        async with self._db.execute("SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx") as cur:
+        async with self._db.execute(
+            "SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx"
+        ) as cur:
             async for article_id, start, end, vector in cur:
                 sentences.setdefault(article_id, []).append((start, end, vector))
         chunks: dict[int, list[tuple[int, int, bytes]]] = {}
@@ -299,11 +317,19 @@ class Store:
         return _indexed(info, text, sentences, chunks)  # type: ignore[arg-type]
 
 
-def _info(row: tuple) -> ArticleInfo:  # type: ignore[type-arg]
+def _info(row: Sequence[Any]) -> ArticleInfo:
     count = row[9] if len(row) > 9 else 0
     return ArticleInfo(
-        id=row[0], ref=row[1], title=row[2], outlet=row[3], author=row[4], published=row[5],
-        url=row[6], lang=row[7], added_at=row[8], sentence_count=count,
+        id=row[0],
+        ref=row[1],
+        title=row[2],
+        outlet=row[3],
+        author=row[4],
+        published=row[5],
+        url=row[6],
+        lang=row[7],
+        added_at=row[8],
+        sentence_count=count,
     )
 
 
@@ -319,7 +345,8 @@ def _indexed(
 ) -> IndexedArticle:
     sentences = tuple(SentenceSpan(start, end, text[start:end]) for start, end, _ in sentence_rows)
     chunks = tuple(
-        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last])) for first, last, _ in chunk_rows
+        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last]))
+        for first, last, _ in chunk_rows
     )
     return IndexedArticle(
         info=info,

@@ -135,9 +135,7 @@ def _parse(blob: bytes) -> _Packed:
     pos += 4 * n_pieces
     piece_bytes = blob[pos : pos + blob_len]
     pos += blob_len
-    pieces = tuple(
-        piece_bytes[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)
-    )
+    pieces = tuple(piece_bytes[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces))
     n_norm, norm_len = struct.unpack_from("<iI", blob, pos)
     pos += 8
     normalizer: dict[int, str] = {}
@@ -161,8 +159,19 @@ def _parse(blob: bytes) -> _Packed:
         pos += 21
         tensors[name] = _Tensor(dtype, count, offset)
     return _Packed(
-        hidden, layers, heads, ffn, vocab, max_positions, type_vocab, float(eps), pieces, scores,
-        {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalizer, tensors,
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab,
+        max_positions,
+        type_vocab,
+        float(eps),
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalizer,
+        tensors,
     )
 
 
@@ -186,12 +195,8 @@ def _write_weights(packed: _Packed, blob: bytes, out_dir: Path) -> None:
     h, f = packed.hidden, packed.ffn
     weights = {
         "embeddings.word_embeddings.weight": _tensor(packed, blob, "emb.word", (packed.vocab, h)),
-        "embeddings.position_embeddings.weight": _tensor(
-            packed, blob, "emb.pos", (packed.max_positions, h)
-        ),
-        "embeddings.token_type_embeddings.weight": _tensor(
-            packed, blob, "emb.type", (packed.type_vocab, h)
-        ),
+        "embeddings.position_embeddings.weight": _tensor(packed, blob, "emb.pos", (packed.max_positions, h)),
+        "embeddings.token_type_embeddings.weight": _tensor(packed, blob, "emb.type", (packed.type_vocab, h)),
         "embeddings.LayerNorm.weight": _tensor(packed, blob, "emb.ln.w", (h,)),
         "embeddings.LayerNorm.bias": _tensor(packed, blob, "emb.ln.b", (h,)),
     }
@@ -254,7 +259,7 @@ def _write_tokenizer(packed: _Packed, out_dir: Path) -> None:
         if mapped != expected and not _matches_special_rule(cp, mapped):
             raise ValueError(f"unexpected normalisation of U+{cp:04X} in the bundled tokenizer")
     sp = packed.specials
-    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores)]
+    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores, strict=True)]
     tokenizer = Tokenizer(models.Unigram(vocab, unk_id=sp["unk"], byte_fallback=False))
     tokenizer.normalizer = normalizers.Sequence(
         [

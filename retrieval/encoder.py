@@ -58,8 +58,8 @@ class SentenceTransformerEncoder:
         self._identity = EncoderIdentity(
             name=name,
             dim=int(dim),
-            query_prompt=prompts.get("query", ""),
-            passage_prompt=prompts.get("passage", prompts.get("document", "")),
+            query_prompt=prompts.get("query") or "",
+            passage_prompt=prompts.get("passage") or prompts.get("document") or "",
         )
 
     @property

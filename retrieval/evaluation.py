@@ -52,8 +52,14 @@ class GroupScores:
     def row(self) -> list[str]:
         span = f"{self.answer_in_citation:.2f}" if self.span_n else "–"
         return [
-            self.group, str(self.n), f"{self.recall_at_1:.2f}", f"{self.recall_at_5:.2f}",
-            f"{self.recall_at_10:.2f}", f"{self.mrr_at_10:.3f}", f"{self.cited_gold:.2f}", span,
+            self.group,
+            str(self.n),
+            f"{self.recall_at_1:.2f}",
+            f"{self.recall_at_5:.2f}",
+            f"{self.recall_at_10:.2f}",
+            f"{self.mrr_at_10:.3f}",
+            f"{self.cited_gold:.2f}",
+            span,
             f"{self.abstained:.2f}",
         ]
 
@@ -94,7 +100,9 @@ def _score_group(group: str, pairs: list[tuple[LabelledQuestion, Answer]]) -> Gr
     spans = [(q, a) for q, a in pairs if q.is_span and q.answers]
     inside = sum(1 for q, a in spans if answer_in_citations(q.answers, a)) / len(spans) if spans else 0.0
     abstained = sum(1 for _, a in pairs if a.abstained) / n
-    return GroupScores(group, n, recall(1), recall(5), recall(10), mrr, cited_gold, len(spans), inside, abstained)
+    return GroupScores(
+        group, n, recall(1), recall(5), recall(10), mrr, cited_gold, len(spans), inside, abstained
+    )
 
 
 def answer_in_citations(answers: Sequence[str], answer: Answer) -> bool:

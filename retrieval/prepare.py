@@ -24,9 +24,7 @@ def prepare_article(
     sentences = split_sentences(cleaned.text, language)
     if not sentences:
         raise ArticleRejected("empty", "no sentences left after cleaning")
-    chunks = chunk_sentences(
-        sentences, max_chars=config.chunk_chars, overlap=config.chunk_overlap_sentences
-    )
+    chunks = chunk_sentences(sentences, max_chars=config.chunk_chars, overlap=config.chunk_overlap_sentences)
     return PreparedArticle(
         text=cleaned.text,
         meta=cleaned.meta,

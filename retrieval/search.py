@@ -7,8 +7,8 @@ being answered in a worker thread always sees one consistent library while an im
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

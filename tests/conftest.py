@@ -13,12 +13,14 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+from tests_support import SEED, make_settings
+
 from retrieval.encoder import SentenceTransformerEncoder, load_encoder
 from settings import Settings
-from tests_support import SEED, make_settings
 
 if TYPE_CHECKING:
     from library import Library
+
 
 @pytest.fixture(scope="session")
 def model_cache() -> Path:

@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
+from fake_telegram import Chat, FakeTelegram, User
+from tests_support import SEED_TEXT, make_settings
 
 from bot import build_application
-from aiohttp import web
-
-from fake_telegram import Chat, FakeTelegram, User
 from library import Library
-from tests_support import SEED_TEXT, make_settings
 
 ADMIN_ID = 42
 ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
@@ -37,7 +36,9 @@ class Harness:
         """Inject ``update`` and return the bot's next message to ``chat_id`` (plain text + entities)."""
         count = len(self.tg.sent("sendMessage", chat_id)) + 1
         self.tg.inject(update)
-        while (await self.tg.wait_for("sendMessage", chat_id, count=count, timeout=timeout))[-1].status != 200:
+        while (await self.tg.wait_for("sendMessage", chat_id, count=count, timeout=timeout))[
+            -1
+        ].status != 200:
             count += 1  # a rejected attempt (e.g. a forced 429): wait for the retry
         return self.tg.messages_to(chat_id)[-1]
 
@@ -45,6 +46,7 @@ class Harness:
 @pytest_asyncio.fixture(loop_scope="function")
 async def news_site() -> AsyncIterator[str]:
     """A local web server with one article page; its host is allow-listed for fetching."""
+
     async def page(_: web.Request) -> web.Response:
         return web.Response(body=ARTICLE_HTML, content_type="text/html")
 
@@ -120,7 +122,9 @@ async def test_private_question_is_answered_with_quoted_cited_sentences(seeded: 
 async def test_group_ask_with_bot_name_cites_the_letter(seeded: Harness) -> None:
     group = seeded.tg.make_group("Newsroom")
     bob = seeded.tg.make_user("Bob", "bob")
-    reply = await seeded.reply(group.id, seeded.tg.group_text(group, bob, "/ask@NewsTestBot what did Xi's letter say"))
+    reply = await seeded.reply(
+        group.id, seeded.tg.group_text(group, bob, "/ask@NewsTestBot what did Xi's letter say")
+    )
     assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
     assert reply["reply_to_message"]["from"]["id"] == bob.id
 
@@ -130,7 +134,9 @@ async def test_group_chatter_is_ignored_and_mentions_are_answered(seeded: Harnes
     carol = seeded.tg.make_user("Carol", "carol")
     seeded.tg.inject(seeded.tg.group_text(group, carol, "who is bringing dessert on Sunday?"))
     seeded.tg.inject(seeded.tg.group_text(group, carol, "@someone_else what did Xi's letter say"))
-    reply = await seeded.reply(group.id, seeded.tg.group_text(group, carol, "@NewsTestBot when did Xi meet Biden"))
+    reply = await seeded.reply(
+        group.id, seeded.tg.group_text(group, carol, "@NewsTestBot when did Xi meet Biden")
+    )
     assert "G20 Bali" in " ".join(quoted(reply))
     assert seeded.sent_count(group.id) == 1  # only the mention got an answer
 
@@ -138,9 +144,13 @@ async def test_group_chatter_is_ignored_and_mentions_are_answered(seeded: Harnes
 async def test_reply_to_the_bot_is_a_follow_up(seeded: Harness) -> None:
     group = seeded.tg.make_group("Study group")
     dan = seeded.tg.make_user("Dan", "dan")
-    first = await seeded.reply(group.id, seeded.tg.group_text(group, dan, "/ask what share of North Korea's trade is with China"))
+    first = await seeded.reply(
+        group.id, seeded.tg.group_text(group, dan, "/ask what share of North Korea's trade is with China")
+    )
     assert "90 persen" in " ".join(quoted(first))
-    follow = await seeded.reply(group.id, seeded.tg.group_text(group, dan, "and who reported it?", reply_to_message=first))
+    follow = await seeded.reply(
+        group.id, seeded.tg.group_text(group, dan, "and who reported it?", reply_to_message=first)
+    )
     assert quoted(follow) or "can't answer" in follow["text"]
 
 
@@ -157,20 +167,32 @@ async def test_inline_query_offers_cited_sentences(seeded: Harness) -> None:
 async def test_admin_uploads_the_seed_and_a_group_asks(harness: Harness) -> None:
     group = harness.tg.make_group("Desk")
     data = SEED_TEXT.encode("utf-8")
-    upload = harness.tg.document_message(group, harness.admin, data, "tribunnews-xi-letter-kim-jong-un.txt", "text/plain", caption="/add")
+    upload = harness.tg.document_message(
+        group, harness.admin, data, "tribunnews-xi-letter-kim-jong-un.txt", "text/plain", caption="/add"
+    )
     stored = await harness.reply(group.id, upload)
-    assert stored["text"].startswith("Stored a1: Kirim Surat ke Kim Jong Un") and "(id, 9 sentences)" in stored["text"]
+    assert (
+        stored["text"].startswith("Stored a1: Kirim Surat ke Kim Jong Un")
+        and "(id, 9 sentences)" in stored["text"]
+    )
     member = harness.tg.make_user("Fay", "fay")
-    reply = await harness.reply(group.id, harness.tg.group_text(group, member, "/ask@NewsTestBot what did Xi's letter say"))
+    reply = await harness.reply(
+        group.id, harness.tg.group_text(group, member, "/ask@NewsTestBot what did Xi's letter say")
+    )
     assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
 
 
 async def test_non_admin_add_is_refused_and_changes_nothing(seeded: Harness) -> None:
     group = seeded.tg.make_group("Open group")
     gus = seeded.tg.make_user("Gus", "gus")
-    reply = await seeded.reply(group.id, seeded.tg.group_text(group, gus, "/add Some pasted text. It has two sentences at least, honestly."))
+    reply = await seeded.reply(
+        group.id,
+        seeded.tg.group_text(group, gus, "/add Some pasted text. It has two sentences at least, honestly."),
+    )
     assert reply["text"] == "Sorry, only admins can add articles."
-    upload = seeded.tg.document_message(group, gus, b"Another article. With sentences.", "a.txt", "text/plain", caption="/add")
+    upload = seeded.tg.document_message(
+        group, gus, b"Another article. With sentences.", "a.txt", "text/plain", caption="/add"
+    )
     assert (await seeded.reply(group.id, upload))["text"] == "Sorry, only admins can add articles."
     assert (await seeded.library.stats()).articles == 1
 
@@ -185,23 +207,33 @@ async def test_group_administrators_may_add(harness: Harness) -> None:
     )
     reply = await harness.reply(group.id, harness.tg.group_text(group, hal, f"/add {text}"))
     assert reply["text"].startswith("Stored a1:") and "(en, 3 sentences)" in reply["text"]
-    asked = await harness.reply(group.id, harness.tg.group_text(group, hal, "/ask how much will the bridge cost"))
+    asked = await harness.reply(
+        group.id, harness.tg.group_text(group, hal, "/ask how much will the bridge cost")
+    )
     assert "40 million euros" in " ".join(quoted(asked))
 
 
 async def test_bad_input_gets_clear_messages(seeded: Harness) -> None:
     admin_chat = Chat.private(seeded.admin)
-    binary = seeded.tg.document_message(admin_chat, seeded.admin, b"\x89PNG\r\n\x1a\n\x00\x00binary", "photo.txt", "text/plain")
+    binary = seeded.tg.document_message(
+        admin_chat, seeded.admin, b"\x89PNG\r\n\x1a\n\x00\x00binary", "photo.txt", "text/plain"
+    )
     assert (await seeded.reply(admin_chat.id, binary))["text"].startswith("Not added:")
     empty = seeded.tg.document_message(admin_chat, seeded.admin, b"", "empty.txt", "text/plain")
     assert (await seeded.reply(admin_chat.id, empty))["text"].startswith("Not added:")
-    duplicate = seeded.tg.document_message(admin_chat, seeded.admin, SEED_TEXT.encode(), "seed.txt", "text/plain")
+    duplicate = seeded.tg.document_message(
+        admin_chat, seeded.admin, SEED_TEXT.encode(), "seed.txt", "text/plain"
+    )
     assert "already in the library as a1" in (await seeded.reply(admin_chat.id, duplicate))["text"]
-    private_url = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "/add http://127.0.0.1:9/article"))
+    private_url = await seeded.reply(
+        admin_chat.id, seeded.tg.private_text(seeded.admin, "/add http://127.0.0.1:9/article")
+    )
     assert private_url["text"].startswith("Not added:") and "private" in private_url["text"]
     long_question = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "why " * 2500))
     assert "characters long" in long_question["text"]
-    html_question = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "<b>what</b> did Xi's letter say & why?"))
+    html_question = await seeded.reply(
+        admin_chat.id, seeded.tg.private_text(seeded.admin, "<b>what</b> did Xi's letter say & why?")
+    )
     assert "surat" in " ".join(quoted(html_question))
     assert (await seeded.library.stats()).articles == 1
 
@@ -247,7 +279,9 @@ async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
     assert [r.status for r in seeded.tg.sent("sendMessage", kim.id)] == [429, 200]
 
 
-async def test_unexpected_errors_are_logged_and_apologised_for(seeded: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_unexpected_errors_are_logged_and_apologised_for(
+    seeded: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     from handlers.errors import APOLOGY
 
     lena = seeded.tg.make_user("Lena", "lena")
@@ -263,7 +297,10 @@ async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None
     admin_chat = Chat.private(harness.admin)
     url = f"http://{harness.news_site}/news/footbridge"
     stored = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {url}"))
-    assert stored["text"].startswith("Stored a1: Riverton council approves new footbridge") and "(en," in stored["text"]
+    assert (
+        stored["text"].startswith("Stored a1: Riverton council approves new footbridge")
+        and "(en," in stored["text"]
+    )
     again = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {url}"))
     assert "already in the library as a1" in again["text"]
 
@@ -275,7 +312,9 @@ async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None
     assert stored_doc["text"].startswith("Stored a2: Kirim Surat ke Kim Jong Un")
     assert harness.sent_count(group.id) == 1
 
-    too_big = harness.tg.document_message(admin_chat, harness.admin, b"x. " * 1_000_000, "big.txt", "text/plain")
+    too_big = harness.tg.document_message(
+        admin_chat, harness.admin, b"x. " * 1_000_000, "big.txt", "text/plain"
+    )
     refused = await harness.reply(admin_chat.id, too_big)
     assert refused["text"].startswith("Not added: the file is 3.0 MB")
     assert (await harness.library.stats()).articles == 2

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from fake_telegram import FakeTelegram
-from library import Library
 from tests_support import SEED_TEXT, make_settings
+
+from library import Library
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,8 +53,14 @@ async def start_bot(tg: FakeTelegram, db: Path, **extra_env: str) -> asyncio.sub
         **extra_env,
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", "run", cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "cli",
+        "run",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -83,7 +89,8 @@ async def test_polling_bot_answers_and_stops_on_sigterm(tg: FakeTelegram, seeded
 async def test_webhook_bot_answers_and_stops_on_sigterm(tg: FakeTelegram, seeded_db: Path) -> None:
     port = free_port()
     process = await start_bot(
-        tg, seeded_db,
+        tg,
+        seeded_db,
         NEWSBOT_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
         NEWSBOT_WEBHOOK_LISTEN="127.0.0.1",
         NEWSBOT_WEBHOOK_PORT=str(port),

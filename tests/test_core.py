@@ -11,15 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support import DATA, SEED, SEED_TEXT
 
 from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NotFound
-from tests_support import DATA, SEED, SEED_TEXT
 
 REPO = Path(__file__).resolve().parents[1]
 LETTER_CONTENT = "berisikan ajakan kerjasama untuk menciptakan keamanan, stabilitas, dan kesejahteraan"
 LETTER_WORDS = "Melalui beberapa putaran pertemuan, saya dan rekan saya"
-BOILERPLATE = ("Baca juga", "Laporan Wartawan", "zoom-in", "All Right Reserved", "Penulis:", "Editor:", "KCNA\n")
+BOILERPLATE = (
+    "Baca juga",
+    "Laporan Wartawan",
+    "zoom-in",
+    "All Right Reserved",
+    "Penulis:",
+    "Editor:",
+    "KCNA\n",
+)
 
 
 def cited(answer: Any) -> str:
@@ -51,7 +59,11 @@ async def test_trade_share_cites_the_90_percent_sentence(seeded_library: Library
 
 @pytest.mark.parametrize(
     "question",
-    ["who won the football world cup", "how do I bake sourdough bread", "siapa pemenang piala dunia sepak bola"],
+    [
+        "who won the football world cup",
+        "how do I bake sourdough bread",
+        "siapa pemenang piala dunia sepak bola",
+    ],
 )
 async def test_absent_topics_abstain_with_a_reason(seeded_library: Library, question: str) -> None:
     answer = await seeded_library.ask(question)
@@ -78,12 +90,18 @@ async def test_questions_that_cannot_be_asked(seeded_library: Library) -> None:
         (b"   \n\n  ", "blank.txt", "empty"),
         (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "image.txt", "binary"),
         (b"%PDF-1.7 binary", "doc.txt", "binary"),
-        ("Berita penting hari ini sangat menarik untuk dibaca.".encode("latin-1") + b"\xe9\xff\xfe", "latin.txt", "bad_input"),
+        (
+            "Berita penting hari ini sangat menarik untuk dibaca.".encode("latin-1") + b"\xe9\xff\xfe",
+            "latin.txt",
+            "bad_input",
+        ),
         (b"a" * 50_000_000, "huge.txt", "too_large"),
         (b"fine text. More text.", "slides.pptx", "bad_input"),
     ],
 )
-async def test_bad_uploads_are_refused_and_store_nothing(library: Library, data: bytes, name: str, reason: str) -> None:
+async def test_bad_uploads_are_refused_and_store_nothing(
+    library: Library, data: bytes, name: str, reason: str
+) -> None:
     with pytest.raises(ArticleRejected) as caught:
         await library.add_upload(data, name)
     assert caught.value.reason == reason
@@ -141,9 +159,13 @@ async def test_reopening_the_library_restores_the_index(open_library: Any) -> No
 async def test_import_is_batched_resumable_and_reports(library: Library, tmp_path: Path) -> None:
     lines = (DATA / "dev_slice_corpus.jsonl").read_text(encoding="utf-8").splitlines()[:12]
     archive = tmp_path / "archive.jsonl"
-    archive.write_text("\n".join([*lines[:6], "not json", '{"title": "no id"}', *lines[6:]]) + "\n", encoding="utf-8")
+    archive.write_text(
+        "\n".join([*lines[:6], "not json", '{"title": "no id"}', *lines[6:]]) + "\n", encoding="utf-8"
+    )
     progress: list[tuple[int, int]] = []
-    summary = await library.import_jsonl(archive, batch_size=4, on_progress=lambda d, t: progress.append((d, t)))
+    summary = await library.import_jsonl(
+        archive, batch_size=4, on_progress=lambda d, t: progress.append((d, t))
+    )
     assert summary.stored == 12 and summary.skipped == {"bad_input": 2}
     assert summary.chunks >= 12 and progress[-1] == (14, 14)
     again = await library.import_jsonl(archive)
@@ -156,7 +178,13 @@ async def test_import_is_batched_resumable_and_reports(library: Library, tmp_pat
 def run_cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWSBOT_DB": str(db)}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -178,8 +206,14 @@ def test_cli_contract(tmp_path: Path) -> None:
     assert first["article"]["lang"] == "id"
 
     questions = tmp_path / "q.jsonl"
-    questions.write_text('{"id": "q1", "question": "when did Xi meet Biden"}\n{"id": "q2", "question": "who won the world cup"}\n')
-    batch = [json.loads(l) for l in run_cli("ask", "--json", "--questions", str(questions), db=db).stdout.splitlines()]
+    questions.write_text(
+        '{"id": "q1", "question": "when did Xi meet Biden"}\n'
+        '{"id": "q2", "question": "who won the world cup"}\n'
+    )
+    batch = [
+        json.loads(line)
+        for line in run_cli("ask", "--json", "--questions", str(questions), db=db).stdout.splitlines()
+    ]
     assert [b["id"] for b in batch] == ["q1", "q2"]
     assert "G20 Bali" in batch[0]["answer"][0]["text"] and batch[1]["abstained"]
 
@@ -197,8 +231,13 @@ def test_console_demo_loads_the_sample_and_answers(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
     env["NEWSBOT_DB"] = str(tmp_path / "demo.sqlite3")
     demo = subprocess.run(
-        [sys.executable, "-m", "cli"], cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)},
-        input="what did Xi's letter say\n\n", capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "cli"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        input="what did Xi's letter say\n\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert demo.returncode == 0, demo.stderr
     assert "Added the sample article a1" in demo.stdout
@@ -208,8 +247,12 @@ def test_console_demo_loads_the_sample_and_answers(tmp_path: Path) -> None:
 def test_eval_on_the_dev_slice(tmp_path: Path) -> None:
     """A small third-party slice (6 questions per group): the metrics run and are not trivial."""
     result = run_cli(
-        "eval", "--questions", str(DATA / "dev_slice_questions.jsonl"),
-        "--corpus", str(DATA / "dev_slice_corpus.jsonl"), db=tmp_path / "eval.sqlite3",
+        "eval",
+        "--questions",
+        str(DATA / "dev_slice_questions.jsonl"),
+        "--corpus",
+        str(DATA / "dev_slice_corpus.jsonl"),
+        db=tmp_path / "eval.sqlite3",
     )
     assert result.returncode == 0, result.stderr
     first_table = result.stdout.split("\n\n")[1].splitlines()[2:]

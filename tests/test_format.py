@@ -4,10 +4,20 @@ visible UTF-16 units, checked with the same parser the fake Bot API uses (tdlib'
 from __future__ import annotations
 
 from fake_telegram import parse_html
+
 from handlers.format import TELEGRAM_LIMIT, Piece, answer_pieces, render, utf16_len
 from retrieval.types import Answer, ArticleInfo, Citation
 
-INFO = ArticleInfo(1, "a1", "Cats & <Dogs> \"united\"", "Outlet & Co", "A. Writer", "2022-11-26", "https://x.test/a?b=1&c=2", "en")
+INFO = ArticleInfo(
+    1,
+    "a1",
+    'Cats & <Dogs> "united"',
+    "Outlet & Co",
+    "A. Writer",
+    "2022-11-26",
+    "https://x.test/a?b=1&c=2",
+    "en",
+)
 
 
 def make_answer(*texts: str) -> Answer:
@@ -19,7 +29,7 @@ def test_article_text_and_metadata_are_escaped() -> None:
     (message,) = render(answer_pieces(make_answer("Use <b>bold</b> & 1 < 2 > 0.")))
     plain, entities = parse_html(message)
     assert "“Use <b>bold</b> & 1 < 2 > 0.” [1]" in plain
-    assert "Cats & <Dogs> \"united\"" in plain
+    assert 'Cats & <Dogs> "united"' in plain
     link = next(e for e in entities if e["type"] == "text_link")
     assert link["url"] == "https://x.test/a?b=1&c=2"
     assert any(e["type"] == "blockquote" for e in entities)
