@@ -25,7 +25,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/python -m ruff check . && $(BIN)/python -m mypy retrieval index handlers *.py
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m ruff check . && $(BIN)/python -m mypy retrieval index handlers bot.py cli.py library.py settings.py fetch.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
