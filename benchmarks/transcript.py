@@ -9,7 +9,6 @@ README's transcript comes from here: ``python benchmarks/transcript.py``.
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
 import os
 import sys
 import tempfile
@@ -21,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
+from bot_runner import running_bot  # noqa: E402
 from fake_telegram import Chat, FakeTelegram, User  # noqa: E402
 
-from bot import build_application  # noqa: E402
 from library import Library  # noqa: E402
 from settings import Settings  # noqa: E402
 
@@ -42,18 +41,10 @@ async def main() -> None:
                 NEWSBOT_DB=str(Path(tmp) / "newsbot.sqlite3"),
             )
             library = await Library.open(settings)
-            app = build_application(settings, library=library)
-            await app.initialize()
-            assert app.post_init is not None and app.updater is not None
-            await app.post_init(app)
-            await app.start()
-            await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=10))
             try:
-                await converse(tg)
+                async with running_bot(settings, library):
+                    await converse(tg)
             finally:
-                await app.updater.stop()
-                await app.stop()
-                await app.shutdown()
                 await library.close()
 
 

@@ -3,7 +3,6 @@ Telegram over real HTTP: private chats, groups, inline mode and admin commands."
 
 from __future__ import annotations
 
-import datetime as dtm
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +11,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from bot_runner import running_bot
 from fake_telegram import Chat, FakeTelegram, User
 from tests_support import SEED_TEXT, make_settings
 
-from bot import build_application
 from library import Library
 
 ADMIN_ID = 42
@@ -75,20 +74,11 @@ async def harness(tmp_path: Path, encoder: Any, news_site: str) -> AsyncIterator
             NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
         )
         library = await Library.open(settings, encoder=encoder)
-        app = build_application(settings, library=library)
-        await app.initialize()
-        assert app.post_init is not None  # run_polling calls it; driving by hand, so do we
-        await app.post_init(app)
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=10))
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
         try:
-            yield Harness(tg, library, admin, news_site)
+            async with running_bot(settings, library):
+                yield Harness(tg, library, admin, news_site)
         finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
             await library.close()
 
 
