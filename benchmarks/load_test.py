@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dtm
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -41,9 +40,9 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 os.environ["PTB_TIMEDELTA"] = "1"
 
 import numpy as np  # noqa: E402
+from bot_runner import running_bot  # noqa: E402
 from fake_telegram import Chat, FakeTelegram, SentRequest, User  # noqa: E402
 
-from bot import build_application  # noqa: E402
 from library import Library  # noqa: E402
 from retrieval.cleaning import clean_text  # noqa: E402
 from retrieval.encoder import load_encoder  # noqa: E402
@@ -209,23 +208,6 @@ async def seed(library: Library, docs: list[dict[str, Any]], tmp: Path) -> None:
 
 def ms(seconds: list[float], q: float) -> float:
     return round(float(np.percentile(seconds, q)) * 1000, 1) if seconds else float("nan")
-
-
-@contextlib.asynccontextmanager
-async def running_bot(settings: Settings, library: Library) -> AsyncIterator[None]:
-    """The real Application, polling the fake, driven by hand as in tests/test_bot.py."""
-    app = build_application(settings, library=library)
-    await app.initialize()
-    assert app.post_init is not None and app.updater is not None
-    await app.post_init(app)
-    await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=10))
-    try:
-        yield
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
 
 
 def conversations(tg: FakeTelegram, questions: list[tuple[str, str]], chats: int) -> list[list[Step]]:
