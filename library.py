@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ from index.store import LibraryStats, NewArticle, Store
 from retrieval.cleaning import clean_html, clean_text, decode_upload
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
-from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NewsbotError
+from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle
 from retrieval.prepare import prepare_article
 from retrieval.search import CorpusIndex
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
@@ -309,12 +309,6 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     return ImportRecord(str(obj["id"]), obj["text"], meta, opt("lang"), opt("source"))
 
 
-def iter_jsonl_questions(path: Path) -> Iterator[dict[str, object]]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
-
-
 def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
     """Fields given in the archive win; what cleaning found fills the gaps."""
     return ArticleMeta(
@@ -324,6 +318,3 @@ def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
         published=given.published or found.published,
         url=given.url or found.url,
     )
-
-
-__all__ = ["ImportSummary", "Library", "NewsbotError", "parse_import_line"]

@@ -58,13 +58,20 @@ STALL_TARGET_MS = 100.0
 TICK = 0.005
 DEV_QUESTIONS = 10  # dev-slice questions (half en, half id) whose passages are seeded
 QUESTIONS = [  # (lang, question): about the seed article, the Riverton page, then absent topics
-    ("en", "what did Xi's letter say"), ("en", "when did Xi meet Biden"),
-    ("en", "what share of North Korea's trade is with China"), ("en", "who urged China to rein in Pyongyang"),
-    ("id", "apa isi surat Xi Jinping untuk Kim Jong Un?"), ("id", "kapan Xi bertemu Joe Biden?"),
-    ("id", "berapa persen perdagangan Korea Utara dengan China?"), ("id", "siapa utusan nuklir Korsel?"),
-    ("en", "how much will the Riverton footbridge cost"), ("en", "how did the council vote on the bridge?"),
-    ("id", "berapa biaya jembatan penyeberangan di Riverton?"), ("en", "who won the football world cup"),
-    ("en", "what is the price of bitcoin today"), ("id", "siapa yang memenangkan piala dunia?"),
+    ("en", "what did Xi's letter say"),
+    ("en", "when did Xi meet Biden"),
+    ("en", "what share of North Korea's trade is with China"),
+    ("en", "who urged China to rein in Pyongyang"),
+    ("id", "apa isi surat Xi Jinping untuk Kim Jong Un?"),
+    ("id", "kapan Xi bertemu Joe Biden?"),
+    ("id", "berapa persen perdagangan Korea Utara dengan China?"),
+    ("id", "siapa utusan nuklir Korsel?"),
+    ("en", "how much will the Riverton footbridge cost"),
+    ("en", "how did the council vote on the bridge?"),
+    ("id", "berapa biaya jembatan penyeberangan di Riverton?"),
+    ("en", "who won the football world cup"),
+    ("en", "what is the price of bitcoin today"),
+    ("id", "siapa yang memenangkan piala dunia?"),
     ("id", "bagaimana cuaca di Bandung besok?"),
 ]
 
@@ -238,8 +245,10 @@ async def run(args: argparse.Namespace) -> tuple[Report, list[Outcome]]:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeTelegram() as tg:
             values: dict[str, Any] = {
-                "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url,
-                "TELEGRAM_BASE_FILE_URL": tg.base_file_url, "NEWSBOT_ADMIN_IDS": str(ADMIN_ID),
+                "TELEGRAM_BOT_TOKEN": tg.token,
+                "TELEGRAM_BASE_URL": tg.base_url,
+                "TELEGRAM_BASE_FILE_URL": tg.base_file_url,
+                "NEWSBOT_ADMIN_IDS": str(ADMIN_ID),
                 "NEWSBOT_DB": args.db or Path(tmp) / "newsbot.sqlite3",
             }
             settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -249,8 +258,18 @@ async def run(args: argparse.Namespace) -> tuple[Report, list[Outcome]]:
             articles, source = uploads(args.corpus, args.articles, stored)
             admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
             upload_steps: list[Step] = [
-                (a.file_name, partial(tg.document_message, Chat.private(admin), admin, a.data, a.file_name,
-                                      "text/plain", "/add"))
+                (
+                    a.file_name,
+                    partial(
+                        tg.document_message,
+                        Chat.private(admin),
+                        admin,
+                        a.data,
+                        a.file_name,
+                        "text/plain",
+                        "/add",
+                    ),
+                )
                 for a in articles
             ]
             chats = conversations(tg, questions, args.chats)
@@ -277,16 +296,28 @@ async def run(args: argparse.Namespace) -> tuple[Report, list[Outcome]]:
     abstained = sum(o.reply.startswith("I can't answer that from the library") for o in outcomes)
     window, stalls = finished - started, lateness_ms or [0.0]
     report = Report(
-        questions_sent=len(outcomes), questions_answered=cited + abstained, cited=cited, abstained=abstained,
-        latency_ms_p50=ms(seconds, 50), latency_ms_p95=ms(seconds, 95), latency_ms_p99=ms(seconds, 99),
-        latency_ms_max=ms(seconds, 100), throughput_qps=round((cited + abstained) / window, 2),
-        questions_seconds=round(window, 1), bot_api_calls_per_s=round(api_calls / window, 1),
-        chats=args.chats, articles_sent=len(imports),
+        questions_sent=len(outcomes),
+        questions_answered=cited + abstained,
+        cited=cited,
+        abstained=abstained,
+        latency_ms_p50=ms(seconds, 50),
+        latency_ms_p95=ms(seconds, 95),
+        latency_ms_p99=ms(seconds, 99),
+        latency_ms_max=ms(seconds, 100),
+        throughput_qps=round((cited + abstained) / window, 2),
+        questions_seconds=round(window, 1),
+        bot_api_calls_per_s=round(api_calls / window, 1),
+        chats=args.chats,
+        articles_sent=len(imports),
         articles_stored=sum(o.reply.startswith("Stored") for o in imports),
         import_ms=tuple(None if o.seconds is None else round(o.seconds * 1000, 1) for o in imports),
-        max_stall_ms=round(max(stalls), 1), p99_stall_ms=round(float(np.percentile(stalls, 99)), 1),
-        stalls_over_target=sum(s > STALL_TARGET_MS for s in stalls), stall_target_ms=STALL_TARGET_MS,
-        stall_ok=max(stalls) <= STALL_TARGET_MS, articles_source=source, cores=os.cpu_count(),
+        max_stall_ms=round(max(stalls), 1),
+        p99_stall_ms=round(float(np.percentile(stalls, 99)), 1),
+        stalls_over_target=sum(s > STALL_TARGET_MS for s in stalls),
+        stall_target_ms=STALL_TARGET_MS,
+        stall_ok=max(stalls) <= STALL_TARGET_MS,
+        articles_source=source,
+        cores=os.cpu_count(),
         python=platform.python_version(),
     )
     return report, imports
@@ -297,23 +328,35 @@ def markdown(r: Report, imports: list[Outcome], args: argparse.Namespace) -> str
     imported = [o.seconds for o in imports if o.seconds is not None]
     rows = [
         ("questions answered / sent", f"{r.questions_answered} / {r.questions_sent} (of {args.questions})"),
-        ("cited / abstained / neither",
-         f"{r.cited} / {r.abstained} / {r.questions_sent - r.questions_answered}"),
+        (
+            "cited / abstained / neither",
+            f"{r.cited} / {r.abstained} / {r.questions_sent - r.questions_answered}",
+        ),
         ("chats", f"{r.chats} ({r.chats - groups} private, {groups} groups)"),
-        ("reply latency p50 / p95 / p99 / max",
-         f"{r.latency_ms_p50} / {r.latency_ms_p95} / {r.latency_ms_p99} / {r.latency_ms_max} ms"),
+        (
+            "reply latency p50 / p95 / p99 / max",
+            f"{r.latency_ms_p50} / {r.latency_ms_p95} / {r.latency_ms_p99} / {r.latency_ms_max} ms",
+        ),
         ("throughput", f"{r.throughput_qps} questions/s ({r.questions_seconds} s for all questions)"),
         ("Bot API calls (not getUpdates)", f"{r.bot_api_calls_per_s} /s over the same window"),
         ("articles stored / sent", f"{r.articles_stored} / {r.articles_sent} (of {args.articles})"),
         ("import time p50 / max", f"{ms(imported, 50)} / {ms(imported, 100)} ms"),
-        ("longest event-loop stall",
-         f"{r.max_stall_ms} ms (wake-ups: p99 {r.p99_stall_ms} ms late, {r.stalls_over_target} over target)"),
+        (
+            "longest event-loop stall",
+            f"{r.max_stall_ms} ms (wake-ups: p99 {r.p99_stall_ms} ms late, {r.stalls_over_target} over target)",
+        ),
         (f"stall target {STALL_TARGET_MS:g} ms", "pass" if r.stall_ok else "FAIL"),
         ("imported articles", r.articles_source),
         ("machine", f"{r.cores} cores, Python {r.python}, {platform.platform()}"),
     ]
-    lines = ["| metric | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
-             "| # | uploaded file | import ms | bot reply |", "|---|---|---|---|"]
+    lines = [
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+        "",
+        "| # | uploaded file | import ms | bot reply |",
+        "|---|---|---|---|",
+    ]
     for i, o in enumerate(imports, 1):
         took = "-" if o.seconds is None else round(o.seconds * 1000)
         lines.append(f"| {i} | {o.label} | {took} | {o.reply[:80]} |")

@@ -100,8 +100,3 @@ def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
     for ref, number in numbers.items():
         pieces += [Piece(f"[{number}] "), *source_line(articles[ref]), Piece("\n")]
     return pieces
-
-
-def plain_answer(answer: Answer) -> str:
-    """The same answer without markup (inline results' descriptions, logs)."""
-    return "".join(p.text for p in answer_pieces(answer)).strip()

@@ -28,13 +28,6 @@ class DuplicateArticle(ArticleRejected):
         self.existing_ref = existing_ref
 
 
-class EmptyLibrary(NewsbotError):
-    """A question was asked before any article was added."""
-
-    def __init__(self) -> None:
-        super().__init__("the library is empty: add an article first")
-
-
 class NotAllowed(NewsbotError):
     """The caller may not do this (e.g. a non-admin calling an admin command)."""
 

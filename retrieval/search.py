@@ -17,7 +17,7 @@ from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
 from retrieval.lexical import tokenize
 from retrieval.sentences import detect_language
-from retrieval.types import Answer, ArticleInfo, Citation, IndexedArticle
+from retrieval.types import Answer, Citation, IndexedArticle
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +193,6 @@ class CorpusIndex:
             shown = ", ".join(f"“{t}”" for t in missing[:5])
             return f"nothing in the library mentions {shown}"
         return "nothing in the library answers this closely enough to quote"
-
-
-def article_lookup(index: CorpusIndex) -> dict[str, ArticleInfo]:
-    return {a.info.ref: a.info for a in index.articles}
 
 
 def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
