@@ -94,7 +94,8 @@ def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
     numbers: dict[str, int] = {}
     for citation in answer.citations:
         number = numbers.setdefault(citation.article.ref, len(numbers) + 1)
-        pieces.append(Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"))
+        # A line break between quotes keeps Telegram from drawing them as one block.
+        pieces += [Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"), Piece("\n")]
     pieces.append(Piece("\n"))
     articles = {c.article.ref: c.article for c in answer.citations}
     for ref, number in numbers.items():
