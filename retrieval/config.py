@@ -38,10 +38,12 @@ class RetrievalConfig:
     language_prior_articles: int = 20
 
     # Answer selection: sentences of the best ``answer_articles`` articles compete; up to
-    # ``max_sentences`` are quoted, each within ``sentence_margin`` of the best. *provisional*
+    # ``max_sentences`` are quoted, each within ``sentence_margin`` of the best. *provisional*:
+    # on dev a margin of 0.015 / 0.03 / 0.06 puts the gold answer inside the quotes for
+    # .72 / .80 / .87 of FacQA questions; 0.03 keeps answers short while catching most.
     answer_articles: int = 3
     max_sentences: int = 3
-    sentence_margin: float = 0.015
+    sentence_margin: float = 0.03
     sentence_lexical_weight: float = 0.05
     article_prior_weight: float = 0.5
 
