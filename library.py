@@ -160,18 +160,11 @@ class Library:
         )
         return await self.add_text(page.text, url=page.final_url, is_html=page.is_html)
 
-    async def _add_cleaned(
-        self,
-        cleaned: CleanedArticle,
-        *,
-        ref: str | None = None,
-        lang: str | None = None,
-        source: str | None = None,
-    ) -> ArticleInfo:
-        prepared = await self._cpu_bound(prepare_article, cleaned, self._index.config, lang=lang)
+    async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
+        prepared = await self._cpu_bound(prepare_article, cleaned, self._index.config)
         async with self._write_lock:
-            await self._refuse_duplicate(prepared, ref)
-            new = await self._cpu_bound(self._embed, [(prepared, ref, source)])
+            await self._refuse_duplicate(prepared, None)
+            new = await self._cpu_bound(self._embed, [(prepared, None, None)])
             (info,) = await self.store.add_articles(new)
             await self._publish([info], new)
         return info

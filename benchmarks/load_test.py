@@ -343,7 +343,8 @@ def markdown(r: Report, imports: list[Outcome], args: argparse.Namespace) -> str
         ("import time p50 / max", f"{ms(imported, 50)} / {ms(imported, 100)} ms"),
         (
             "longest event-loop stall",
-            f"{r.max_stall_ms} ms (wake-ups: p99 {r.p99_stall_ms} ms late, {r.stalls_over_target} over target)",
+            f"{r.max_stall_ms} ms (wake-ups: p99 {r.p99_stall_ms} ms late, "
+            f"{r.stalls_over_target} over target)",
         ),
         (f"stall target {STALL_TARGET_MS:g} ms", "pass" if r.stall_ok else "FAIL"),
         ("imported articles", r.articles_source),

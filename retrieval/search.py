@@ -57,9 +57,9 @@ class CorpusIndex:
         self.chunk_vectors = _stack([a.chunk_vectors for a in self.articles], dim)
         self.sentence_vectors = _stack([a.sentence_vectors for a in self.articles], dim)
         self.chunk_offsets = _offsets([len(a.chunks) for a in self.articles])
+        self.sentence_offsets = _offsets([len(a.sentences) for a in self.articles])
         languages = np.array([a.info.lang for a in self.articles])
         self._language_rows = [np.flatnonzero(languages == lang) for lang in sorted(set(languages.tolist()))]
-        self.sentence_offsets = _offsets([len(a.sentences) for a in self.articles])
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -85,7 +85,8 @@ class CorpusIndex:
         return CorpusIndex(self.articles, config, dim=self.dim, _tokens=self._tokens)
 
     def rank(self, question: str, query_vector: np.ndarray) -> RankedArticles:
-        """Score every article by its best chunk (and sentence), lexically and densely, then fuse."""
+        """Score every article densely (best chunk and best sentence, language bias removed) and
+        lexically (its best chunk's scaled BM25), then fuse the two as the config says."""
         cfg = self.config
         terms = tokenize(question)
         chunk_dense = self.chunk_vectors @ query_vector
