@@ -20,6 +20,7 @@ import samples
 from library import Library
 from retrieval.errors import NewsbotError
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
+from retrieval.tuning import FoldChoice, cross_validate
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
     p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
+    p = sub.add_parser("tune", help="choose the retrieval tunables by k-fold cross-validation")
+    p.add_argument("--questions", type=Path, required=True)
+    p.add_argument("--folds", type=int, default=5)
+    p.set_defaults(func=_tune)
     return parser
 
 
@@ -237,16 +242,52 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
-        records = [
-            json.loads(line)
-            for line in args.questions.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
+        records = _read_jsonl(args.questions)
         report = await asyncio.to_thread(run_evaluation, library, records, args.compare)
         print(report)
         return 0
 
     return await _with_library(settings, body)
+
+
+async def _tune(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(library: Library) -> int:
+        records = _read_jsonl(args.questions)
+        report = await asyncio.to_thread(run_tuning, library, records, args.folds)
+        print(report)
+        return 0
+
+    return await _with_library(settings, body)
+
+
+def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -> str:
+    """Cross-validated choice of the tunables: the values each fold chose, the out-of-fold
+    scores, and the values chosen on every question (what ``RetrievalConfig`` should hold)."""
+    questions = [LabelledQuestion.from_record(r) for r in records]
+    vectors = library.encoder.encode_queries([q.question for q in questions])
+    index = library.index
+    items = [(q, index.evidence(q.question, v)) for q, v in zip(questions, vectors, strict=True)]
+    pair_ids = {str(r["id"]): str(r["pair_id"]) for r in records if r.get("pair_id")}
+
+    def show(choice: FoldChoice) -> None:
+        values = ", ".join(f"{k}={v}" for k, v in choice.values.items())
+        print(f"fold {choice.fold} ({choice.questions} questions held out): {values}", file=sys.stderr)
+
+    result = cross_validate(index, items, pair_ids, folds=folds, on_fold=show)
+    names = list(result.chosen)
+    header = "| fold | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1)
+    rows = [f"| {c.fold} | " + " | ".join(str(c.values[n]) for n in names) + " |" for c in result.folds]
+    rows.append("| **all** | " + " | ".join(f"**{result.chosen[n]}**" for n in names) + " |")
+    return (
+        f"### values chosen per fold ({folds} folds; twins kept together)\n\n"
+        + "\n".join([header, *rows])
+        + "\n\n### out-of-fold scores\n\n"
+        + markdown_table(result.out_of_fold)
+    )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:

@@ -7,6 +7,8 @@ being answered in a worker thread always sees one consistent library while an im
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,82 +23,209 @@ from retrieval.types import Answer, Citation, IndexedArticle
 
 
 @dataclass(frozen=True, slots=True)
+class QueryEvidence:
+    """What the index knows about one question before any fusion tunable is applied; the
+    tuner computes it once per question and then tries many configurations on it."""
+
+    question: str
+    terms: list[str]
+    best_chunk: np.ndarray  # per article: cosine of its best chunk
+    best_sentence: np.ndarray  # per article: cosine of its best sentence
+    lexical: np.ndarray  # per article: its best chunk's BM25 score over this query's upper bound
+    sentence_dense: np.ndarray  # cosine of every sentence in the library
+    dense_seconds: float = 0.0  # time spent on each signal (the benchmark reports them)
+    lexical_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class RankedArticles:
     """Per-article evidence for one question, best first (indices into the index's articles)."""
 
     order: np.ndarray
     fused: np.ndarray
     dense: np.ndarray
-    lexical: np.ndarray
-    sentence_dense: np.ndarray  # cosine of every sentence in the library
-    terms: list[str]
+    evidence: QueryEvidence
+
+
+class _GrowingRows:
+    """Append-only float32 rows with spare capacity.
+
+    An index snapshot holds a view of the first ``n`` rows; adding an article writes the new rows
+    past ``n`` into the same buffer, so a new snapshot costs the new rows, not a copy of the
+    library's vectors (at 45k articles that copy is ~0.6 GB). Appending from a snapshot that is
+    no longer the newest (a branch, as evaluation makes) copies instead of overwriting.
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self._buffer = rows
+        self._used = len(rows)
+        self._lock = threading.Lock()
+
+    def appended(self, n: int, block: np.ndarray) -> tuple[_GrowingRows, np.ndarray]:
+        """(store, view of ``n`` old rows + ``block``)."""
+        with self._lock:
+            needed = n + len(block)
+            if self._used == n and needed <= len(self._buffer):
+                self._buffer[n:needed] = block
+                self._used = needed
+                return self, self._buffer[:needed]
+        grown = np.empty((max(needed, int(1.5 * n) + 64), self._buffer.shape[1]), np.float32)
+        grown[:n] = self._buffer[:n]
+        grown[n:needed] = block
+        store = _GrowingRows(grown)
+        store._used = needed
+        return store, grown[:needed]
 
 
 class CorpusIndex:
-    def __init__(
-        self,
-        articles: Sequence[IndexedArticle],
-        config: RetrievalConfig,
-        *,
-        dim: int,
-        _tokens: dict[int, list[list[str]]] | None = None,
-    ) -> None:
+    """Articles live in *slots*, numbered in the order they were added; removing one only marks
+    its slot dead (its rows stay until a compaction), so adding and removing never rebuild the
+    whole index. Vectors and BM25 rows follow slot order: slot ``i`` owns chunk rows
+    ``chunk_offsets[i]:chunk_offsets[i + 1]`` and likewise for sentences."""
+
+    # Rebuild from the live articles when this share of the slots is dead.
+    DEAD_SHARE = 0.3
+    # The chunks of this many densely best articles are always BM25-scored, whatever their terms.
+    DENSE_CANDIDATES = 100
+
+    def __init__(self, articles: Sequence[IndexedArticle], config: RetrievalConfig, *, dim: int) -> None:
         self.config = config
         self.dim = dim
-        self.articles = tuple(articles)
-        tokens = dict(_tokens or {})
-        for a in self.articles:
-            if a.info.id not in tokens:
-                title = a.info.title or ""
-                # The title's terms count for every chunk: a headline is the article's summary.
-                tokens[a.info.id] = [tokenize(f"{title} {c.text}") for c in a.chunks]
-        self._tokens = {a.info.id: tokens[a.info.id] for a in self.articles}
-        self.lexical = LexicalIndex(
-            [t for a in self.articles for t in self._tokens[a.info.id]], k1=config.bm25_k1, b=config.bm25_b
+        self._slots = tuple(articles)
+        self._alive = np.ones(len(self._slots), bool)
+        title_chunks = [_chunk_terms(a) for a in self._slots]
+        self.lexical = LexicalIndex.build(
+            [t for chunks in title_chunks for t in chunks], k1=config.bm25_k1, b=config.bm25_b
         )
-        self.chunk_vectors = _stack([a.chunk_vectors for a in self.articles], dim)
-        self.sentence_vectors = _stack([a.sentence_vectors for a in self.articles], dim)
-        self.chunk_offsets = _offsets([len(a.chunks) for a in self.articles])
-        self.sentence_offsets = _offsets([len(a.sentences) for a in self.articles])
-        languages = np.array([a.info.lang for a in self.articles])
-        self._language_rows = [np.flatnonzero(languages == lang) for lang in sorted(set(languages.tolist()))]
+        self._chunk_rows = _GrowingRows(_stack([a.chunk_vectors for a in self._slots], dim))
+        self._sentence_rows = _GrowingRows(_stack([a.sentence_vectors for a in self._slots], dim))
+        self.chunk_vectors = self._chunk_rows._buffer
+        self.sentence_vectors = self._sentence_rows._buffer
+        self._sentence_term_cache: dict[int, list[frozenset[str]]] = {}
+        self._derive()
+
+    def _derive(self) -> None:
+        """Everything that follows from the slots and their liveness."""
+        chunk_counts = [len(a.chunks) for a in self._slots]
+        self.chunk_offsets = _offsets(chunk_counts)
+        self.sentence_offsets = _offsets([len(a.sentences) for a in self._slots])
+        self._chunk_slot = np.repeat(np.arange(len(self._slots), dtype=np.int64), chunk_counts)
+        self._live = np.flatnonzero(self._alive)
+        self.articles = tuple(self._slots[i] for i in self._live)
+        self._slot_of = {a.info.id: i for i, a in enumerate(self._slots) if self._alive[i]}
+        languages = np.array([a.info.lang for a in self._slots])
+        self._language_rows = [
+            self._live[languages[self._live] == lang] for lang in sorted(set(languages[self._live].tolist()))
+        ]
+
+    def _successor(self, **changes: object) -> CorpusIndex:
+        successor = object.__new__(CorpusIndex)
+        successor.__dict__.update(self.__dict__)  # pragma: no mutate - a shallow copy, then changes
+        successor.__dict__.update(changes)
+        successor._sentence_term_cache = self._sentence_term_cache
+        successor._derive()
+        return successor
 
     def __len__(self) -> int:
         return len(self.articles)
 
     @property
     def chunk_count(self) -> int:
-        return len(self.chunk_vectors)
+        return len(self.lexical)
+
+    def article_at(self, slot: int) -> IndexedArticle:
+        return self._slots[slot]
 
     def with_articles(self, added: Sequence[IndexedArticle]) -> CorpusIndex:
-        ids = {a.info.id for a in added}
-        kept = [a for a in self.articles if a.info.id not in ids]
-        return CorpusIndex([*kept, *added], self.config, dim=self.dim, _tokens=self._tokens)
+        """A snapshot with ``added`` searchable (replacing any stored under the same ids); costs
+        the added articles' rows, not the library's."""
+        replaced = {a.info.id for a in added} & set(self._slot_of)
+        base = self.without_articles(replaced) if replaced else self
+        if not added:
+            return base
+        chunk_rows, chunk_vectors = base._chunk_rows.appended(
+            int(base.chunk_offsets[-1]), _stack([a.chunk_vectors for a in added], self.dim)
+        )
+        sentence_rows, sentence_vectors = base._sentence_rows.appended(
+            int(base.sentence_offsets[-1]), _stack([a.sentence_vectors for a in added], self.dim)
+        )
+        lexical = base.lexical.with_chunks([t for a in added for t in _chunk_terms(a)])
+        return base._successor(
+            _slots=base._slots + tuple(added),
+            _alive=np.concatenate([base._alive, np.ones(len(added), bool)]),
+            lexical=lexical,
+            _chunk_rows=chunk_rows,
+            _sentence_rows=sentence_rows,
+            chunk_vectors=chunk_vectors,
+            sentence_vectors=sentence_vectors,
+        )
 
     def without_article(self, article_id: int) -> CorpusIndex:
         return self.without_articles({article_id})
 
     def without_articles(self, article_ids: set[int]) -> CorpusIndex:
-        kept = [a for a in self.articles if a.info.id not in article_ids]
-        return CorpusIndex(kept, self.config, dim=self.dim, _tokens=self._tokens)
+        slots = [self._slot_of[i] for i in article_ids if i in self._slot_of]
+        if not slots:
+            return self
+        alive = self._alive.copy()
+        alive[slots] = False
+        if (~alive).sum() > self.DEAD_SHARE * len(alive):
+            return CorpusIndex([self._slots[i] for i in np.flatnonzero(alive)], self.config, dim=self.dim)
+        rows = [r for s in slots for r in range(self.chunk_offsets[s], self.chunk_offsets[s + 1])]
+        return self._successor(_alive=alive, lexical=self.lexical.without_rows(rows))
 
     def with_config(self, config: RetrievalConfig) -> CorpusIndex:
         """The same articles under other tunables (evaluation compares configurations this way)."""
-        return CorpusIndex(self.articles, config, dim=self.dim, _tokens=self._tokens)
+        if (config.bm25_k1, config.bm25_b) != (self.config.bm25_k1, self.config.bm25_b):
+            return CorpusIndex(self.articles, config, dim=self.dim)
+        return self._successor(config=config)
 
-    def rank(self, question: str, query_vector: np.ndarray) -> RankedArticles:
-        """Score every article densely (best chunk and best sentence, language bias removed) and
-        lexically (its best chunk's scaled BM25), then fuse the two as the config says."""
-        cfg = self.config
-        terms = tokenize(question)
+    def evidence(self, question: str, query_vector: np.ndarray) -> QueryEvidence:
+        """Score every article densely (its best chunk and its best sentence) and lexically (its
+        best chunk's scaled BM25); no tunable but BM25's own k1 and b is involved yet.
+
+        BM25 is computed for candidate chunks only (see ``LexicalIndex.candidates``), always
+        including those of the ``DENSE_CANDIDATES`` densely best articles, so every article that
+        can reach the top of the fused ranking has its exact BM25 score."""
+        started = time.perf_counter()
+        dead = ~self._alive
         chunk_dense = self.chunk_vectors @ query_vector
         sentence_dense = self.sentence_vectors @ query_vector
-        best_chunk = np.maximum.reduceat(chunk_dense, self.chunk_offsets[:-1])
-        best_sentence = np.maximum.reduceat(sentence_dense, self.sentence_offsets[:-1])
-        dense = cfg.chunk_weight * best_chunk + (1 - cfg.chunk_weight) * best_sentence
+        best_chunk = _best_per_slot(chunk_dense, self.chunk_offsets, dead)
+        best_sentence = _best_per_slot(sentence_dense, self.sentence_offsets, dead)
+        dense_done = time.perf_counter()
+        terms = tokenize(question)
+        lexical = np.zeros(len(self._slots), np.float64)
+        if terms and len(self._live):
+            k = min(self.DENSE_CANDIDATES, len(self._live))
+            live_dense = (best_chunk + best_sentence)[self._live]
+            dense_best = self._live[np.argpartition(-live_dense, k - 1)[:k]]
+            extra = np.concatenate(
+                [np.arange(self.chunk_offsets[i], self.chunk_offsets[i + 1]) for i in dense_best]
+            ).astype(np.int64)
+            rows, scaled = self.lexical.scaled_scores(terms, extra)
+            np.maximum.at(lexical, self._chunk_slot[rows], scaled)
+        return QueryEvidence(
+            question,
+            terms,
+            best_chunk,
+            best_sentence,
+            lexical,
+            sentence_dense,
+            dense_seconds=dense_done - started,
+            lexical_seconds=time.perf_counter() - dense_done,
+        )
+
+    def rank(self, evidence: QueryEvidence, config: RetrievalConfig | None = None) -> RankedArticles:
+        """Fuse the dense and lexical evidence per article as the config says, best first.
+
+        The dense score mixes best chunk and best sentence and has the language bias removed
+        (see ``_language_baseline``)."""
+        cfg = config or self.config
+        dense = cfg.chunk_weight * evidence.best_chunk + (1 - cfg.chunk_weight) * evidence.best_sentence
         if cfg.language_prior_articles:
-            dense = dense - self._language_baseline(dense)
-        lexical = np.maximum.reduceat(self.lexical.scaled_scores(terms), self.chunk_offsets[:-1])
+            dense = dense - self._language_baseline(dense, cfg.language_prior_articles)
+        lexical = evidence.lexical
         if cfg.fusion == "rrf":
             fused = reciprocal_rank([dense, lexical], k=cfg.rrf_k)
         elif cfg.fusion == "dense":
@@ -105,34 +234,41 @@ class CorpusIndex:
             fused = lexical
         else:
             fused = convex(dense, lexical, cfg.bm25_weight)
-        order = np.argsort(-fused, kind="stable")
-        return RankedArticles(order, fused, dense, lexical, sentence_dense, terms)
+        order = self._live[np.argsort(-fused[self._live], kind="stable")]
+        return RankedArticles(order, fused, dense, evidence)
 
-    def _language_baseline(self, dense: np.ndarray) -> np.ndarray:
+    def _language_baseline(self, dense: np.ndarray, prior_articles: int) -> np.ndarray:
         """Each article's expected cosine for this query given the article's language.
 
         e5 scores a question higher against any text in its own language, so an English question
         ranks unrelated English articles above the Indonesian one that answers it. Subtracting
         the query's mean cosine per article language removes that bias. The mean is shrunk
-        towards the overall mean by ``language_prior_articles`` pseudo-articles, so a language
-        with few articles in the library is barely corrected (its mean would mostly be noise).
+        towards the overall mean by ``prior_articles`` pseudo-articles, so a language with few
+        articles in the library is barely corrected (its mean would mostly be noise).
         """
-        overall = float(dense.mean())
-        k = self.config.language_prior_articles
-        baseline = np.empty_like(dense)
+        overall = float(dense[self._live].mean())
+        baseline = np.zeros_like(dense)
         for rows in self._language_rows:
-            baseline[rows] = (float(dense[rows].sum()) + k * overall) / (len(rows) + k)
+            shrunk_sum = float(dense[rows].sum()) + prior_articles * overall
+            baseline[rows] = shrunk_sum / (len(rows) + prior_articles)
         return baseline
 
     def answer(self, question: str, query_vector: np.ndarray) -> Answer:
         """Quote the 1-3 sentences that best answer ``question``, or abstain saying why."""
         if not self.articles:
             return Answer(question, (), (), True, "the library is empty: add an article first")
-        cfg = self.config
-        ranked = self.rank(question, query_vector)
-        refs = tuple(self.articles[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
-        candidates = self._score_sentences(ranked)
-        if not candidates or candidates[0][0] < self._evidence_bar(question, candidates[0][1]):
+        return self.answer_from(self.evidence(question, query_vector))
+
+    def answer_from(self, evidence: QueryEvidence, config: RetrievalConfig | None = None) -> Answer:
+        """The answer ``evidence`` supports under ``config`` (default: the index's own)."""
+        cfg = config or self.config
+        question = evidence.question
+        if not self.articles:
+            return Answer(question, (), (), True, "the library is empty: add an article first")
+        ranked = self.rank(evidence, cfg)
+        refs = tuple(self._slots[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
+        candidates = self._score_sentences(ranked, cfg)
+        if not candidates or candidates[0][0] < self._evidence_bar(question, candidates[0][1], cfg):
             return Answer(question, (), refs, True, self._abstain_reason(ranked))
         best = candidates[0][0]
         chosen: list[tuple[float, int, int]] = []
@@ -140,56 +276,65 @@ class CorpusIndex:
         for score, article_index, sentence_index in candidates:
             if len(chosen) == cfg.max_sentences or score < best - cfg.sentence_margin:
                 break
-            text = self.articles[article_index].sentences[sentence_index].text
+            text = self._slots[article_index].sentences[sentence_index].text
             if text in seen_texts:
                 continue
             seen_texts.add(text)
             chosen.append((score, article_index, sentence_index))
         citations = tuple(
             Citation(
-                text=self.articles[a].sentences[s].text,
+                text=self._slots[a].sentences[s].text,
                 score=score,
-                article=self.articles[a].info,
+                article=self._slots[a].info,
                 sentence_index=s,
             )
             for score, a, s in chosen
         )
         return Answer(question, citations, refs, False, None)
 
-    def _evidence_bar(self, question: str, article_index: int) -> float:
+    def _evidence_bar(self, question: str, article_index: int, cfg: RetrievalConfig) -> float:
         """The evidence an answer needs: cross-lingual cosines run lower, so their bar is lower."""
         asked_in = detect_language(question)
-        quoted_in = self.articles[article_index].info.lang
+        quoted_in = self._slots[article_index].info.lang
         same = asked_in in ("und", quoted_in)
-        return self.config.min_evidence if same else self.config.min_evidence_cross_lingual
+        return cfg.min_evidence if same else cfg.min_evidence_cross_lingual
 
-    def _score_sentences(self, ranked: RankedArticles) -> list[tuple[float, int, int]]:
+    def _score_sentences(self, ranked: RankedArticles, cfg: RetrievalConfig) -> list[tuple[float, int, int]]:
         """(evidence score, article index, sentence index) for sentences of the top articles."""
-        cfg = self.config
-        idf = self._idf(ranked.terms)
+        idf = self._idf(ranked.evidence.terms)
         total_idf = sum(idf.values())
         top_fused = float(ranked.fused[ranked.order[0]])
         scored = []
         for article_index in ranked.order[: cfg.answer_articles]:
-            article = self.articles[article_index]
+            article = self._slots[article_index]
             prior = cfg.article_prior_weight * (float(ranked.fused[article_index]) - top_fused)
             first = self.sentence_offsets[article_index]
-            for s, sentence in enumerate(article.sentences):
+            for s, present in enumerate(self._sentence_terms(article)):
                 overlap = 0.0
                 if total_idf > 0:
-                    present = set(tokenize(sentence.text))
                     overlap = sum(w for t, w in idf.items() if t in present) / total_idf
-                evidence = float(ranked.sentence_dense[first + s]) + cfg.sentence_lexical_weight * overlap
+                cosine = float(ranked.evidence.sentence_dense[first + s])
+                evidence = cosine + cfg.sentence_lexical_weight * overlap
                 scored.append((evidence + prior, evidence, int(article_index), s))
         scored.sort(key=lambda x: -x[0])
         return [(evidence, a, s) for _, evidence, a, s in scored]
+
+    def _sentence_terms(self, article: IndexedArticle) -> list[frozenset[str]]:
+        """Each sentence's terms, tokenized once per article and kept (answers quote from the
+        same few articles again and again)."""
+        cached = self._sentence_term_cache.get(article.info.id)
+        if cached is None:
+            cached = [frozenset(tokenize(s.text)) for s in article.sentences]
+            self._sentence_term_cache[article.info.id] = cached
+        return cached
 
     def _idf(self, terms: list[str]) -> dict[str, float]:
         return {t: self.lexical.idf(t) for t in dict.fromkeys(self.lexical.known_terms(terms))}
 
     def _abstain_reason(self, ranked: RankedArticles) -> str:
-        known = set(self.lexical.known_terms(ranked.terms))
-        missing = [t for t in dict.fromkeys(ranked.terms) if t not in known]
+        terms = ranked.evidence.terms
+        known = set(self.lexical.known_terms(terms))
+        missing = [t for t in dict.fromkeys(terms) if t not in known]
         if missing:
             shown = ", ".join(f"“{t}”" for t in missing[:5])
             return f"nothing in the library mentions {shown}"
@@ -200,6 +345,23 @@ def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
     if not blocks:
         return np.zeros((0, dim), np.float32)
     return np.ascontiguousarray(np.vstack(blocks), dtype=np.float32)
+
+
+def _best_per_slot(scores: np.ndarray, offsets: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """The best score among each slot's rows; -inf for dead slots and slots without rows."""
+    best = np.full(len(offsets) - 1, -np.inf)
+    has_rows = np.diff(offsets) > 0
+    if len(scores):
+        best[has_rows] = np.maximum.reduceat(scores, offsets[:-1][has_rows])
+    best[dead] = -np.inf
+    return best
+
+
+def _chunk_terms(article: IndexedArticle) -> list[list[str]]:
+    """BM25 terms of each chunk; the title's terms count for every chunk, as a headline is the
+    article's summary."""
+    title = article.info.title or ""
+    return [tokenize(f"{title} {c.text}") for c in article.chunks]
 
 
 def _offsets(counts: list[int]) -> np.ndarray:

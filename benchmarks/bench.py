@@ -1,0 +1,322 @@
+"""newsbot's speed and scale benchmark (a benchmark, not a test: it asserts nothing).
+
+    python benchmarks/bench.py --corpus ../shared/eval/scale/corpus.jsonl [--articles 10000]
+
+It builds (or reuses) an index of a fixed random sample of the corpus, then reports in one run:
+- ingest throughput against the raw encoder on the same texts (a sub-sample, fresh database);
+- query latency p50/p95/p99, end to end through ``Library.ask`` and split into embed / dense /
+  BM25 / fusion / sentence selection;
+- cold start (a new process, model cached, to its first answer) and that process's peak RSS;
+- the index's size on disk;
+- the time from an admin's add to the article being answerable, while the library holds the
+  sample, and how much of it comes after the embeddings are computed.
+
+Timings on a shared 2-core machine vary from run to run; compare ratios within one run. The
+results go to ``benchmarks/results/bench-<articles>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from library import Library, parse_import_line
+from retrieval.cleaning import clean_text
+from retrieval.config import DEFAULT_CONFIG
+from retrieval.encoder import Encoder
+from retrieval.prepare import prepare_article
+from retrieval.types import CleanedArticle
+from settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, values_ms: list[float]) -> Percentiles:
+        a = np.asarray(values_ms)
+        return cls(*(round(float(np.percentile(a, q)), 1) for q in (50, 95, 99)))
+
+
+def sample_lines(corpus: Path, n: int, held_out: int) -> tuple[list[str], list[str]]:
+    """A fixed random sample of ``n`` lines (seed 0), and ``held_out`` other lines, long enough
+    to pass as articles on their own, for adds."""
+    lines = [line for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    order = random.Random(0).sample(range(len(lines)), len(lines))
+    chosen = sorted(order[:n])
+    rest = [lines[i] for i in order[n:] if len(json.loads(lines[i])["text"]) >= 1000]
+    return [lines[i] for i in chosen], rest[:held_out]
+
+
+def _prepared_texts(lines: list[str]) -> list[str]:
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        record = parse_import_line(line, number)
+        assert record is not None
+        cleaned = clean_text(record.text, url=record.meta.url, archive=True)
+        prepared = prepare_article(
+            CleanedArticle(cleaned.text, record.meta), DEFAULT_CONFIG, lang=record.lang
+        )
+        texts += [s.text for s in prepared.sentences] + [c.text for c in prepared.chunks]
+    return texts
+
+
+async def ingest_versus_encoder(encoder: Encoder, lines: list[str], settings: Settings) -> dict[str, float]:
+    """Raw encoder texts/s on the prepared texts of ``lines``, then a full import of the same
+    lines into a fresh database, texts/s; their ratio is what the import costs beyond encoding."""
+    texts = await asyncio.to_thread(_prepared_texts, lines)
+    await asyncio.to_thread(encoder.encode_passages, texts[:32])  # warm up
+    started = time.perf_counter()
+    for i in range(0, len(texts), 32 * 8):
+        await asyncio.to_thread(encoder.encode_passages, texts[i : i + 32 * 8])
+    raw = len(texts) / (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "sample.jsonl"
+        archive.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        library = await Library.open(
+            settings.model_copy(update={"db": Path(tmp) / "ingest.db"}), encoder=encoder
+        )
+        try:
+            summary = await library.import_jsonl(archive)
+        finally:
+            await library.close()
+    ingested = (summary.chunks + summary.sentences) / summary.seconds
+    return {
+        "articles": len(lines),
+        "texts": len(texts),
+        "encoder_texts_per_s": round(raw, 1),
+        "import_texts_per_s": round(ingested, 1),
+        "import_share_of_encoder": round(ingested / raw, 3),
+    }
+
+
+async def query_latency(library: Library, questions: list[str]) -> dict[str, object]:
+    """End to end through ``Library.ask`` (thread hop included), then the same questions stage
+    by stage on the same index."""
+    await library.ask(questions[0])  # warm up
+    end_to_end = []
+    for q in questions:
+        started = time.perf_counter()
+        await library.ask(q)
+        end_to_end.append((time.perf_counter() - started) * 1000)
+
+    def stages() -> dict[str, list[float]]:
+        index, encoder = library.index, library.encoder
+        out: dict[str, list[float]] = {k: [] for k in ("embed", "dense", "bm25", "fusion", "sentences")}
+        for q in questions:
+            t0 = time.perf_counter()
+            vector = encoder.encode_queries([q])[0]
+            t1 = time.perf_counter()
+            evidence = index.evidence(q, vector)
+            t2 = time.perf_counter()
+            index.rank(evidence)
+            t3 = time.perf_counter()
+            index.answer_from(evidence)
+            t4 = time.perf_counter()
+            out["embed"].append((t1 - t0) * 1000)
+            out["dense"].append(evidence.dense_seconds * 1000)
+            out["bm25"].append(evidence.lexical_seconds * 1000)
+            out["fusion"].append((t3 - t2) * 1000)
+            out["sentences"].append(max(t4 - t3 - (t3 - t2), 0.0) * 1000)
+        return out
+
+    split = await asyncio.to_thread(stages)
+    return {
+        "questions": len(questions),
+        "end_to_end_ms": asdict(Percentiles.of(end_to_end)),
+        "stages_ms": {k: asdict(Percentiles.of(v)) for k, v in split.items()},
+    }
+
+
+def cold_start(db: Path, question: str) -> dict[str, float]:
+    """A new ``newsbot ask`` process (model already cached): wall time to its answer, and the
+    peak RSS of that process, which holds the whole index and the model."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import cli, sys; sys.exit(cli.main())",
+            "--db",
+            str(db),
+            "ask",
+            "--json",
+            question,
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    answer = json.loads(output)
+    return {
+        "seconds": round(seconds, 2),
+        "exit_status": status,
+        "answer_took_ms": answer["took_ms"],
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
+async def add_to_answerable(library: Library, lines: list[str]) -> dict[str, Any]:
+    """Add held-out articles one by one as an admin would; for each, the whole add, the share
+    after its embeddings were computed (whole add minus the encoder's time on its texts), and
+    whether its title then finds it."""
+    rows, added = [], []
+    for number, line in enumerate(lines, start=1):
+        record = parse_import_line(line, number)
+        assert record is not None
+        texts = await asyncio.to_thread(_prepared_texts, [line])
+        started = time.perf_counter()
+        await asyncio.to_thread(library.encoder.encode_passages, texts)
+        embed = time.perf_counter() - started
+        title = record.meta.title or record.text[:80]
+        started = time.perf_counter()
+        info = await library.add_text(f"{title}\n\n{record.text}")
+        total = time.perf_counter() - started
+        answer = await library.ask(title)
+        added.append(info.ref)
+        rows.append(
+            {
+                "total_s": round(total, 3),
+                "after_embedding_s": round(max(total - embed, 0.0), 3),
+                "found_by_title": info.ref in answer.articles[:10],
+            }
+        )
+    return {
+        "articles": len(rows),
+        "median_total_s": statistics.median(r["total_s"] for r in rows),
+        "median_after_embedding_s": statistics.median(r["after_embedding_s"] for r in rows),
+        "max_after_embedding_s": max(r["after_embedding_s"] for r in rows),
+        "all_found": all(r["found_by_title"] for r in rows),
+        "refs": added,
+    }
+
+
+def _questions(path: Path | None, sample: list[str], n: int) -> list[str]:
+    """Real questions when a question file is given (dev's mix of languages), else titles."""
+    if path and path.exists():
+        found = [
+            json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line
+        ]
+    else:
+        found = [t for line in sample if (t := json.loads(line).get("title"))]
+    random.Random(1).shuffle(found)
+    return found[:n]
+
+
+def _disk_mb(db: Path) -> float:
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    return round(sum(f.stat().st_size for f in files if f.exists()) / 1e6, 1)
+
+
+def markdown(result: dict[str, object]) -> str:
+    ingest, latency = result["ingest"], result["latency"]
+    cold, add = result["cold_start"], result["add"]
+    assert isinstance(ingest, dict) and isinstance(latency, dict) and isinstance(cold, dict)
+    assert isinstance(add, dict)
+    e2e, st = latency["end_to_end_ms"], latency["stages_ms"]
+    lines = [
+        f"Library: {result['articles']:,} articles, {result['chunks']:,} chunks, "
+        f"{result['sentences']:,} sentences; {result['machine']}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| query end to end p50 / p95 / p99 | {e2e['p50']} / {e2e['p95']} / {e2e['p99']} ms |",
+    ]
+    for stage, p in st.items():
+        lines.append(f"| · {stage} p50 / p95 / p99 | {p['p50']} / {p['p95']} / {p['p99']} ms |")
+    lines += [
+        f"| encoder alone (same texts) | {ingest['encoder_texts_per_s']} texts/s |",
+        f"| import ({ingest['articles']} articles, {ingest['texts']} texts) | "
+        f"{ingest['import_texts_per_s']} texts/s = {ingest['import_share_of_encoder']:.0%} of the encoder |",
+        f"| add → answerable, median (after embedding) | "
+        f"{add['median_total_s']} s ({add['median_after_embedding_s']} s) |",
+        f"| cold start to first answer | {cold['seconds']} s |",
+        f"| peak RSS of that process | {cold['peak_rss_mb']} MB |",
+        f"| index on disk | {result['disk_mb']} MB |",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--db", type=Path, help="index to build or reuse (default: under ~/.cache)")
+    parser.add_argument("--questions", type=Path, help="JSONL with a question field (default: titles)")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--ingest-sample", type=int, default=150, help="articles for the ingest ratio")
+    parser.add_argument("--adds", type=int, default=5)
+    args = parser.parse_args()
+
+    db = args.db or Path.home() / ".cache" / "newsbot-bench" / f"scale-{args.articles}.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    sample, held_out = sample_lines(args.corpus, args.articles, args.adds)
+    settings = Settings(NEWSBOT_DB=db)  # type: ignore[call-arg]
+    library = await Library.open(settings)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "sample.jsonl"
+            archive.write_text("\n".join(sample) + "\n", encoding="utf-8")
+            summary = await library.import_jsonl(archive, on_progress=_progress)
+            print(f"\nindex: {summary.stored} new articles in {summary.seconds:.0f} s", file=sys.stderr)
+        ingest = await ingest_versus_encoder(library.encoder, sample[: args.ingest_sample], settings)
+        questions = _questions(args.questions, sample, args.queries)
+        latency = await query_latency(library, questions)
+        stats = await library.stats()
+        add = await add_to_answerable(library, held_out)
+        for ref in add.pop("refs"):  # leave the index as the sample alone, for the next run
+            await library.delete(ref)
+    finally:
+        await library.close()
+    cold = await asyncio.to_thread(cold_start, db, questions[0])
+    result = {
+        "articles": args.articles,
+        "chunks": stats.chunks,
+        "sentences": stats.sentences,
+        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "ingest": ingest,
+        "latency": latency,
+        "add": add,
+        "cold_start": cold,
+        "disk_mb": _disk_mb(db),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"bench-{args.articles}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    table = markdown(result)
+    stem.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    if done % 200 == 0 or done == total:
+        print(f"\rindexing the sample: {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,157 @@
+"""Choose the retrieval tunables by cross-validation over labelled questions, and report how the
+chosen values do on the questions they were not chosen on.
+
+Dev has only 323 questions; picking the best of many configurations on all of them would report
+a score that the next, unseen set of questions will not reproduce. So each fold's values are
+chosen on the other folds only, and the figures reported are out-of-fold. The grids are small
+and coarse on purpose: few, named values generalize; a fine grid would fit dev's noise.
+
+Two stages, each a small grid: first the ranking (how dense and BM25 evidence are mixed), scored
+by MRR@10 averaged over the question groups so that no group (en→id above all) is sacrificed to
+the largest one; then, with that ranking, the choice of sentences to quote, scored by how often
+the quotes hold the gold answer and come from the gold article.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from retrieval.config import RetrievalConfig
+from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
+from retrieval.search import CorpusIndex, QueryEvidence
+from retrieval.types import Answer
+
+RANKING_GRID: Mapping[str, Sequence[float | int]] = {
+    "bm25_weight": (0.0, 0.05, 0.10, 0.15, 0.20, 0.30),
+    "chunk_weight": (0.25, 0.5, 0.75, 1.0),
+    "language_prior_articles": (0, 20, 200),
+}
+SENTENCE_GRID: Mapping[str, Sequence[float | int]] = {
+    "sentence_margin": (0.015, 0.03, 0.045, 0.06),
+    "sentence_lexical_weight": (0.0, 0.05, 0.10),
+    "article_prior_weight": (0.25, 0.5, 1.0, 2.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FoldChoice:
+    fold: int
+    questions: int
+    values: dict[str, float | int]
+
+
+@dataclass(frozen=True, slots=True)
+class CrossValidation:
+    folds: tuple[FoldChoice, ...]
+    out_of_fold: tuple[GroupScores, ...]
+    chosen: dict[str, float | int]  # chosen on every question: what the config should hold
+
+
+def grid(space: Mapping[str, Sequence[float | int]]) -> list[dict[str, float | int]]:
+    names = list(space)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*space.values())]
+
+
+def fold_of(questions: Sequence[LabelledQuestion], pair_ids: Mapping[str, str], folds: int) -> list[int]:
+    """A fold per question: twins (same ``pair_id``) share one, and every group is spread evenly
+    over the folds (units are dealt round-robin within each group after a fixed shuffle)."""
+    units_by_group: dict[str, list[str]] = defaultdict(list)
+    for q in questions:
+        unit = pair_ids.get(q.id) or q.id
+        if unit not in units_by_group[q.group]:
+            units_by_group[q.group].append(unit)
+    fold_of_unit: dict[str, int] = {}
+    rng = random.Random(0)
+    for group in sorted(units_by_group):
+        units = [u for u in units_by_group[group] if u not in fold_of_unit]
+        rng.shuffle(units)
+        for i, unit in enumerate(units):
+            fold_of_unit[unit] = i % folds
+    return [fold_of_unit[pair_ids.get(q.id) or q.id] for q in questions]
+
+
+def ranking_objective(
+    index: CorpusIndex, config: RetrievalConfig, items: Sequence[tuple[LabelledQuestion, QueryEvidence]]
+) -> float:
+    """MRR@10 averaged over groups (macro), so each kind of question counts the same."""
+    by_group: dict[str, list[float]] = defaultdict(list)
+    for q, ev in items:
+        order = index.rank(ev, config).order[:10]
+        refs = [index.article_at(i).info.ref for i in order]
+        r = rank_of(q.gold_article, refs)
+        by_group[q.group].append(1 / r if r else 0.0)
+    return sum(sum(v) / len(v) for v in by_group.values()) / len(by_group)
+
+
+def sentence_objective(
+    index: CorpusIndex, config: RetrievalConfig, items: Sequence[tuple[LabelledQuestion, QueryEvidence]]
+) -> float:
+    """Gold answer inside the quotes (span questions) plus quotes from the gold article (all),
+    each averaged over groups; an abstention counts as a miss."""
+    inside: dict[str, list[bool]] = defaultdict(list)
+    gold: dict[str, list[bool]] = defaultdict(list)
+    for q, ev in items:
+        answer = index.answer_from(ev, replace(config, min_evidence=-1.0, min_evidence_cross_lingual=-1.0))
+        gold[q.group].append(any(c.article.ref == q.gold_article for c in answer.citations))
+        if q.is_span and q.answers:
+            inside[q.group].append(answer_in_citations(q.answers, answer))
+    macro = lambda d: sum(sum(v) / len(v) for v in d.values()) / len(d) if d else 0.0  # noqa: E731
+    return macro(inside) + macro(gold)
+
+
+def choose(
+    index: CorpusIndex,
+    base: RetrievalConfig,
+    items: Sequence[tuple[LabelledQuestion, QueryEvidence]],
+) -> RetrievalConfig:
+    """The best ranking values, then the best sentence values under them. Ties keep the first
+    value in grid order (the grids list the simpler or the current value first)."""
+    config = _best(base, RANKING_GRID, lambda c: ranking_objective(index, c, items))
+    return _best(config, SENTENCE_GRID, lambda c: sentence_objective(index, c, items))
+
+
+def _best(
+    base: RetrievalConfig,
+    space: Mapping[str, Sequence[float | int]],
+    objective: Callable[[RetrievalConfig], float],
+) -> RetrievalConfig:
+    best_config, best_value = base, float("-inf")
+    for values in grid(space):
+        candidate = replace(base, **values)  # type: ignore[arg-type]
+        value = objective(candidate)
+        if value > best_value + 1e-9:
+            best_config, best_value = candidate, value
+    return best_config
+
+
+def cross_validate(
+    index: CorpusIndex,
+    items: Sequence[tuple[LabelledQuestion, QueryEvidence]],
+    pair_ids: Mapping[str, str],
+    *,
+    folds: int = 5,
+    on_fold: Callable[[FoldChoice], None] | None = None,
+) -> CrossValidation:
+    """Choose on k-1 folds, answer the k-th with that choice; every question is answered once
+    by values chosen without it."""
+    assignment = fold_of([q for q, _ in items], pair_ids, folds)
+    answers: list[tuple[LabelledQuestion, Answer]] = []
+    choices = []
+    tuned = [*RANKING_GRID, *SENTENCE_GRID]
+    for k in range(folds):
+        train = [item for item, f in zip(items, assignment, strict=True) if f != k]
+        test = [item for item, f in zip(items, assignment, strict=True) if f == k]
+        config = choose(index, index.config, train)
+        choice = FoldChoice(k, len(test), {name: getattr(config, name) for name in tuned})
+        choices.append(choice)
+        if on_fold:
+            on_fold(choice)
+        answers += [(q, index.answer_from(ev, config)) for q, ev in test]
+    final = choose(index, index.config, items)
+    return CrossValidation(
+        tuple(choices), tuple(score(answers)), {name: getattr(final, name) for name in tuned}
+    )

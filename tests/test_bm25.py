@@ -1,0 +1,95 @@
+"""The scalable BM25 index gives exactly ``rank_bm25.BM25Okapi``'s scores over the whole corpus,
+stays exact as chunks are added and removed, and finds every chunk that holds a query term."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval.bm25 import LexicalIndex
+from retrieval.lexical import tokenize
+from tests_support import SEED
+
+K1, B = 0.9, 0.4
+
+
+def _corpus() -> list[list[str]]:
+    """Real text in chunks of uneven length, with terms in over half the chunks (negative idf)."""
+    words = tokenize(SEED.read_text(encoding="utf-8"))
+    rng = random.Random(7)
+    chunks = []
+    for _ in range(60):
+        start = rng.randrange(len(words) - 40)
+        chunk = words[start : start + rng.randrange(5, 40)]
+        chunks.append([*chunk, "umum"] if rng.random() < 0.7 else chunk)
+    return chunks
+
+
+QUERIES = [
+    ["surat", "xi", "jinping"],
+    ["korea", "utara", "umum"],
+    ["umum"],
+    ["perdagangan", "persen", "china", "china"],
+    ["tidakada", "xi"],
+]
+
+
+def _reference(chunks: list[list[str]], query: list[str]) -> np.ndarray:
+    return np.asarray(BM25Okapi(chunks, k1=K1, b=B).get_scores(query))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_scores_equal_bm25okapi_over_the_whole_corpus(query: list[str]) -> None:
+    chunks = _corpus()
+    index = LexicalIndex.build(chunks, k1=K1, b=B)
+    rows = np.arange(len(chunks))
+    np.testing.assert_allclose(index.scores(query, rows), _reference(chunks, query), rtol=1e-12, atol=1e-12)
+
+
+def test_candidates_hold_every_chunk_with_a_positive_score() -> None:
+    chunks = _corpus()
+    index = LexicalIndex.build(chunks, k1=K1, b=B)
+    for query in QUERIES:
+        reference = _reference(chunks, query)
+        assert set(np.flatnonzero(reference != 0)) <= set(index.candidates(query).tolist())
+
+
+def test_added_and_removed_chunks_keep_scores_exact() -> None:
+    chunks = _corpus()
+    first, later = chunks[:40], chunks[40:]
+    index = LexicalIndex.build(first, k1=K1, b=B)
+    for i in range(0, len(later), 2):  # small batches: most go to the tail, some trigger a merge
+        index = index.with_chunks(later[i : i + 2])
+    removed = [3, 17, 41, 59]
+    index = index.without_rows(removed)
+    kept = [c for i, c in enumerate(chunks) if i not in removed]
+    kept_rows = np.array([i for i in range(len(chunks)) if i not in removed])
+    assert len(index) == len(kept)
+    for query in QUERIES:
+        np.testing.assert_allclose(
+            index.scores(query, kept_rows), _reference(kept, query), rtol=1e-12, atol=1e-12
+        )
+        assert not set(removed) & set(index.candidates(query).tolist())
+
+
+def test_a_common_term_contributes_its_highest_impact_chunks() -> None:
+    class Capped(LexicalIndex):
+        TERM_CANDIDATES = 10
+
+    chunks = [["umum"] * (1 + i % 3) + ["isi"] * (i % 7) + [f"w{i}"] for i in range(50)]
+    candidates = Capped.build(chunks, k1=K1, b=B).candidates(["umum"])
+    assert len(candidates) == 10
+    reference = _reference(chunks, ["umum"])
+    assert reference[candidates].min() >= np.sort(reference)[-10] - 1e-12
+
+
+def test_idf_matches_rank_bm25_including_the_epsilon_floor() -> None:
+    chunks = _corpus()
+    index = LexicalIndex.build(chunks, k1=K1, b=B)
+    reference = BM25Okapi(chunks, k1=K1, b=B)
+    for term in ["umum", "xi", "korea", "surat"]:
+        assert index.idf(term) == pytest.approx(reference.idf[term], abs=1e-12)
+    assert index.idf("tidakada") == 0.0

@@ -1,0 +1,70 @@
+"""The index is built incrementally (articles added batch by batch, some removed) yet answers
+exactly as an index built from scratch over the same articles; and the cross-validated tuner
+keeps its promises (twins in one fold, every question answered out of fold)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+from tests_support import DATA
+
+from library import Library
+from retrieval.evaluation import LabelledQuestion
+from retrieval.search import CorpusIndex
+from retrieval.tuning import RANKING_GRID, SENTENCE_GRID, cross_validate, fold_of
+
+RECORDS = [json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()]
+QUESTIONS = [LabelledQuestion.from_record(r) for r in RECORDS]
+PAIRS = {str(r["id"]): str(r["pair_id"]) for r in RECORDS if r.get("pair_id")}
+
+
+def _answers(index: CorpusIndex, vectors: np.ndarray) -> list[tuple[object, ...]]:
+    out = []
+    for q, v in zip(QUESTIONS, vectors, strict=True):
+        a = index.answer(q.question, v)
+        out.append(
+            (a.articles, tuple((c.article.ref, c.sentence_index, round(c.score, 6)) for c in a.citations))
+        )
+    return out
+
+
+async def test_incremental_index_answers_like_a_fresh_build(library: Library) -> None:
+    await library.import_jsonl(DATA / "dev_slice_corpus.jsonl", batch_size=7)
+    stored = library.index.articles
+    for ref in [stored[0].info.ref, stored[10].info.ref, stored[40].info.ref]:
+        await library.delete(ref)
+    incremental = library.index
+    fresh = CorpusIndex(incremental.articles, incremental.config, dim=incremental.dim)
+    assert len(fresh) == len(incremental) > 70
+    vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])
+    assert _answers(incremental, vectors) == _answers(fresh, vectors)
+
+
+def test_folds_keep_twins_together_and_spread_every_group() -> None:
+    folds = fold_of(QUESTIONS, PAIRS, 3)
+    by_pair: dict[str, set[int]] = {}
+    for q, f in zip(QUESTIONS, folds, strict=True):
+        if q.id in PAIRS:
+            by_pair.setdefault(PAIRS[q.id], set()).add(f)
+    assert by_pair and all(len(f) == 1 for f in by_pair.values())
+    for group in {q.group for q in QUESTIONS}:
+        counts = Counter(f for q, f in zip(QUESTIONS, folds, strict=True) if q.group == group)
+        assert max(counts.values()) - min(counts.get(k, 0) for k in range(3)) <= 2, (group, counts)
+
+
+async def test_cross_validation_answers_every_question_out_of_fold(library: Library) -> None:
+    await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    index = library.index
+    vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])
+    items = [(q, index.evidence(q.question, v)) for q, v in zip(QUESTIONS, vectors, strict=True)]
+    seen = []
+    result = cross_validate(index, items, PAIRS, folds=2, on_fold=seen.append)
+    assert [c.fold for c in seen] == [0, 1]
+    assert sum(c.questions for c in seen) == len(QUESTIONS)
+    overall = result.out_of_fold[-1]
+    assert overall.group == "overall" and overall.n == len(QUESTIONS)
+    assert overall.recall_at_5 >= 0.8
+    for name, value in result.chosen.items():
+        assert value in {**RANKING_GRID, **SENTENCE_GRID}[name]
