@@ -175,6 +175,20 @@ async def test_import_is_batched_resumable_and_reports(library: Library, tmp_pat
     assert info.ref == first_id
 
 
+async def test_import_skips_a_reused_id_while_its_batch_is_still_being_stored(
+    library: Library, tmp_path: Path
+) -> None:
+    """Batches are stored while the next is prepared: a second line with the id of a line whose
+    batch is not committed yet must be skipped, not break the import."""
+    lines = (DATA / "dev_slice_corpus.jsonl").read_text(encoding="utf-8").splitlines()[:4]
+    reused = {**json.loads(lines[3]), "id": json.loads(lines[0])["id"]}
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join([lines[0], json.dumps(reused), *lines[1:3]]) + "\n", encoding="utf-8")
+    summary = await library.import_jsonl(archive, batch_size=1)
+    assert summary.stored == 3 and summary.skipped == {"duplicate": 1}
+    assert (await library.stats()).articles == 3
+
+
 def run_cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWSBOT_DB": str(db)}
     return subprocess.run(
