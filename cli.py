@@ -20,7 +20,7 @@ import samples
 from library import Library
 from retrieval.errors import NewsbotError
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
-from retrieval.tuning import FoldChoice, cross_validate
+from retrieval.tuning import AbstentionValidation, FoldChoice, cross_validate, cross_validate_abstention
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
@@ -274,6 +274,11 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
         print(f"fold {choice.fold} ({choice.questions} questions held out): {values}", file=sys.stderr)
 
     result = cross_validate(index, items, pair_ids, folds=folds, on_fold=show)
+    seeds = range(5)
+    removals = [abstention_split(records, seed) for seed in seeds]
+    abstention = cross_validate_abstention(
+        index, list(zip(questions, vectors, strict=True)), removals, folds=folds
+    )
     names = list(result.chosen)
     header = "| fold | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1)
     rows = [f"| {c.fold} | " + " | ".join(str(c.values[n]) for n in names) + " |" for c in result.folds]
@@ -283,6 +288,21 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
         + "\n".join([header, *rows])
         + "\n\n### out-of-fold scores\n\n"
         + markdown_table(result.out_of_fold)
+        + f"\n\n### abstention, out of fold (split seeds {seeds.start}-{seeds.stop - 1})\n\n"
+        + abstention_table(abstention)
+    )
+
+
+def abstention_table(result: AbstentionValidation) -> str:
+    rows = ["| split seed | gold removed: abstained | gold present: abstained |", "|---|---|---|"]
+    rows += [f"| {seed} | {u:.2f} | {a:.2f} |" for seed, (u, a) in enumerate(result.per_seed)]
+    rows.append(f"| **mean** | **{result.unanswerable:.2f}** | **{result.answerable:.3f}** |")
+    groups = ", ".join(f"{g} {v:.2f}" for g, v in result.answerable_by_group.items())
+    rule = result.chosen
+    return (
+        "\n".join(rows)
+        + f"\n\nAnswerable questions abstained on, by group: {groups}.\n"
+        + f"Fitted on every question: weight {rule.weight:.4f}, bar {rule.bar:.3f}."
     )
 
 

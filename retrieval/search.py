@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.abstention import adjusted_evidence, standout
 from retrieval.bm25 import LexicalIndex
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
@@ -268,7 +269,7 @@ class CorpusIndex:
         ranked = self.rank(evidence, cfg)
         refs = tuple(self._slots[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
         candidates = self._score_sentences(ranked, cfg)
-        if not candidates or candidates[0][0] < self._evidence_bar(question, candidates[0][1], cfg):
+        if not candidates or not self._supported(question, candidates[0], ranked, cfg):
             return Answer(question, (), refs, True, self._abstain_reason(ranked))
         best = candidates[0][0]
         chosen: list[tuple[float, int, int]] = []
@@ -292,12 +293,36 @@ class CorpusIndex:
         )
         return Answer(question, citations, refs, False, None)
 
-    def _evidence_bar(self, question: str, article_index: int, cfg: RetrievalConfig) -> float:
-        """The evidence an answer needs: cross-lingual cosines run lower, so their bar is lower."""
+    def _supported(
+        self, question: str, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
+    ) -> bool:
+        """Whether the best sentence's evidence, with how far its article stands out from the
+        library for this question, clears the abstention rule (``retrieval/abstention.py``)."""
+        evidence, lift = self._abstention_signals(question, best, ranked, cfg)
+        return cfg.abstention.answers(evidence, lift)
+
+    def _abstention_signals(
+        self, question: str, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
+    ) -> tuple[float, float | None]:
+        evidence, slot, _ = best
         asked_in = detect_language(question)
-        quoted_in = self._slots[article_index].info.lang
-        same = asked_in in ("und", quoted_in)
-        return cfg.min_evidence if same else cfg.min_evidence_cross_lingual
+        cross_lingual = asked_in not in ("und", self._slots[slot].info.lang)
+        lift = standout(ranked.dense, self._language_rows, min_articles=cfg.abstention.min_articles)
+        return adjusted_evidence(evidence, cross_lingual), lift
+
+    def abstention_signals(
+        self, evidence: QueryEvidence, config: RetrievalConfig | None = None
+    ) -> tuple[float, float | None] | None:
+        """(adjusted evidence, standout) the abstention rule weighs for this question, or None
+        when there is no sentence to quote at all; the tuner fits the rule on these."""
+        cfg = config or self.config
+        if not self.articles:
+            return None
+        ranked = self.rank(evidence, cfg)
+        candidates = self._score_sentences(ranked, cfg)
+        if not candidates:
+            return None
+        return self._abstention_signals(evidence.question, candidates[0], ranked, cfg)
 
     def _score_sentences(self, ranked: RankedArticles, cfg: RetrievalConfig) -> list[tuple[float, int, int]]:
         """(evidence score, article index, sentence index) for sentences of the top articles."""

@@ -20,6 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from retrieval.abstention import AbstentionRule, fit_rule
 from retrieval.config import RetrievalConfig
 from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
 from retrieval.search import CorpusIndex, QueryEvidence
@@ -35,6 +38,9 @@ SENTENCE_GRID: Mapping[str, Sequence[float | int]] = {
     "sentence_lexical_weight": (0.0, 0.05, 0.10),
     "article_prior_weight": (0.25, 0.5, 1.0, 2.0),
 }
+
+
+NEVER_ABSTAIN = AbstentionRule(weight=0.0, bar=float("-inf"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,7 @@ def sentence_objective(
     inside: dict[str, list[bool]] = defaultdict(list)
     gold: dict[str, list[bool]] = defaultdict(list)
     for q, ev in items:
-        answer = index.answer_from(ev, replace(config, min_evidence=-1.0, min_evidence_cross_lingual=-1.0))
+        answer = index.answer_from(ev, replace(config, abstention=NEVER_ABSTAIN))
         gold[q.group].append(any(c.article.ref == q.gold_article for c in answer.citations))
         if q.is_span and q.answers:
             inside[q.group].append(answer_in_citations(q.answers, answer))
@@ -154,4 +160,83 @@ def cross_validate(
     final = choose(index, index.config, items)
     return CrossValidation(
         tuple(choices), tuple(score(answers)), {name: getattr(final, name) for name in tuned}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionValidation:
+    """Out-of-fold abstention, per split seed: (share abstained on questions whose gold article
+    was removed, share abstained on the answerable ones)."""
+
+    per_seed: tuple[tuple[float, float], ...]
+    answerable_by_group: dict[str, float]  # pooled over seeds
+    chosen: AbstentionRule  # fitted on every question of every seed: what the config holds
+
+    @property
+    def unanswerable(self) -> float:
+        return sum(u for u, _ in self.per_seed) / len(self.per_seed)
+
+    @property
+    def answerable(self) -> float:
+        return sum(a for _, a in self.per_seed) / len(self.per_seed)
+
+
+def cross_validate_abstention(
+    index: CorpusIndex,
+    questions: Sequence[tuple[LabelledQuestion, np.ndarray]],
+    removals: Sequence[set[str]],
+    *,
+    folds: int = 5,
+    base: AbstentionRule | None = None,
+) -> AbstentionValidation:
+    """Fit the abstention rule's weight and bar inside folds and measure it out of fold.
+
+    For each removal (the gold articles of a random half of the Belebele questions, one set per
+    split seed) the questions are asked of the index without those articles; the rule is fitted
+    on the other folds' questions and judged on the held-out fold. Folds are grouped by gold
+    article, so twins and questions over the same passage never straddle a fold."""
+    base = base or index.config.abstention
+    per_seed = []
+    rows_all: list[tuple[float, float, bool]] = []
+    by_group: dict[str, list[bool]] = defaultdict(list)
+    for removed in removals:
+        reduced = index.without_articles({a.info.id for a in index.articles if a.info.ref in removed})
+        rows: list[tuple[LabelledQuestion, float, float, bool]] = []
+        for q, vector in questions:
+            signals = reduced.abstention_signals(reduced.evidence(q.question, vector))
+            if signals is not None:
+                lift = np.nan if signals[1] is None else signals[1]
+                rows.append((q, signals[0], lift, q.gold_article not in removed))
+        rows_all += [(e, s, y) for _, e, s, y in rows]
+        articles = sorted({q.gold_article for q, *_ in rows})
+        random.Random(0).shuffle(articles)
+        fold_of_article = {a: i % folds for i, a in enumerate(articles)}
+        abstained: list[tuple[bool, bool]] = []
+        for k in range(folds):
+            train = [r for r in rows if fold_of_article[r[0].gold_article] != k]
+            rule = fit_rule(*_columns(train), base=base)
+            for q, evidence, lift, answerable in (r for r in rows if fold_of_article[r[0].gold_article] == k):
+                said_no = not rule.answers(evidence, None if np.isnan(lift) else lift)
+                abstained.append((said_no, answerable))
+                if answerable:
+                    by_group[q.group].append(said_no)
+        on_removed = [a for a, ok in abstained if not ok]
+        on_present = [a for a, ok in abstained if ok]
+        per_seed.append((sum(on_removed) / len(on_removed), sum(on_present) / len(on_present)))
+    chosen = fit_rule(
+        np.array([r[0] for r in rows_all]),
+        np.array([r[1] for r in rows_all]),
+        np.array([r[2] for r in rows_all], bool),
+        base=base,
+    )
+    return AbstentionValidation(
+        tuple(per_seed), {g: sum(v) / len(v) for g, v in sorted(by_group.items())}, chosen
+    )
+
+
+def _columns(rows: Sequence[tuple[LabelledQuestion, float, float, bool]]) -> tuple[np.ndarray, ...]:
+    return (
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows], bool),
     )

@@ -11,9 +11,9 @@ import numpy as np
 from tests_support import DATA
 
 from library import Library
-from retrieval.evaluation import LabelledQuestion
+from retrieval.evaluation import LabelledQuestion, abstention_split
 from retrieval.search import CorpusIndex
-from retrieval.tuning import RANKING_GRID, SENTENCE_GRID, cross_validate, fold_of
+from retrieval.tuning import RANKING_GRID, SENTENCE_GRID, cross_validate, cross_validate_abstention, fold_of
 
 RECORDS = [json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()]
 QUESTIONS = [LabelledQuestion.from_record(r) for r in RECORDS]
@@ -68,3 +68,15 @@ async def test_cross_validation_answers_every_question_out_of_fold(library: Libr
     assert overall.recall_at_5 >= 0.8
     for name, value in result.chosen.items():
         assert value in {**RANKING_GRID, **SENTENCE_GRID}[name]
+
+
+async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(library: Library) -> None:
+    await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])
+    removals = [abstention_split(RECORDS, seed) for seed in (0, 1)]
+    result = cross_validate_abstention(
+        library.index, list(zip(QUESTIONS, vectors, strict=True)), removals, folds=2
+    )
+    assert len(result.per_seed) == 2
+    assert result.unanswerable > result.answerable
+    assert 0.0 < result.chosen.bar < 1.0

@@ -1,0 +1,143 @@
+"""When to say "nothing in the library answers this": the abstention rule and its two signals.
+
+e5 cosines of a question against unrelated text sit in a narrow band (about 0.80-0.88), so the best
+sentence's cosine alone cannot tell "the library has the answer" from "the library has something
+on a nearby topic". A second, per-question signal helps: how far the best article *stands out*
+from the other articles of its language for this query, in standard deviations, beyond what the
+best of that many unrelated articles reaches by chance. An answering article usually stands well
+clear of the crowd; when the answer is missing, the best hit is merely the top of the crowd.
+
+The rule answers when ``evidence + weight x standout >= bar``. A library too small to have a crowd
+(fewer than ``min_articles`` articles in every language) counts as standout 0, so there the rule is
+the plain evidence bar.
+
+Where the numbers come from (issue 4; the evaluation scripts were scratch work, the fitting is
+``fit_rule``): on the dev set the gold articles of half the Belebele questions are removed
+(``abstention_split`` seeds 0-4), then ``fit_rule`` is refitted inside 5 folds grouped by gold
+article. Out of fold, averaged over the 5 splits, the rule abstains on 61% of the questions whose
+gold article is gone (53-64% by split) and on 2.8% of the answerable ones (2.3-3.8%); the
+evidence bar alone, refitted the same way, manages 54% at 2.7%. The issue's target (80% at
+<= 3%) is not reached: at 80% the rule also abstains on about 10% of answerable questions, mostly
+Belebele ones (English questions over Indonesian passages above all). No other signal tried
+(margins, gaps, fused score, lexical and name coverage, unknown terms, hubness) added to these two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CROSS_LINGUAL_ALLOWANCE = 0.03
+"""Added to the evidence of a sentence in another language than the question: e5's cross-lingual
+cosines run about 0.03 lower (the gap between the two bars the first abstention rule used)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionRule:
+    """Answer iff ``evidence + weight * standout >= bar`` (standout 0 when it cannot be measured).
+
+    ``weight`` and ``bar`` come from ``fit_rule`` over dev splits 0-4 pooled, with the retrieval
+    tunables chunk_weight 0.75, sentence_lexical_weight 0 and article_prior_weight 1.0 (the
+    evidence's scale depends on them: refit when they change; under 0.5 / 0.05 / 0.5 the same
+    fit gives weight 0.0176 and bar 0.850). The folds' weights ranged 0.012-0.031, so only the
+    first two digits mean anything. ``bar`` lands on the seed article's old absolute bar
+    (``min_evidence`` 0.83: its answers score 0.85-0.91, absent topics 0.76-0.81).
+    ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
+    """
+
+    weight: float = 0.0187
+    bar: float = 0.836
+    min_articles: int = 20
+
+    def margin(self, evidence: float, standout: float | None) -> float:
+        """How far the question clears the bar (negative: abstain); comparable across questions."""
+        return evidence + self.weight * (standout or 0.0) - self.bar
+
+    def answers(self, evidence: float, standout: float | None) -> bool:
+        return self.margin(evidence, standout) >= 0.0
+
+
+DEFAULT_RULE = AbstentionRule()
+
+
+def adjusted_evidence(best_evidence: float, cross_lingual: bool) -> float:
+    """The best sentence's evidence (its cosine, plus any lexical bonus the config gives) on one
+    scale for every language pair: a sentence quoted across languages gets the allowance back."""
+    return best_evidence + (CROSS_LINGUAL_ALLOWANCE if cross_lingual else 0.0)
+
+
+def standout(
+    article_scores: np.ndarray, language_rows: Sequence[np.ndarray], *, min_articles: int = 20
+) -> float | None:
+    """How far the best article stands out, for the language where it stands out most; None when
+    no language has ``min_articles`` articles (or all its scores are equal).
+
+    Per language: ``(best - mean) / std`` of that language's article scores, minus
+    ``sqrt(2 ln n)``, about where the best of n unrelated articles lands by chance (the expected
+    maximum of n standard normal draws). Without that correction a smaller library would look
+    like one whose best hit stands out less, and the rule would abstain more on it.
+    Per language, because e5 scores every text in the question's language higher: pooled, an
+    English question's best Indonesian answer would be measured against English noise. A per-
+    language constant added to the scores (the index's language baseline) changes nothing here.
+    """
+    best: float | None = None
+    for rows in language_rows:
+        if len(rows) < min_articles:
+            continue
+        scores = np.asarray(article_scores, np.float64)[rows]
+        spread = float(scores.std())
+        if spread <= 0.0:
+            continue
+        z = (float(scores.max()) - float(scores.mean())) / spread - math.sqrt(2.0 * math.log(len(rows)))
+        best = z if best is None else max(best, z)
+    return best
+
+
+def fit_rule(
+    evidence: np.ndarray,
+    standouts: np.ndarray,
+    answerable: np.ndarray,
+    *,
+    max_false_abstention: float = 0.025,
+    base: AbstentionRule = DEFAULT_RULE,
+) -> AbstentionRule:
+    """Refit ``weight`` and ``bar`` on labelled questions (``standouts`` may hold NaN for None).
+
+    The weight is the direction of an L2-regularized logistic regression of "answerable" on
+    standardized (evidence, standout); the bar is the largest that leaves at most
+    ``max_false_abstention`` of the answerable questions below it. 2.5% rather than the 3%
+    target because a bar set on training folds lets a little more through on new questions.
+    """
+    x = np.column_stack([evidence, np.nan_to_num(np.asarray(standouts, np.float64))]).astype(np.float64)
+    y = np.asarray(answerable, bool)
+    if y.all() or not y.any():
+        raise ValueError("fit_rule needs both answerable and unanswerable questions")
+    mean, spread = x.mean(0), x.std(0)
+    spread[spread == 0] = 1.0
+    coef = _logistic((x - mean) / spread, y.astype(np.float64))
+    if coef[0] <= 0:
+        raise ValueError("higher evidence does not mean answerable here: nothing to calibrate")
+    weight = float(coef[1] / spread[1]) / float(coef[0] / spread[0])
+    scores = np.sort(x[y, 0] + weight * x[y, 1])
+    bar = float(scores[int(np.floor(max_false_abstention * len(scores)))])
+    return AbstentionRule(weight, bar, base.min_articles)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
+    """Slopes of a logistic regression with intercept (Newton's method; the intercept is not
+    penalized). Small and exact enough for two features and a few thousand rows."""
+    design = np.column_stack([np.ones(len(x)), x])
+    beta = np.zeros(design.shape[1])
+    penalty = np.diag([0.0] + [l2] * x.shape[1])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        gradient = design.T @ (y - p) - penalty @ beta
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return beta[1:]
