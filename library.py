@@ -79,15 +79,36 @@ class Library:
     async def open(
         cls, settings: Settings, *, encoder: Encoder | None = None, config: RetrievalConfig = DEFAULT_CONFIG
     ) -> Library:
-        if encoder is None:
-            encoder = await asyncio.to_thread(
-                load_encoder, settings.model, settings.model_cache, threads=settings.encoder_threads
+        # The model loads in one thread while the library loads in others: start-up is the
+        # slower of the two, not their sum (the model's dimension is not needed for a library
+        # that already has vectors; a mismatched model is still refused before anything is served).
+        loading = (
+            asyncio.ensure_future(
+                asyncio.to_thread(
+                    load_encoder, settings.model, settings.model_cache, threads=settings.encoder_threads
+                )
             )
+            if encoder is None
+            else None
+        )
         store = await Store.open(settings.db)
         try:
-            await store.check_encoder(encoder.identity)
             articles = await store.load_all()
-            index = await asyncio.to_thread(CorpusIndex, articles, config, dim=encoder.identity.dim)
+            building = (
+                asyncio.ensure_future(
+                    asyncio.to_thread(CorpusIndex, articles, config, dim=articles[0].chunk_vectors.shape[1])
+                )
+                if articles
+                else None
+            )
+            if loading is not None:
+                encoder = await loading
+            assert encoder is not None
+            await store.check_encoder(encoder.identity)
+            if building is not None:
+                index = await building
+            else:
+                index = CorpusIndex([], config, dim=encoder.identity.dim)
         except BaseException:
             await store.close()
             raise
