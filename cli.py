@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import samples
-from library import Library
+from library import Library, jsonl_lines
 from retrieval.errors import NewsbotError
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
 from retrieval.tuning import AbstentionValidation, FoldChoice, cross_validate, cross_validate_abstention
@@ -195,7 +195,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
             answer = await library.ask(args.question)
             print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else format_answer(answer))
             return 0
-        for line in args.questions.read_text(encoding="utf-8").splitlines():
+        for line in jsonl_lines(args.questions):
             if not line.strip():
                 continue
             record = json.loads(line)
@@ -307,7 +307,7 @@ def abstention_table(result: AbstentionValidation) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl_lines(path) if line.strip()]
 
 
 def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:

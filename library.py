@@ -241,7 +241,7 @@ class Library:
         so the import runs at close to the encoder's own speed (``benchmarks/bench.py``
         measures the ratio). Batches still commit one after another, in file order."""
         started = time.perf_counter()
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = jsonl_lines(path)
         skipped: Counter[str] = Counter()
         stored = chunks = sentences = 0
         batch: list[tuple[PreparedArticle, str | None, str | None]] = []
@@ -316,6 +316,13 @@ class Library:
 
     async def stats(self) -> LibraryStats:
         return await self.store.stats()
+
+
+def jsonl_lines(path: Path) -> list[str]:
+    """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
+    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them)."""
+    text = path.read_text(encoding="utf-8")
+    return text.removesuffix("\n").split("\n") if text else []
 
 
 def parse_import_line(line: str, number: int) -> ImportRecord | None:

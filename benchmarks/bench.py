@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from library import Library, parse_import_line
+from library import Library, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_text
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import Encoder
@@ -61,7 +61,7 @@ class Percentiles:
 def sample_lines(corpus: Path, n: int, held_out: int) -> tuple[list[str], list[str]]:
     """A fixed random sample of ``n`` lines (seed 0), and ``held_out`` other lines, long enough
     to pass as articles on their own, for adds."""
-    lines = [line for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in jsonl_lines(corpus) if line.strip()]
     order = random.Random(0).sample(range(len(lines)), len(lines))
     chosen = sorted(order[:n])
     rest = [lines[i] for i in order[n:] if len(json.loads(lines[i])["text"]) >= 1000]
@@ -218,9 +218,7 @@ async def add_to_answerable(library: Library, lines: list[str]) -> dict[str, Any
 def _questions(path: Path | None, sample: list[str], n: int) -> list[str]:
     """Real questions when a question file is given (dev's mix of languages), else titles."""
     if path and path.exists():
-        found = [
-            json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line
-        ]
+        found = [json.loads(line)["question"] for line in jsonl_lines(path) if line]
     else:
         found = [t for line in sample if (t := json.loads(line).get("title"))]
     random.Random(1).shuffle(found)

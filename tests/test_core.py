@@ -175,6 +175,20 @@ async def test_import_is_batched_resumable_and_reports(library: Library, tmp_pat
     assert info.ref == first_id
 
 
+async def test_import_keeps_lines_whose_text_holds_unicode_line_separators(
+    library: Library, tmp_path: Path
+) -> None:
+    """JSON allows U+2028, U+2029 and U+0085 raw inside strings; they are not line breaks."""
+    record = json.loads((DATA / "dev_slice_corpus.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    record["text"] = record["text"].replace(". ", ".\u2028", 1).replace(", ", ",\x85", 1) + "\u2029"
+    line = json.dumps(record, ensure_ascii=False)
+    assert len(line.splitlines()) > 1
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(line + "\n", encoding="utf-8")
+    summary = await library.import_jsonl(archive)
+    assert summary.stored == 1 and summary.skipped == {}
+
+
 async def test_import_skips_a_reused_id_while_its_batch_is_still_being_stored(
     library: Library, tmp_path: Path
 ) -> None:
