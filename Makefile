@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python -c "from pathlib import Path; from settings import Settings; from retrieval.bundled_model import ensure_bundled_model; print('model ready:', ensure_bundled_model(Settings().model_cache))"
+	$(BIN)/python -c "from settings import Settings; from retrieval.encoder import load_encoder; s = Settings(); load_encoder(s.model, s.model_cache, backend=s.encoder_backend); print('model ready in', s.model_cache)"
 	touch $(STAMP)
 
 setup: $(STAMP)

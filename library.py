@@ -85,7 +85,11 @@ class Library:
         loading = (
             asyncio.ensure_future(
                 asyncio.to_thread(
-                    load_encoder, settings.model, settings.model_cache, threads=settings.encoder_threads
+                    load_encoder,
+                    settings.model,
+                    settings.model_cache,
+                    threads=settings.encoder_threads,
+                    backend=settings.encoder_backend,
                 )
             )
             if encoder is None

@@ -57,10 +57,14 @@ class _GrowingRows:
     no longer the newest (a branch, as evaluation makes) copies instead of overwriting.
     """
 
-    def __init__(self, rows: np.ndarray) -> None:
-        self._buffer = rows
-        self._used = len(rows)
+    def __init__(self, buffer: np.ndarray, used: int | None = None) -> None:
+        self._buffer = buffer
+        self._used = len(buffer) if used is None else used
         self._lock = threading.Lock()
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self._buffer[: self._used]
 
     def appended(self, n: int, block: np.ndarray) -> tuple[_GrowingRows, np.ndarray]:
         """(store, view of ``n`` old rows + ``block``)."""
@@ -73,9 +77,7 @@ class _GrowingRows:
         grown = np.empty((max(needed, int(1.5 * n) + 64), self._buffer.shape[1]), np.float32)
         grown[:n] = self._buffer[:n]
         grown[n:needed] = block
-        store = _GrowingRows(grown)
-        store._used = needed
-        return store, grown[:needed]
+        return _GrowingRows(grown, needed), grown[:needed]
 
 
 class CorpusIndex:
@@ -100,8 +102,8 @@ class CorpusIndex:
         )
         self._chunk_rows = _GrowingRows(_stack([a.chunk_vectors for a in self._slots], dim))
         self._sentence_rows = _GrowingRows(_stack([a.sentence_vectors for a in self._slots], dim))
-        self.chunk_vectors = self._chunk_rows._buffer
-        self.sentence_vectors = self._sentence_rows._buffer
+        self.chunk_vectors = self._chunk_rows.rows
+        self.sentence_vectors = self._sentence_rows.rows
         self._sentence_term_cache: dict[int, list[frozenset[str]]] = {}
         self._derive()
 
@@ -120,10 +122,10 @@ class CorpusIndex:
         ]
 
     def _successor(self, **changes: object) -> CorpusIndex:
+        """A new snapshot sharing everything with this one but ``changes`` (and what follows)."""
         successor = object.__new__(CorpusIndex)
-        successor.__dict__.update(self.__dict__)  # pragma: no mutate - a shallow copy, then changes
+        successor.__dict__.update(self.__dict__)
         successor.__dict__.update(changes)
-        successor._sentence_term_cache = self._sentence_term_cache
         successor._derive()
         return successor
 
@@ -141,6 +143,8 @@ class CorpusIndex:
         """A snapshot with ``added`` searchable (replacing any stored under the same ids); costs
         the added articles' rows, not the library's."""
         replaced = {a.info.id for a in added} & set(self._slot_of)
+        for article_id in replaced:
+            self._sentence_term_cache.pop(article_id, None)
         base = self.without_articles(replaced) if replaced else self
         if not added:
             return base

@@ -90,7 +90,7 @@ def ranking_objective(
         refs = [index.article_at(i).info.ref for i in order]
         r = rank_of(q.gold_article, refs)
         by_group[q.group].append(1 / r if r else 0.0)
-    return sum(sum(v) / len(v) for v in by_group.values()) / len(by_group)
+    return _macro_mean(by_group)
 
 
 def sentence_objective(
@@ -105,8 +105,12 @@ def sentence_objective(
         gold[q.group].append(any(c.article.ref == q.gold_article for c in answer.citations))
         if q.is_span and q.answers:
             inside[q.group].append(answer_in_citations(q.answers, answer))
-    macro = lambda d: sum(sum(v) / len(v) for v in d.values()) / len(d) if d else 0.0  # noqa: E731
-    return macro(inside) + macro(gold)
+    return _macro_mean(inside) + _macro_mean(gold)
+
+
+def _macro_mean(by_group: Mapping[str, Sequence[float]]) -> float:
+    """The mean of the groups' means: every group counts the same, whatever its size."""
+    return sum(sum(v) / len(v) for v in by_group.values()) / len(by_group) if by_group else 0.0
 
 
 def choose(

@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
+from tests_support import SEED
 
 from retrieval.bm25 import LexicalIndex
 from retrieval.lexical import tokenize
-from tests_support import SEED
 
 K1, B = 0.9, 0.4
 
