@@ -73,6 +73,8 @@ class Library:
         self.settings = settings
         self._index = index
         self._write_lock = asyncio.Lock()
+        # Seconds from an article's embeddings to it being answerable (store + publish), last add.
+        self.last_publish_seconds = 0.0
         self._cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="newsbot-cpu")
 
     @classmethod
@@ -190,8 +192,10 @@ class Library:
         async with self._write_lock:
             await self._refuse_duplicate(prepared, None)
             new = await self._cpu_bound(self._embed, [(prepared, None, None)])
+            embedded = time.perf_counter()
             (info,) = await self.store.add_articles(new)
             await self._publish([info], new)
+            self.last_publish_seconds = time.perf_counter() - embedded
         return info
 
     async def _refuse_duplicate(self, prepared: PreparedArticle, ref: str | None) -> None:

@@ -279,28 +279,62 @@ class Store:
         return LibraryStats(row[0], row[1], row[2], languages, int(size[0]) if size else 0)
 
     async def load_all(self) -> list[IndexedArticle]:
-        """Every article with its spans and vectors, for building the in-memory index."""
+        """Every article with its spans and vectors, for building the in-memory index; one read
+        transaction, so the counts and rows agree even if another process is importing."""
+        await self._db.execute("BEGIN")
+        try:
+            return await self._load_all()
+        finally:
+            await self._db.execute("COMMIT")
+
+    async def _load_all(self) -> list[IndexedArticle]:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
             " FROM articles a ORDER BY id"
         ) as cur:
             rows = await cur.fetchall()
-        sentences: dict[int, list[tuple[int, int, bytes]]] = {}
-        async with self._db.execute(
-            "SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx"
-        ) as cur:
-            async for article_id, start, end, vector in cur:
-                sentences.setdefault(article_id, []).append((start, end, vector))
-        chunks: dict[int, list[tuple[int, int, bytes]]] = {}
-        async with self._db.execute(
-            "SELECT article_id, first_sentence, last_sentence, vector FROM chunks ORDER BY article_id, idx"
-        ) as cur:
+        sentences, sentence_vectors = await self._spans_and_vectors(
+            "SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx", "sentences"
+        )
+        chunks, chunk_vectors = await self._spans_and_vectors(
+            "SELECT article_id, first_sentence, last_sentence, vector FROM chunks ORDER BY article_id, idx",
+            "chunks",
+        )
+        articles, s_at, c_at = [], 0, 0
+        for row in rows:
+            article_sentences, article_chunks = sentences.get(row[0], []), chunks.get(row[0], [])
+            s_end, c_end = s_at + len(article_sentences), c_at + len(article_chunks)
+            articles.append(
+                _indexed(
+                    _info(row[:-1]),
+                    row[-1],
+                    article_sentences,
+                    article_chunks,
+                    sentence_vectors[s_at:s_end],
+                    chunk_vectors[c_at:c_end],
+                )
+            )
+            s_at, c_at = s_end, c_end
+        return articles
+
+    async def _spans_and_vectors(
+        self, query: str, table: str
+    ) -> tuple[dict[int, list[tuple[int, int]]], np.ndarray]:
+        """Spans per article, and every vector copied straight into one matrix in article order
+        (the rows' blobs are never all held at once: at scale they are most of the memory)."""
+        async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
+            (count,) = await cur.fetchone()  # type: ignore[misc]
+        spans: dict[int, list[tuple[int, int]]] = {}
+        matrix: np.ndarray | None = None
+        async with self._db.execute(query) as cur:
+            row = 0
             async for article_id, first, last, vector in cur:
-                chunks.setdefault(article_id, []).append((first, last, vector))
-        return [
-            _indexed(_info(row[:-1]), row[-1], sentences.get(row[0], []), chunks.get(row[0], []))
-            for row in rows
-        ]
+                if matrix is None:
+                    matrix = np.empty((count, len(vector) // 4), np.float32)
+                matrix[row] = np.frombuffer(vector, dtype="<f4")
+                spans.setdefault(article_id, []).append((first, last))
+                row += 1
+        return spans, matrix if matrix is not None else np.zeros((0, 0), np.float32)
 
     async def load_article(self, article_id: int) -> IndexedArticle:
         info = await self.article_info_by_id(article_id)
@@ -314,7 +348,14 @@ class Store:
             (article_id,),
         ) as cur:
             chunks = [tuple(r) async for r in cur]
-        return _indexed(info, text, sentences, chunks)  # type: ignore[arg-type]
+        return _indexed(
+            info,
+            text,
+            [(start, end) for start, end, _ in sentences],
+            [(first, last) for first, last, _ in chunks],
+            _matrix([v for _, _, v in sentences]),
+            _matrix([v for _, _, v in chunks]),
+        )
 
 
 def _info(row: Sequence[Any]) -> ArticleInfo:
@@ -340,21 +381,22 @@ def _blob(vector: np.ndarray) -> bytes:
 def _indexed(
     info: ArticleInfo,
     text: str,
-    sentence_rows: list[tuple[int, int, bytes]],
-    chunk_rows: list[tuple[int, int, bytes]],
+    sentence_spans: list[tuple[int, int]],
+    chunk_spans: list[tuple[int, int]],
+    sentence_vectors: np.ndarray,
+    chunk_vectors: np.ndarray,
 ) -> IndexedArticle:
-    sentences = tuple(SentenceSpan(start, end, text[start:end]) for start, end, _ in sentence_rows)
+    sentences = tuple(SentenceSpan(start, end, text[start:end]) for start, end in sentence_spans)
     chunks = tuple(
-        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last]))
-        for first, last, _ in chunk_rows
+        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last])) for first, last in chunk_spans
     )
     return IndexedArticle(
         info=info,
         text=text,
         sentences=sentences,
         chunks=chunks,
-        sentence_vectors=_matrix([v for _, _, v in sentence_rows]),
-        chunk_vectors=_matrix([v for _, _, v in chunk_rows]),
+        sentence_vectors=sentence_vectors,
+        chunk_vectors=chunk_vectors,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -104,6 +104,7 @@ class CorpusIndex:
         self._sentence_rows = _GrowingRows(_stack([a.sentence_vectors for a in self._slots], dim))
         self.chunk_vectors = self._chunk_rows.rows
         self.sentence_vectors = self._sentence_rows.rows
+        self._slots = _as_views(self._slots, self.chunk_vectors, self.sentence_vectors, 0, 0)
         self._sentence_term_cache: dict[int, list[frozenset[str]]] = {}
         self._derive()
 
@@ -155,8 +156,15 @@ class CorpusIndex:
             int(base.sentence_offsets[-1]), _stack([a.sentence_vectors for a in added], self.dim)
         )
         lexical = base.lexical.with_chunks([t for a in added for t in _chunk_terms(a)])
+        views = _as_views(
+            added,
+            chunk_vectors,
+            sentence_vectors,
+            int(base.chunk_offsets[-1]),
+            int(base.sentence_offsets[-1]),
+        )
         return base._successor(
-            _slots=base._slots + tuple(added),
+            _slots=base._slots + views,
             _alive=np.concatenate([base._alive, np.ones(len(added), bool)]),
             lexical=lexical,
             _chunk_rows=chunk_rows,
@@ -371,9 +379,49 @@ class CorpusIndex:
 
 
 def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
+    """The blocks as one float32 matrix. When they already tile one matrix in order (the store
+    loads the library that way) that matrix is used as it is: no second copy of every vector."""
     if not blocks:
         return np.zeros((0, dim), np.float32)
+    base = blocks[0].base
+    if (
+        isinstance(base, np.ndarray)
+        and base.dtype == np.float32
+        and base.ndim == 2
+        and base.flags.c_contiguous
+    ):
+        at = base.__array_interface__["data"][0]
+        for block in blocks:
+            if block.base is not base or block.__array_interface__["data"][0] != at:
+                break
+            at += block.nbytes
+        else:
+            if at == base.__array_interface__["data"][0] + base.nbytes:
+                return base
     return np.ascontiguousarray(np.vstack(blocks), dtype=np.float32)
+
+
+def _as_views(
+    articles: Sequence[IndexedArticle],
+    chunk_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+    chunk_row: int,
+    sentence_row: int,
+) -> tuple[IndexedArticle, ...]:
+    """The articles with their vectors as views into the index's matrices (rows from the given
+    ones on), so the library's vectors are held once, not once per article and once stacked."""
+    viewed = []
+    for a in articles:
+        chunks, sentences = len(a.chunks), len(a.sentences)
+        viewed.append(
+            replace(
+                a,
+                chunk_vectors=chunk_vectors[chunk_row : chunk_row + chunks],
+                sentence_vectors=sentence_vectors[sentence_row : sentence_row + sentences],
+            )
+        )
+        chunk_row, sentence_row = chunk_row + chunks, sentence_row + sentences
+    return tuple(viewed)
 
 
 def _best_per_slot(scores: np.ndarray, offsets: np.ndarray, dead: np.ndarray) -> np.ndarray:

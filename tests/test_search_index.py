@@ -80,3 +80,15 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
     assert len(result.per_seed) == 2
     assert result.unanswerable > result.answerable
     assert 0.0 < result.chosen.bar < 1.0
+
+
+def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
+    from retrieval.search import _stack
+
+    matrix = np.arange(12, dtype=np.float32).reshape(6, 2)
+    tiled = [matrix[0:2], matrix[2:2], matrix[2:6]]
+    assert _stack(tiled, 2) is matrix
+    shuffled = [matrix[2:6], matrix[0:2]]
+    stacked = _stack(shuffled, 2)
+    assert stacked is not matrix and stacked.tolist() == [*matrix[2:6].tolist(), *matrix[0:2].tolist()]
+    assert _stack([matrix[0:2]], 2).tolist() == matrix[0:2].tolist()
