@@ -85,7 +85,7 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
 def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
     from retrieval.search import _stack
 
-    matrix = np.arange(12, dtype=np.float32).reshape(6, 2)
+    matrix = np.arange(12, dtype=np.float32).reshape(6, 2).copy()  # owns its data, as the store's does
     tiled = [matrix[0:2], matrix[2:2], matrix[2:6]]
     assert _stack(tiled, 2) is matrix
     shuffled = [matrix[2:6], matrix[0:2]]
