@@ -392,6 +392,8 @@ def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
     ):
         at = base.__array_interface__["data"][0]
         for block in blocks:
+            if not len(block):  # numpy may point an empty view anywhere in its base
+                continue
             if block.base is not base or block.__array_interface__["data"][0] != at:
                 break
             at += block.nbytes
