@@ -133,10 +133,6 @@ class CorpusIndex:
     def __len__(self) -> int:
         return len(self.articles)
 
-    @property
-    def chunk_count(self) -> int:
-        return len(self.lexical)
-
     def article_at(self, slot: int) -> IndexedArticle:
         return self._slots[slot]
 
