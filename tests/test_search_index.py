@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 from tests_support import DATA
 
+from cli import run_tuning
 from library import Library
 from retrieval.evaluation import LabelledQuestion, abstention_split
 from retrieval.search import CorpusIndex
@@ -80,6 +81,10 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
     assert len(result.per_seed) == 2
     assert result.unanswerable > result.answerable
     assert 0.0 < result.chosen.bar < 1.0
+
+    report = run_tuning(library, RECORDS, folds=2)  # what `newsbot tune` prints
+    assert "| **all** |" in report and "### out-of-fold scores" in report
+    assert "| **mean** |" in report and "Fitted on every question: weight" in report
 
 
 def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
