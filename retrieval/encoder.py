@@ -131,8 +131,8 @@ class _OpenVINOModel:
     the tokenizer the sentence-transformers model used."""
 
     compiled: Any
-    tokenizer: Any
-    max_length: int
+    tokenizer: Any  # tokenizers.Tokenizer, truncating at the model's max length
+    pad_id: int  # padded positions are masked out: any valid id would do
     lowercase: bool
 
 
@@ -152,9 +152,12 @@ class OpenVINOEncoder:
         batch_size: int = 8,
         precision: str | None = None,
     ):
-        """``precision`` is ``bf16`` or ``f32``; by default bf16 where the CPU runs it natively."""
-        _offline()
-        from transformers import AutoTokenizer
+        """``precision`` is ``bf16`` or ``f32``; by default bf16 where the CPU runs it natively.
+
+        The tokenizer is the export's ``tokenizer.json`` run by the ``tokenizers`` library itself
+        (the engine under transformers' fast tokenizers: the same ids), so serving never imports
+        transformers or torch, which took about half of a cold start."""
+        from tokenizers import Tokenizer
 
         ov = _import_openvino()
         meta = json.loads((export_dir / _EXPORT_META).read_text())
@@ -164,10 +167,16 @@ class OpenVINOEncoder:
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+        tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
+        tokenizer.no_padding()
+        pad_token = json.loads((export_dir / "tokenizer_config.json").read_text()).get("pad_token")
+        if isinstance(pad_token, dict):
+            pad_token = pad_token.get("content")
         self._model = _OpenVINOModel(
             compiled=core.compile_model(str(export_dir / "openvino_model.xml"), "CPU", config),
-            tokenizer=AutoTokenizer.from_pretrained(str(export_dir)),
-            max_length=int(meta["max_seq_length"]),
+            tokenizer=tokenizer,
+            pad_id=(tokenizer.token_to_id(pad_token) if isinstance(pad_token, str) else None) or 0,
             lowercase=bool(meta["do_lower_case"]),
         )
         self._batch_size = batch_size
@@ -190,18 +199,18 @@ class OpenVINOEncoder:
         inputs = [prompt + text for text in texts]  # as sentence-transformers does: no strip
         if model.lowercase:
             inputs = [text.lower() for text in inputs]
-        ids = model.tokenizer(inputs, truncation=True, max_length=model.max_length)["input_ids"]
+        ids = [encoding.ids for encoding in model.tokenizer.encode_batch(inputs)]
         order = np.argsort([-len(row) for row in ids], kind="stable")
         request = model.compiled.create_infer_request()  # one per call: requests are not thread-safe
         for start in range(0, len(order), self._batch_size):
             rows = order[start : start + self._batch_size]
-            batch = model.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="np")
-            result = request.infer(
-                {
-                    "input_ids": batch["input_ids"].astype(np.int64),
-                    "attention_mask": batch["attention_mask"].astype(np.int64),
-                }
-            )
+            longest = len(ids[rows[0]])  # rows are sorted longest first
+            input_ids = np.full((len(rows), longest), model.pad_id, np.int64)
+            attention_mask = np.zeros((len(rows), longest), np.int64)
+            for r, i in enumerate(rows):
+                input_ids[r, : len(ids[i])] = ids[i]
+                attention_mask[r, : len(ids[i])] = 1
+            result = request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
             out[rows] = result[0]
         return out
 

@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from fake_telegram import FakeTelegram
-from tests_support import SEED_TEXT, make_settings
+from tests_support import REPO, SEED_TEXT, make_settings
 
 from library import Library
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest_asyncio.fixture(loop_scope="function")

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests_support import DATA, SEED, SEED_TEXT
+from tests_support import DATA, REPO, SEED, SEED_TEXT
 
 from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NotFound
 
-REPO = Path(__file__).resolve().parents[1]
 LETTER_CONTENT = "berisikan ajakan kerjasama untuk menciptakan keamanan, stabilitas, dan kesejahteraan"
 LETTER_WORDS = "Melalui beberapa putaran pertemuan, saya dan rekan saya"
 BOILERPLATE = (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tests_support import PARITY_TEXTS
+from tests_support import PARITY_TEXTS, REPO
 
 from retrieval.encoder import (
     DEFAULT_BACKEND,
@@ -110,3 +111,17 @@ def test_openvino_telemetry_is_off(openvino_encoder: OpenVINOEncoder) -> None:
 def test_unknown_backend_is_refused(model_cache: Path) -> None:
     with pytest.raises(ValueError, match="unknown encoder backend"):
         load_encoder("bundled", model_cache, backend="onnx")
+
+
+def test_serving_with_openvino_never_imports_torch_or_transformers(model_cache: Path) -> None:
+    """Half a cold start was importing them; an existing export needs neither."""
+    load_encoder("bundled", model_cache)  # make sure the export exists (it may import them)
+    probe = (
+        "import sys; from pathlib import Path; from retrieval.encoder import load_encoder; "
+        f"load_encoder('bundled', Path({str(model_cache)!r})).encode_queries(['apa isi surat Xi']); "
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "[]", done.stderr

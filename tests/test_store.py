@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import REPO
 
 from index.store import SCHEMA_VERSION, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
@@ -18,7 +19,6 @@ from retrieval.errors import ModelMismatch, NotFound
 from retrieval.prepare import content_hash
 from retrieval.types import ArticleMeta, ChunkSpan, PreparedArticle, SentenceSpan
 
-REPO = Path(__file__).resolve().parents[1]
 E5 = EncoderIdentity("bundled:multilingual-e5-small", 384, "query: ", "passage: ")
 
 

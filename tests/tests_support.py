@@ -6,8 +6,9 @@ from pathlib import Path
 
 from settings import Settings
 
+REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
+SEED = REPO / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
 SEED_TEXT = SEED.read_text(encoding="utf-8")
 
 
