@@ -15,7 +15,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from tests_support import SEED, make_settings
 
-from retrieval.encoder import SentenceTransformerEncoder, load_encoder
+from retrieval.encoder import Encoder, load_encoder
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def model_cache() -> Path:
 
 
 @pytest.fixture(scope="session")
-def encoder(model_cache: Path) -> SentenceTransformerEncoder:
+def encoder(model_cache: Path) -> Encoder:
     return load_encoder("bundled", model_cache)
 
 
@@ -36,7 +36,7 @@ OpenLibrary = Callable[..., Awaitable["Library"]]
 
 
 @pytest.fixture
-async def open_library(tmp_path: Path, encoder: SentenceTransformerEncoder) -> AsyncIterator[OpenLibrary]:
+async def open_library(tmp_path: Path, encoder: Encoder) -> AsyncIterator[OpenLibrary]:
     """Open (and later close) libraries on real SQLite files under tmp_path."""
     from library import Library
 

