@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -177,7 +178,6 @@ class LexicalIndex:
         df: np.ndarray,
     ) -> None:
         self._params = params
-        self._k1, self._b = params.k1, params.b
         self._vocabulary = vocabulary
         self._base, self._tail, self._tail_chunks = base, tail, tail_chunks
         self._lengths = lengths  # tokens per row (dead rows keep theirs; they are never scored)
@@ -246,15 +246,8 @@ class LexicalIndex:
         else:
             base = self._base
             tail = _Segment.from_chunks(tail_chunks, vocabulary_size, lengths, params)
-        return LexicalIndex(
-            params=params,
-            vocabulary=self._vocabulary,
-            base=base,
-            tail=tail,
-            tail_chunks=tail_chunks,
-            lengths=lengths,
-            alive=alive,
-            df=df,
+        return self._evolve(
+            base=base, tail=tail, tail_chunks=tail_chunks, lengths=lengths, alive=alive, df=df
         )
 
     def without_rows(self, rows: Iterable[int]) -> LexicalIndex:
@@ -269,16 +262,21 @@ class LexicalIndex:
             if hit.any():
                 np.subtract.at(df, segment.term_of_posting()[hit], 1)
         tail_chunks = tuple(c for c in self._tail_chunks if alive[c.row])
-        return LexicalIndex(
-            params=self._params,
-            vocabulary=self._vocabulary,
-            base=self._base,
-            tail=self._tail,
-            tail_chunks=tail_chunks,
-            lengths=self._lengths,
-            alive=alive,
-            df=df,
-        )
+        return self._evolve(tail_chunks=tail_chunks, alive=alive, df=df)
+
+    def _evolve(self, **changes: Any) -> LexicalIndex:
+        """A new snapshot: this one's parts, with ``changes`` in place of some."""
+        parts: dict[str, Any] = {
+            "params": self._params,
+            "vocabulary": self._vocabulary,
+            "base": self._base,
+            "tail": self._tail,
+            "tail_chunks": self._tail_chunks,
+            "lengths": self._lengths,
+            "alive": self._alive,
+            "df": self._df,
+        }
+        return LexicalIndex(**{**parts, **changes})
 
     # -- statistics ----------------------------------------------------------------------------
 
@@ -344,13 +342,13 @@ class LexicalIndex:
                     doc_freqs[i][term] = tf
         idf = {t: self.idf(t) for t in query_terms}
         scorer = _CandidateOkapi(
-            doc_freqs, self._lengths[rows], idf=idf, avgdl=self._avgdl, k1=self._k1, b=self._b
+            doc_freqs, self._lengths[rows], idf=idf, avgdl=self._avgdl, k1=self._params.k1, b=self._params.b
         )
         return np.asarray(scorer.get_batch_scores(list(query_terms), list(range(len(rows)))), np.float64)
 
     def upper_bound(self, query_terms: Sequence[str]) -> float:
         """The score a chunk would get by saturating every query term: sum of idf x (k1 + 1)."""
-        return sum(self.idf(t) * (self._k1 + 1) for t in query_terms)
+        return sum(self.idf(t) * (self._params.k1 + 1) for t in query_terms)
 
     def scaled_scores(
         self, query_terms: Sequence[str], extra_rows: np.ndarray | None = None
