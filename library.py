@@ -226,11 +226,11 @@ class Library:
 
     async def _publish(self, infos: list[ArticleInfo], new: list[NewArticle]) -> None:
         indexed = [
-            IndexedArticle(
+            IndexedArticle.from_spans(
                 info,
                 n.prepared.text,
-                n.prepared.sentences,
-                n.prepared.chunks,
+                [(s.start, s.end) for s in n.prepared.sentences],
+                [(c.first, c.last) for c in n.prepared.chunks],
                 n.sentence_vectors,
                 n.chunk_vectors,
             )

@@ -60,12 +60,21 @@ class Percentiles:
 
 def sample_lines(corpus: Path, n: int, held_out: int) -> tuple[list[str], list[str]]:
     """A fixed random sample of ``n`` lines (seed 0), and ``held_out`` other lines, long enough
-    to pass as articles on their own, for adds."""
+    to pass as articles on their own, for adds. Asking for the whole corpus keeps the adds out of
+    the sample (its last lines in the shuffled order), so the library peaks at the corpus size."""
     lines = [line for line in jsonl_lines(corpus) if line.strip()]
     order = random.Random(0).sample(range(len(lines)), len(lines))
-    chosen = sorted(order[:n])
-    rest = [lines[i] for i in order[n:] if len(json.loads(lines[i])["text"]) >= 1000]
-    return [lines[i] for i in chosen], rest[:held_out]
+
+    def long_enough(i: int) -> bool:
+        return len(json.loads(lines[i])["text"]) >= 1000
+
+    if n + held_out <= len(lines):
+        chosen, adds = order[:n], [i for i in order[n:] if long_enough(i)][:held_out]
+    else:
+        adds = [i for i in reversed(order) if long_enough(i)][:held_out]
+        held = set(adds)
+        chosen = [i for i in order if i not in held][:n]
+    return [lines[i] for i in sorted(chosen)], [lines[i] for i in adds]
 
 
 def _prepared_texts(lines: list[str]) -> list[str]:

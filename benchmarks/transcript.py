@@ -37,8 +37,8 @@ async def main() -> None:
                 TELEGRAM_BOT_TOKEN=tg.token,
                 TELEGRAM_BASE_URL=tg.base_url,
                 TELEGRAM_BASE_FILE_URL=tg.base_file_url,
-                NEWSBOT_ADMIN_IDS="42",
-                NEWSBOT_DB=str(Path(tmp) / "newsbot.sqlite3"),
+                NEWSBOT_ADMIN_IDS=frozenset({42}),
+                NEWSBOT_DB=Path(tmp) / "newsbot.sqlite3",
             )
             library = await Library.open(settings)
             try:

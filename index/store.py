@@ -20,7 +20,7 @@ import numpy as np
 
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
-from retrieval.types import ArticleInfo, ChunkSpan, IndexedArticle, PreparedArticle, SentenceSpan
+from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS: tuple[str, ...] = (
@@ -69,6 +69,21 @@ class NewArticle:
     chunk_vectors: np.ndarray
     ref: str | None = None  # an external id (JSONL import); generated when absent
     source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Sentence or chunk rows of many articles, ordered by article: ``owners[i]`` is row ``i``'s
+    article id."""
+
+    owners: np.ndarray
+    bounds: np.ndarray
+    vectors: np.ndarray
+
+    def ranges(self, article_ids: np.ndarray) -> np.ndarray:
+        """Offsets such that article ``article_ids[k]`` owns rows ``[at[k], at[k + 1])``
+        (``article_ids`` ascending, as the rows are)."""
+        return np.searchsorted(self.owners, np.append(article_ids, np.iinfo(np.int64).max))
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,48 +308,46 @@ class Store:
             " FROM articles a ORDER BY id"
         ) as cur:
             rows = await cur.fetchall()
-        sentences, sentence_vectors = await self._spans_and_vectors(
+        sentences = await self._rows_of(
             "SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx", "sentences"
         )
-        chunks, chunk_vectors = await self._spans_and_vectors(
+        chunks = await self._rows_of(
             "SELECT article_id, first_sentence, last_sentence, vector FROM chunks ORDER BY article_id, idx",
             "chunks",
         )
-        articles, s_at, c_at = [], 0, 0
-        for row in rows:
-            article_sentences, article_chunks = sentences.get(row[0], []), chunks.get(row[0], [])
-            s_end, c_end = s_at + len(article_sentences), c_at + len(article_chunks)
-            articles.append(
-                _indexed(
-                    _info(row[:-1]),
-                    row[-1],
-                    article_sentences,
-                    article_chunks,
-                    sentence_vectors[s_at:s_end],
-                    chunk_vectors[c_at:c_end],
-                )
+        ids = np.array([row[0] for row in rows], np.int64)
+        s_at, c_at = sentences.ranges(ids), chunks.ranges(ids)
+        return [
+            IndexedArticle(
+                _info(row[:-1]),
+                row[-1],
+                sentences.bounds[s_at[i] : s_at[i + 1]],
+                chunks.bounds[c_at[i] : c_at[i + 1]],
+                sentences.vectors[s_at[i] : s_at[i + 1]],
+                chunks.vectors[c_at[i] : c_at[i + 1]],
             )
-            s_at, c_at = s_end, c_end
-        return articles
+            for i, row in enumerate(rows)
+        ]
 
-    async def _spans_and_vectors(
-        self, query: str, table: str
-    ) -> tuple[dict[int, list[tuple[int, int]]], np.ndarray]:
-        """Spans per article, and every vector copied straight into one matrix in article order
-        (the rows' blobs are never all held at once: at scale they are most of the memory)."""
+    async def _rows_of(self, query: str, table: str) -> _Rows:
+        """Every row's bounds and vector, copied straight into preallocated arrays in article
+        order: no object per row is kept, and the rows' blobs are never all held at once (at
+        scale they are most of the memory)."""
         async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
             (count,) = await cur.fetchone()  # type: ignore[misc]
-        spans: dict[int, list[tuple[int, int]]] = {}
-        matrix: np.ndarray | None = None
+        owners = np.empty(count, np.int64)
+        bounds = np.empty((count, 2), np.int32)
+        vectors: np.ndarray | None = None
         async with self._db.execute(query) as cur:
             row = 0
             async for article_id, first, last, vector in cur:
-                if matrix is None:
-                    matrix = np.empty((count, len(vector) // 4), np.float32)
-                matrix[row] = np.frombuffer(vector, dtype="<f4")
-                spans.setdefault(article_id, []).append((first, last))
+                if vectors is None:
+                    vectors = np.empty((count, len(vector) // 4), np.float32)
+                vectors[row] = np.frombuffer(vector, dtype="<f4")
+                owners[row] = article_id
+                bounds[row] = first, last
                 row += 1
-        return spans, matrix if matrix is not None else np.zeros((0, 0), np.float32)
+        return _Rows(owners, bounds, vectors if vectors is not None else np.zeros((0, 0), np.float32))
 
     async def load_article(self, article_id: int) -> IndexedArticle:
         info = await self.article_info_by_id(article_id)
@@ -348,7 +361,7 @@ class Store:
             (article_id,),
         ) as cur:
             chunks = [tuple(r) async for r in cur]
-        return _indexed(
+        return IndexedArticle.from_spans(
             info,
             text,
             [(start, end) for start, end, _ in sentences],
@@ -376,28 +389,6 @@ def _info(row: Sequence[Any]) -> ArticleInfo:
 
 def _blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
-
-
-def _indexed(
-    info: ArticleInfo,
-    text: str,
-    sentence_spans: list[tuple[int, int]],
-    chunk_spans: list[tuple[int, int]],
-    sentence_vectors: np.ndarray,
-    chunk_vectors: np.ndarray,
-) -> IndexedArticle:
-    sentences = tuple(SentenceSpan(start, end, text[start:end]) for start, end in sentence_spans)
-    chunks = tuple(
-        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last])) for first, last in chunk_spans
-    )
-    return IndexedArticle(
-        info=info,
-        text=text,
-        sentences=sentences,
-        chunks=chunks,
-        sentence_vectors=sentence_vectors,
-        chunk_vectors=chunk_vectors,
-    )
 
 
 def _matrix(blobs: list[bytes]) -> np.ndarray:

@@ -110,9 +110,9 @@ class CorpusIndex:
 
     def _derive(self) -> None:
         """Everything that follows from the slots and their liveness."""
-        chunk_counts = [len(a.chunks) for a in self._slots]
+        chunk_counts = [a.chunk_count for a in self._slots]
         self.chunk_offsets = _offsets(chunk_counts)
-        self.sentence_offsets = _offsets([len(a.sentences) for a in self._slots])
+        self.sentence_offsets = _offsets([a.sentence_count for a in self._slots])
         self._chunk_slot = np.repeat(np.arange(len(self._slots), dtype=np.int64), chunk_counts)
         self._live = np.flatnonzero(self._alive)
         self.articles = tuple(self._slots[i] for i in self._live)
@@ -285,14 +285,14 @@ class CorpusIndex:
         for score, article_index, sentence_index in candidates:
             if len(chosen) == cfg.max_sentences or score < best - cfg.sentence_margin:
                 break
-            text = self._slots[article_index].sentences[sentence_index].text
+            text = self._slots[article_index].sentence_text(sentence_index)
             if text in seen_texts:
                 continue
             seen_texts.add(text)
             chosen.append((score, article_index, sentence_index))
         citations = tuple(
             Citation(
-                text=self._slots[a].sentences[s].text,
+                text=self._slots[a].sentence_text(s),
                 score=score,
                 article=self._slots[a].info,
                 sentence_index=s,
@@ -357,7 +357,7 @@ class CorpusIndex:
         same few articles again and again)."""
         cached = self._sentence_term_cache.get(article.info.id)
         if cached is None:
-            cached = [frozenset(tokenize(s.text)) for s in article.sentences]
+            cached = [frozenset(tokenize(text)) for text in article.sentence_texts()]
             self._sentence_term_cache[article.info.id] = cached
         return cached
 
@@ -410,7 +410,7 @@ def _as_views(
     ones on), so the library's vectors are held once, not once per article and once stacked."""
     viewed = []
     for a in articles:
-        chunks, sentences = len(a.chunks), len(a.sentences)
+        chunks, sentences = a.chunk_count, a.sentence_count
         viewed.append(
             replace(
                 a,
@@ -436,7 +436,7 @@ def _chunk_terms(article: IndexedArticle) -> list[list[str]]:
     """BM25 terms of each chunk; the title's terms count for every chunk, as a headline is the
     article's summary."""
     title = article.info.title or ""
-    return [tokenize(f"{title} {c.text}") for c in article.chunks]
+    return [tokenize(f"{title} {text}") for text in article.chunk_texts()]
 
 
 def _offsets(counts: list[int]) -> np.ndarray:

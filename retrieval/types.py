@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,12 +127,59 @@ class Answer:
 class IndexedArticle:
     """A stored article with its vectors, as the in-memory index consumes it.
 
-    Rows of ``sentence_vectors`` and ``chunk_vectors`` follow ``sentences`` and ``chunks``.
+    Sentences and chunks are held as offsets, not objects: at 45k articles the library has ~460k
+    sentences, and an object plus a copied text per sentence and per chunk cost more memory than
+    the article texts themselves. Texts are sliced from ``text`` when a sentence is quoted.
+    Rows of ``sentence_vectors`` and ``chunk_vectors`` follow the rows of the bounds.
     """
 
     info: ArticleInfo
     text: str
-    sentences: tuple[SentenceSpan, ...]
-    chunks: tuple[ChunkSpan, ...]
+    sentence_bounds: np.ndarray  # (n, 2) int32: start, end code-point offsets into ``text``
+    chunk_bounds: np.ndarray  # (m, 2) int32: first, last (exclusive) sentence of each chunk
     sentence_vectors: np.ndarray
     chunk_vectors: np.ndarray
+
+    @classmethod
+    def from_spans(
+        cls,
+        info: ArticleInfo,
+        text: str,
+        sentences: Sequence[tuple[int, int]],
+        chunks: Sequence[tuple[int, int]],
+        sentence_vectors: np.ndarray,
+        chunk_vectors: np.ndarray,
+    ) -> IndexedArticle:
+        """From (start, end) sentence and (first, last) chunk pairs, or the span types."""
+        return cls(
+            info,
+            text,
+            _bounds([(s[0], s[1]) for s in sentences]),
+            _bounds([(c[0], c[1]) for c in chunks]),
+            sentence_vectors,
+            chunk_vectors,
+        )
+
+    @property
+    def sentence_count(self) -> int:
+        return len(self.sentence_bounds)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunk_bounds)
+
+    def sentence_text(self, index: int) -> str:
+        start, end = self.sentence_bounds[index].tolist()
+        return self.text[start:end]
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[start:end] for start, end in self.sentence_bounds.tolist()]
+
+    def chunk_texts(self) -> list[str]:
+        """Each chunk's sentences joined by one space, as the chunker made them."""
+        sentences = self.sentence_texts()
+        return [" ".join(sentences[first:last]) for first, last in self.chunk_bounds.tolist()]
+
+
+def _bounds(pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    return np.array(pairs, dtype=np.int32).reshape(len(pairs), 2)

@@ -70,7 +70,9 @@ async def test_round_trip_keeps_vectors_spans_and_refs(tmp_path: Path) -> None:
     (info,) = await store.add_articles([new])
     assert info.ref == f"a{info.id}" and info.sentence_count == 3 and info.title == "A title"
     (loaded,) = await store.load_all()
-    assert [s.text for s in loaded.sentences] == [s.text for s in new.prepared.sentences]
+    assert loaded.sentence_texts() == [s.text for s in new.prepared.sentences]
+    assert loaded.chunk_texts() == [c.text for c in new.prepared.chunks]
+    assert loaded.sentence_bounds.tolist() == [[s.start, s.end] for s in new.prepared.sentences]
     assert np.array_equal(loaded.sentence_vectors, new.sentence_vectors)
     assert np.array_equal(loaded.chunk_vectors, new.chunk_vectors)
     assert (await store.find_duplicate(text_hash=None, url="https://x.test/a", ref=None)) is not None
