@@ -26,13 +26,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fetch import fetch_article
+from index import snapshot
 from index.store import LibraryStats, NewArticle, Store
+from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text, decode_upload
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle
 from retrieval.prepare import prepare_article
-from retrieval.search import CorpusIndex
+from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from settings import Settings
 
@@ -67,7 +69,15 @@ class ImportRecord:
 
 
 class Library:
-    def __init__(self, store: Store, encoder: Encoder, index: CorpusIndex, settings: Settings) -> None:
+    # The index is saved beside the database at close when this many articles (and this share
+    # of the library) were added or removed since the saved copy: a few changes are cheaper to
+    # re-read from SQLite at the next start than to rewrite every vector.
+    SNAPSHOT_MIN_CHANGES = 200
+    SNAPSHOT_MIN_SHARE = 0.05
+
+    def __init__(
+        self, store: Store, encoder: Encoder, index: CorpusIndex, settings: Settings, *, unsaved: int = 0
+    ) -> None:
         self.store = store
         self.encoder = encoder
         self.settings = settings
@@ -75,6 +85,8 @@ class Library:
         self._write_lock = asyncio.Lock()
         # Seconds from an article's embeddings to it being answerable (store + publish), last add.
         self.last_publish_seconds = 0.0
+        # Articles added or removed since the saved snapshot of the index (all of them if none).
+        self._unsaved = unsaved
         self._cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="newsbot-cpu")
 
     @classmethod
@@ -99,30 +111,47 @@ class Library:
         )
         store = await Store.open(settings.db)
         try:
-            articles = await store.load_all()
-            building = (
-                asyncio.ensure_future(
-                    asyncio.to_thread(CorpusIndex, articles, config, dim=articles[0].chunk_vectors.shape[1])
-                )
-                if articles
-                else None
+            saved = await asyncio.to_thread(
+                snapshot.load,
+                snapshot.snapshot_dir(settings.db),
+                k1=config.bm25_k1,
+                b=config.bm25_b,
+                term_candidates=LexicalIndex.TERM_CANDIDATES,
             )
+            known = {} if saved is None else _live_hashes(saved)
+            current, unknown = await store.load_library(known)
+            building = asyncio.ensure_future(asyncio.to_thread(_assemble, saved, current, unknown, config))
             if loading is not None:
                 encoder = await loading
             assert encoder is not None
             await store.check_encoder(encoder.identity)
-            if building is not None:
-                index = await building
-            else:
+            index, unsaved = await building
+            if index is None:
                 index = CorpusIndex([], config, dim=encoder.identity.dim)
         except BaseException:
             await store.close()
             raise
-        return cls(store, encoder, index, settings)
+        return cls(store, encoder, index, settings, unsaved=unsaved)
 
     async def close(self) -> None:
-        await self.store.close()
-        self._cpu.shutdown(wait=False, cancel_futures=True)
+        try:
+            changed = self._unsaved >= max(
+                self.SNAPSHOT_MIN_CHANGES, self.SNAPSHOT_MIN_SHARE * len(self._index)
+            )
+            if changed and len(self._index):
+                await self.save_snapshot()
+        finally:
+            await self.store.close()
+            self._cpu.shutdown(wait=False, cancel_futures=True)
+
+    async def save_snapshot(self) -> None:
+        """Save the index beside the database, so the next start maps it instead of rebuilding."""
+        async with self._write_lock:
+            index = self._index
+            await self._cpu_bound(
+                lambda: snapshot.save(snapshot.snapshot_dir(self.settings.db), index.state())
+            )
+            self._unsaved = 0
 
     async def _cpu_bound(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -237,6 +266,7 @@ class Library:
             for info, n in zip(infos, new, strict=True)
         ]
         self._index = await self._cpu_bound(self._index.with_articles, indexed)
+        self._unsaved += len(indexed)
 
     # -- bulk import ----------------------------------------------------------------------------
 
@@ -314,6 +344,7 @@ class Library:
         async with self._write_lock:
             info = await self.store.delete(ref)
             self._index = await self._cpu_bound(self._index.without_article, info.id)
+            self._unsaved += 1
         return info
 
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
@@ -367,3 +398,28 @@ def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
         published=given.published or found.published,
         url=given.url or found.url,
     )
+
+
+def _live_hashes(state: IndexState) -> dict[int, str]:
+    """Article id -> content hash of the articles a saved index holds."""
+    ids = state.article_ids[state.alive].tolist()
+    hashes = [h for h, alive in zip(state.content_hashes, state.alive.tolist(), strict=True) if alive]
+    return dict(zip(ids, hashes, strict=True))
+
+
+def _assemble(
+    saved: IndexState | None,
+    current: dict[int, tuple[ArticleInfo, str]],
+    unknown: list[IndexedArticle],
+    config: RetrievalConfig,
+) -> tuple[CorpusIndex | None, int]:
+    """(The index of the database's articles, how many of them the saved index lacked or held
+    stale): the saved index with its stale slots dropped and the rest read from SQLite, or, with
+    nothing saved, a build from SQLite alone (None for an empty library)."""
+    if saved is None:
+        if not unknown:
+            return None, 0
+        return CorpusIndex(unknown, config, dim=unknown[0].chunk_vectors.shape[1]), len(unknown)
+    index = CorpusIndex.restore(saved, current, config)
+    stale = int(saved.alive.sum()) - len(index)
+    return index.with_articles(unknown), stale + len(unknown)

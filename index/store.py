@@ -10,7 +10,8 @@ Why these choices:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at"
+_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at, content_hash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,60 +295,71 @@ class Store:
         return LibraryStats(row[0], row[1], row[2], languages, int(size[0]) if size else 0)
 
     async def load_all(self) -> list[IndexedArticle]:
-        """Every article with its spans and vectors, for building the in-memory index; one read
-        transaction, so the counts and rows agree even if another process is importing."""
+        """Every article with its spans and vectors, for building the in-memory index."""
+        _, loaded = await self.load_library(known={})
+        return loaded
+
+    async def load_library(
+        self, known: Mapping[int, str]
+    ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
+        """Every article's metadata and text by id; and, for the articles ``known`` does not hold
+        with the same content hash (``known`` maps id to hash: what a snapshot of the index
+        already has), their spans and vectors too. One read transaction, so the two agree even
+        if another process is importing."""
         await self._db.execute("BEGIN")
         try:
-            return await self._load_all()
+            async with self._db.execute(
+                f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
+                " FROM articles a ORDER BY id"
+            ) as cur:
+                rows = list(await cur.fetchall())
+            current = {row[0]: (_info(row[:-1]), row[-1]) for row in rows}
+            wanted = [row for row in rows if known.get(row[0]) != row[9]]
+            if not wanted:
+                return current, []
+            only = "" if len(wanted) == len(rows) else " WHERE article_id IN (SELECT value FROM json_each(?))"
+            ids = [json.dumps([row[0] for row in wanted])] if only else []
+            sentences = await self._rows_of("sentences", "start, end", only, ids)
+            chunks = await self._rows_of("chunks", "first_sentence, last_sentence", only, ids)
         finally:
             await self._db.execute("COMMIT")
-
-    async def _load_all(self) -> list[IndexedArticle]:
-        async with self._db.execute(
-            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
-            " FROM articles a ORDER BY id"
-        ) as cur:
-            rows = await cur.fetchall()
-        sentences = await self._rows_of(
-            "SELECT article_id, start, end, vector FROM sentences ORDER BY article_id, idx", "sentences"
-        )
-        chunks = await self._rows_of(
-            "SELECT article_id, first_sentence, last_sentence, vector FROM chunks ORDER BY article_id, idx",
-            "chunks",
-        )
-        ids = np.array([row[0] for row in rows], np.int64)
-        s_at, c_at = sentences.ranges(ids), chunks.ranges(ids)
-        return [
+        s_at = sentences.ranges(np.array([row[0] for row in wanted], np.int64))
+        c_at = chunks.ranges(np.array([row[0] for row in wanted], np.int64))
+        loaded = [
             IndexedArticle(
-                _info(row[:-1]),
+                current[row[0]][0],
                 row[-1],
                 sentences.bounds[s_at[i] : s_at[i + 1]],
                 chunks.bounds[c_at[i] : c_at[i + 1]],
                 sentences.vectors[s_at[i] : s_at[i + 1]],
                 chunks.vectors[c_at[i] : c_at[i + 1]],
             )
-            for i, row in enumerate(rows)
+            for i, row in enumerate(wanted)
         ]
+        return current, loaded
 
-    async def _rows_of(self, query: str, table: str) -> _Rows:
+    async def _rows_of(self, table: str, columns: str, where: str, parameters: list[str]) -> _Rows:
         """Every row's bounds and vector, copied straight into preallocated arrays in article
         order: no object per row is kept, and the rows' blobs are never all held at once (at
         scale they are most of the memory)."""
-        async with self._db.execute(f"SELECT count(*) FROM {table}") as cur:
+        async with self._db.execute(f"SELECT count(*) FROM {table}{where}", parameters) as cur:
             (count,) = await cur.fetchone()  # type: ignore[misc]
         owners = np.empty(count, np.int64)
         bounds = np.empty((count, 2), np.int32)
-        vectors: np.ndarray | None = None
-        async with self._db.execute(query) as cur:
-            row = 0
-            async for article_id, first, last, vector in cur:
-                if vectors is None:
-                    vectors = np.empty((count, len(vector) // 4), np.float32)
-                vectors[row] = np.frombuffer(vector, dtype="<f4")
-                owners[row] = article_id
-                bounds[row] = first, last
-                row += 1
-        return _Rows(owners, bounds, vectors if vectors is not None else np.zeros((0, 0), np.float32))
+        vectors = np.zeros((0, 0), np.float32)
+        async with self._db.execute(
+            f"SELECT article_id, {columns}, vector FROM {table}{where} ORDER BY article_id, idx", parameters
+        ) as cur:
+            at = 0
+            while batch := list(await cur.fetchmany(2048)):
+                if not len(vectors):
+                    vectors = np.empty((count, len(batch[0][3]) // 4), np.float32)
+                end = at + len(batch)
+                owners[at:end] = [r[0] for r in batch]
+                bounds[at:end] = [(r[1], r[2]) for r in batch]
+                vectors[at:end] = np.frombuffer(b"".join(r[3] for r in batch), "<f4").reshape(len(batch), -1)
+                at = end
+        return _Rows(owners, bounds, vectors)
 
     async def load_article(self, article_id: int) -> IndexedArticle:
         info = await self.article_info_by_id(article_id)
@@ -372,7 +384,7 @@ class Store:
 
 
 def _info(row: Sequence[Any]) -> ArticleInfo:
-    count = row[9] if len(row) > 9 else 0
+    count = row[10] if len(row) > 10 else 0
     return ArticleInfo(
         id=row[0],
         ref=row[1],
@@ -383,6 +395,7 @@ def _info(row: Sequence[Any]) -> ArticleInfo:
         url=row[6],
         lang=row[7],
         added_at=row[8],
+        content_hash=row[9],
         sentence_count=count,
     )
 

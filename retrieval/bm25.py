@@ -136,11 +136,34 @@ class _EncodedChunk:
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class LexicalState:
+    """A ``LexicalIndex`` as plain arrays, its tail folded into the base: what is saved beside
+    the database so that a restart maps the postings back instead of re-tokenizing every chunk.
+    ``top_rows[i]`` are the top-impact rows of term ``top_terms[i]``."""
+
+    k1: float
+    b: float
+    term_candidates: int
+    terms: list[str]  # the vocabulary, by term id
+    starts: np.ndarray
+    rows: np.ndarray
+    tfs: np.ndarray
+    top_terms: np.ndarray
+    top_rows: np.ndarray
+    lengths: np.ndarray
+    alive: np.ndarray
+    df: np.ndarray
+
+
 class Vocabulary:
     """Term → id, append-only and shared by every snapshot (an id never changes meaning)."""
 
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
+    def __init__(self, terms: Iterable[str] = ()) -> None:
+        self._ids: dict[str, int] = {t: i for i, t in enumerate(terms)}
+
+    def terms(self) -> list[str]:
+        return list(self._ids)  # dicts keep insertion order, which is id order
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -208,6 +231,43 @@ class LexicalIndex:
             df=np.diff(base.starts),
         )
 
+    @classmethod
+    def from_state(cls, state: LexicalState) -> LexicalIndex:
+        params = _Params(state.k1, state.b, state.term_candidates)
+        top = dict(zip(state.top_terms.tolist(), state.top_rows, strict=True))
+        base = _Segment(state.starts, state.rows, state.tfs, top)
+        return cls(
+            params=params,
+            vocabulary=Vocabulary(state.terms),
+            base=base,
+            tail=_Segment.from_chunks([], 0, state.lengths, params),
+            tail_chunks=(),
+            lengths=state.lengths,
+            alive=state.alive,
+            df=state.df,
+        )
+
+    def state(self) -> LexicalState:
+        base = self._folded() if self._tail_chunks else self._base
+        cap = self._params.term_candidates
+        top_terms = np.array(sorted(base.top), np.int64)
+        top_rows = np.array([base.top[t] for t in top_terms.tolist()], np.int64).reshape(len(top_terms), cap)
+        return LexicalState(
+            k1=self._params.k1,
+            b=self._params.b,
+            term_candidates=cap,
+            # Terms a later snapshot added to the shared vocabulary hold no rows here.
+            terms=self._vocabulary.terms()[: len(self._df)],
+            starts=base.starts[: len(self._df) + 1],
+            rows=base.rows,
+            tfs=base.tfs,
+            top_terms=top_terms,
+            top_rows=top_rows,
+            lengths=self._lengths,
+            alive=self._alive,
+            df=self._df,
+        )
+
     def __len__(self) -> int:
         """Live chunks."""
         return self._size
@@ -232,22 +292,23 @@ class LexicalIndex:
             df[chunk.term_ids] += 1
         tail_chunks = self._tail_chunks + tuple(added)
         vocabulary_size, params = len(self._vocabulary), self._params
+        tail = _Segment.from_chunks(tail_chunks, vocabulary_size, lengths, params)
+        grown = self._evolve(tail=tail, tail_chunks=tail_chunks, lengths=lengths, alive=alive, df=df)
         if sum(len(c.term_ids) for c in tail_chunks) > self.TAIL_SHARE * max(self._base.size, 1):
             # Fold the tail into a new base: O(postings), once per TAIL_SHARE of growth.
-            tail = _Segment.from_chunks(tail_chunks, vocabulary_size, lengths, params)
-            terms = np.concatenate([self._base.term_of_posting(), tail.term_of_posting()])
-            rows = np.concatenate([self._base.rows, tail.rows])
-            tfs = np.concatenate([self._base.tfs, tail.tfs])
-            keep = alive[rows]
-            base = _Segment.from_postings(
-                terms[keep], rows[keep], tfs[keep], vocabulary_size, lengths, params
-            )
-            tail, tail_chunks = _Segment.from_chunks([], 0, lengths, params), ()
-        else:
-            base = self._base
-            tail = _Segment.from_chunks(tail_chunks, vocabulary_size, lengths, params)
-        return self._evolve(
-            base=base, tail=tail, tail_chunks=tail_chunks, lengths=lengths, alive=alive, df=df
+            empty = _Segment.from_chunks([], 0, lengths, params)
+            return grown._evolve(base=grown._folded(), tail=empty, tail_chunks=())
+        return grown
+
+    def _folded(self) -> _Segment:
+        """Base and tail postings of the live rows as one segment."""
+        segments = (self._base, self._tail)
+        terms = np.concatenate([segment.term_of_posting() for segment in segments])
+        rows = np.concatenate([segment.rows for segment in segments])
+        tfs = np.concatenate([segment.tfs for segment in segments])
+        keep = self._alive[rows]
+        return _Segment.from_postings(
+            terms[keep], rows[keep], tfs[keep], len(self._vocabulary), self._lengths, self._params
         )
 
     def without_rows(self, rows: Iterable[int]) -> LexicalIndex:

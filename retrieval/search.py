@@ -7,20 +7,26 @@ being answered in a worker thread always sees one consistent library while an im
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retrieval import lexical as tokenizer_module
 from retrieval.abstention import adjusted_evidence, standout
-from retrieval.bm25 import LexicalIndex
+from retrieval.bm25 import LexicalIndex, LexicalState
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
 from retrieval.lexical import tokenize
 from retrieval.sentences import detect_language
-from retrieval.types import Answer, Citation, IndexedArticle
+from retrieval.types import Answer, ArticleInfo, Citation, IndexedArticle
+
+# The metadata of a restored slot whose article has left the database (the slot is dead).
+_GONE = ArticleInfo(id=-1, ref="", title=None, outlet=None, author=None, published=None, url=None, lang="und")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,60 @@ class _GrowingRows:
         return _GrowingRows(grown, needed), grown[:needed]
 
 
+@dataclass(frozen=True, slots=True)
+class _VectorRows:
+    """One kind of the index's vectors (chunks or sentences) in two parts: ``base``, the rows the
+    index was built with (at start-up, memory-mapped from the snapshot file beside the database),
+    and the first ``tail_used`` rows of ``tail``, where added articles go. Adding never copies or
+    writes the base, so a mapped base stays a read-only file mapping."""
+
+    base: np.ndarray
+    tail: _GrowingRows
+    tail_used: int = 0
+
+    @classmethod
+    def of(cls, base: np.ndarray) -> _VectorRows:
+        return cls(base, _GrowingRows(np.zeros((0, base.shape[1]), np.float32)))
+
+    def __len__(self) -> int:
+        return len(self.base) + self.tail_used
+
+    def blocks(self) -> tuple[np.ndarray, ...]:
+        """The rows in order, as the base and the used tail."""
+        return (self.base, self.tail.rows[: self.tail_used]) if self.tail_used else (self.base,)
+
+    def dot(self, vector: np.ndarray) -> np.ndarray:
+        """Each row's dot product with ``vector``."""
+        return np.concatenate([block @ vector for block in self.blocks()])
+
+    def appended(self, block: np.ndarray) -> tuple[_VectorRows, np.ndarray]:
+        """(rows with ``block`` added after these, the added rows as stored)."""
+        tail, rows = self.tail.appended(self.tail_used, block)
+        return _VectorRows(self.base, tail, self.tail_used + len(block)), rows[self.tail_used :]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    """A ``CorpusIndex`` as arrays, without article texts or metadata (the database has those):
+    what ``index/snapshot.py`` saves beside the database so that a restart maps the library back
+    instead of reading every vector row from SQLite and re-tokenizing every chunk.
+
+    Slot ``i`` is article ``article_ids[i]``; it owns sentence rows
+    ``sentence_offsets[i]:sentence_offsets[i + 1]`` (likewise chunks). Vectors come as blocks that
+    follow one another (the saved file is their concatenation)."""
+
+    article_ids: np.ndarray
+    content_hashes: tuple[str, ...]  # a slot whose article's hash differs now is stale
+    alive: np.ndarray
+    sentence_offsets: np.ndarray
+    chunk_offsets: np.ndarray
+    sentence_bounds: np.ndarray
+    chunk_bounds: np.ndarray
+    sentence_vectors: tuple[np.ndarray, ...]
+    chunk_vectors: tuple[np.ndarray, ...]
+    lexical: LexicalState
+
+
 class CorpusIndex:
     """Articles live in *slots*, numbered in the order they were added; removing one only marks
     its slot dead (its rows stay until a compaction), so adding and removing never rebuild the
@@ -100,13 +160,76 @@ class CorpusIndex:
         self.lexical = LexicalIndex.build(
             [t for chunks in title_chunks for t in chunks], k1=config.bm25_k1, b=config.bm25_b
         )
-        self._chunk_rows = _GrowingRows(_stack([a.chunk_vectors for a in self._slots], dim))
-        self._sentence_rows = _GrowingRows(_stack([a.sentence_vectors for a in self._slots], dim))
-        self.chunk_vectors = self._chunk_rows.rows
-        self.sentence_vectors = self._sentence_rows.rows
-        self._slots = _as_views(self._slots, self.chunk_vectors, self.sentence_vectors, 0, 0)
+        self._chunk_rows = _VectorRows.of(_stack([a.chunk_vectors for a in self._slots], dim))
+        self._sentence_rows = _VectorRows.of(_stack([a.sentence_vectors for a in self._slots], dim))
+        self._slots = _as_views(self._slots, self._chunk_rows.base, self._sentence_rows.base, 0, 0)
         self._sentence_term_cache: dict[int, list[frozenset[str]]] = {}
         self._derive()
+
+    @classmethod
+    def restore(
+        cls,
+        state: IndexState,
+        current: Mapping[int, tuple[ArticleInfo, str]],
+        config: RetrievalConfig,
+    ) -> CorpusIndex:
+        """The index ``state`` describes, with each slot's metadata and text taken from
+        ``current`` (the database now). A slot whose article is no longer in ``current`` (or is
+        there with other content: same id, other hash) is dead; adding what ``current`` has
+        beyond the state is the caller's part (``with_articles``)."""
+        index = object.__new__(cls)
+        index.config = config
+        index.dim = state.chunk_vectors[0].shape[1]
+        index.lexical = LexicalIndex.from_state(state.lexical)
+        index._chunk_rows = _VectorRows.of(_concatenated(state.chunk_vectors))
+        index._sentence_rows = _VectorRows.of(_concatenated(state.sentence_vectors))
+        chunk_vectors, sentence_vectors = index._chunk_rows.base, index._sentence_rows.base
+        slots: list[IndexedArticle] = []
+        alive = state.alive.copy()
+        for slot, article_id in enumerate(state.article_ids.tolist()):
+            s0, s1 = state.sentence_offsets[slot : slot + 2]
+            c0, c1 = state.chunk_offsets[slot : slot + 2]
+            info, text = current.get(article_id, (_GONE, ""))
+            if not alive[slot] or info.content_hash != state.content_hashes[slot]:
+                info, text, alive[slot] = _GONE, "", False
+            slots.append(
+                IndexedArticle(
+                    info,
+                    text,
+                    state.sentence_bounds[s0:s1],
+                    state.chunk_bounds[c0:c1],
+                    sentence_vectors[s0:s1],
+                    chunk_vectors[c0:c1],
+                )
+            )
+        index._slots = tuple(slots)
+        index._alive = alive
+        index._sentence_term_cache = {}
+        index._derive()
+        gone = [
+            int(state.chunk_offsets[slot]) + i
+            for slot in np.flatnonzero(state.alive & ~alive).tolist()
+            for i in range(int(state.chunk_offsets[slot + 1] - state.chunk_offsets[slot]))
+        ]
+        if gone:
+            index = index._successor(lexical=index.lexical.without_rows(gone))
+        if (~alive).sum() > cls.DEAD_SHARE * len(alive):
+            return CorpusIndex(index.articles, config, dim=index.dim)
+        return index
+
+    def state(self) -> IndexState:
+        return IndexState(
+            article_ids=np.array([a.info.id for a in self._slots], np.int64),
+            content_hashes=tuple(a.info.content_hash or "" for a in self._slots),
+            alive=self._alive.copy(),
+            sentence_offsets=self.sentence_offsets,
+            chunk_offsets=self.chunk_offsets,
+            sentence_bounds=_bounds([a.sentence_bounds for a in self._slots]),
+            chunk_bounds=_bounds([a.chunk_bounds for a in self._slots]),
+            sentence_vectors=self._sentence_rows.blocks(),
+            chunk_vectors=self._chunk_rows.blocks(),
+            lexical=self.lexical.state(),
+        )
 
     def _derive(self) -> None:
         """Everything that follows from the slots and their liveness."""
@@ -146,27 +269,19 @@ class CorpusIndex:
         if not added:
             return base
         chunk_rows, chunk_vectors = base._chunk_rows.appended(
-            int(base.chunk_offsets[-1]), _stack([a.chunk_vectors for a in added], self.dim)
+            _stack([a.chunk_vectors for a in added], self.dim)
         )
         sentence_rows, sentence_vectors = base._sentence_rows.appended(
-            int(base.sentence_offsets[-1]), _stack([a.sentence_vectors for a in added], self.dim)
+            _stack([a.sentence_vectors for a in added], self.dim)
         )
         lexical = base.lexical.with_chunks([t for a in added for t in _chunk_terms(a)])
-        views = _as_views(
-            added,
-            chunk_vectors,
-            sentence_vectors,
-            int(base.chunk_offsets[-1]),
-            int(base.sentence_offsets[-1]),
-        )
+        views = _as_views(added, chunk_vectors, sentence_vectors, 0, 0)
         return base._successor(
             _slots=base._slots + views,
             _alive=np.concatenate([base._alive, np.ones(len(added), bool)]),
             lexical=lexical,
             _chunk_rows=chunk_rows,
             _sentence_rows=sentence_rows,
-            chunk_vectors=chunk_vectors,
-            sentence_vectors=sentence_vectors,
         )
 
     def without_article(self, article_id: int) -> CorpusIndex:
@@ -198,8 +313,8 @@ class CorpusIndex:
         can reach the top of the fused ranking has its exact BM25 score."""
         started = time.perf_counter()
         dead = ~self._alive
-        chunk_dense = self.chunk_vectors @ query_vector
-        sentence_dense = self.sentence_vectors @ query_vector
+        chunk_dense = self._chunk_rows.dot(query_vector)
+        sentence_dense = self._sentence_rows.dot(query_vector)
         best_chunk = _best_per_slot(chunk_dense, self.chunk_offsets, dead)
         best_sentence = _best_per_slot(sentence_dense, self.sentence_offsets, dead)
         dense_done = time.perf_counter()
@@ -399,6 +514,14 @@ def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
     return np.ascontiguousarray(np.vstack(blocks), dtype=np.float32)
 
 
+def _concatenated(blocks: tuple[np.ndarray, ...]) -> np.ndarray:
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+def _bounds(per_slot: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(per_slot) if per_slot else np.zeros((0, 2), np.int32)
+
+
 def _as_views(
     articles: Sequence[IndexedArticle],
     chunk_vectors: np.ndarray,
@@ -430,6 +553,13 @@ def _best_per_slot(scores: np.ndarray, offsets: np.ndarray, dead: np.ndarray) ->
         best[has_rows] = np.maximum.reduceat(scores, offsets[:-1][has_rows])
     best[dead] = -np.inf
     return best
+
+
+def lexical_fingerprint() -> str:
+    """Changes whenever the terms a chunk gets could change (the tokenizer, its stopwords, or
+    ``_chunk_terms``): a saved index with another fingerprint holds stale postings."""
+    source = inspect.getsource(tokenizer_module) + inspect.getsource(_chunk_terms)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def _chunk_terms(article: IndexedArticle) -> list[list[str]]:

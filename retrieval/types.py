@@ -71,6 +71,7 @@ class ArticleInfo:
     lang: str
     sentence_count: int = 0
     added_at: str | None = None
+    content_hash: str | None = None  # of the normalized text (dedup, and snapshot validity)
 
     def as_json(self) -> dict[str, str | None]:
         return {

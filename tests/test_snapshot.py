@@ -1,0 +1,135 @@
+"""The index saved beside the database: a restart maps it back and answers exactly as before;
+whatever changed in the database since (deletions, additions, an id reused for another article)
+is taken from the database; a damaged, unfinished or foreign snapshot is ignored, never trusted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import OpenLibrary
+from tests_support import DATA, SEED_TEXT
+
+from index import snapshot
+from library import Library
+from retrieval.search import CorpusIndex
+
+QUESTIONS = [
+    json.loads(line)["question"]
+    for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()
+] + ["what did Xi's letter say", "apa isi surat Xi"]
+
+
+def _answers(index: CorpusIndex, vectors: np.ndarray) -> list[tuple[object, ...]]:
+    out = []
+    for question, vector in zip(QUESTIONS, vectors, strict=True):
+        a = index.answer(question, vector)
+        out.append(
+            (a.articles, a.abstained, tuple((c.article.ref, c.text, round(c.score, 6)) for c in a.citations))
+        )
+    return out
+
+
+def _rebuilt(index: CorpusIndex) -> CorpusIndex:
+    return CorpusIndex(index.articles, index.config, dim=index.dim)
+
+
+def _current(library: Library) -> Path:
+    directory = snapshot.snapshot_dir(library.settings.db)
+    return directory / (directory / "CURRENT").read_text().strip()
+
+
+async def test_a_restart_maps_the_saved_index_and_answers_as_before(open_library: OpenLibrary) -> None:
+    first = await open_library()
+    await first.import_jsonl(DATA / "dev_slice_corpus.jsonl", batch_size=16)
+    await first.add_text(SEED_TEXT)
+    await first.save_snapshot()
+    vectors = first.encoder.encode_queries(QUESTIONS)
+    before = _answers(first.index, vectors)
+
+    second = await open_library()
+    assert second._unsaved == 0  # nothing was read from SQLite but texts and metadata
+    assert not second.index._chunk_rows.base.flags.writeable  # mapped from the file, not copied
+    assert len(second.index) == len(first.index) > 70
+    assert _answers(second.index, vectors) == before
+    await second.add_text("Gempa bumi berkekuatan 6,1 mengguncang Cianjur pada Senin siang. " * 3)
+    assert _answers(second.index, vectors) == _answers(_rebuilt(second.index), vectors)
+
+
+async def test_what_changed_since_the_snapshot_comes_from_the_database(open_library: OpenLibrary) -> None:
+    first = await open_library()
+    await first.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    await first.save_snapshot()
+    stored = sorted(first.index.articles, key=lambda a: a.info.id)
+    deleted = [stored[0].info.ref, stored[30].info.ref]
+    for ref in deleted:
+        await first.delete(ref)
+    last = stored[-1].info
+    await first.delete(last.ref)
+    seed = await first.add_text(SEED_TEXT)
+    assert seed.id == last.id  # SQLite gave the deleted last id to another article
+    await first.close()  # four changes: too few to save again
+
+    second = await open_library()
+    assert second._unsaved == 4  # three slots dropped, one article read from SQLite
+    refs = {a.info.ref for a in second.index.articles}
+    assert seed.ref in refs and not refs & {*deleted, last.ref}
+    vectors = second.encoder.encode_queries(QUESTIONS)
+    assert _answers(second.index, vectors) == _answers(_rebuilt(second.index), vectors)
+    answer = await second.ask("apa isi surat Xi")
+    assert not answer.abstained and answer.citations[0].article.ref == seed.ref
+
+
+async def test_a_damaged_unfinished_or_foreign_snapshot_is_ignored(
+    open_library: OpenLibrary, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await open_library()
+    await first.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    await first.save_snapshot()
+    vectors = first.encoder.encode_queries(QUESTIONS)
+    before = _answers(first.index, vectors)
+    generation = _current(first)
+    directory = generation.parent
+
+    # A save killed before it switched CURRENT leaves a partial generation: it is never read.
+    (directory / "g0-1.partial").mkdir()
+    (directory / "g0-1.partial" / "manifest.json").write_text("{")
+    restarted = await open_library()
+    assert restarted._unsaved == 0 and _answers(restarted.index, vectors) == before
+
+    # Damaged vectors: refused, and the index is built from the database instead.
+    vectors_file = generation / "chunk_vectors.npy"
+    vectors_file.write_bytes(vectors_file.read_bytes()[:-1000])
+    damaged = await open_library()
+    assert damaged._unsaved == len(damaged.index) and "unusable" in caplog.text
+    assert _answers(damaged.index, vectors) == before
+
+    # Made by another tokenizer: its postings would be stale.
+    await damaged.save_snapshot()
+    manifest_file = _current(damaged) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest_file.write_text(json.dumps({**manifest, "lexical": "another tokenizer"}))
+    foreign = await open_library()
+    assert foreign._unsaved == len(foreign.index) and _answers(foreign.index, vectors) == before
+    assert sorted(p.name for p in directory.iterdir() if p.name != "CURRENT") == [
+        "g0-1.partial",  # too young to be another process's abandoned save
+        _current(damaged).name,
+    ]
+
+
+async def test_close_saves_only_after_enough_changes(
+    open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = await open_library()
+    await small.add_text(SEED_TEXT)
+    await small.close()
+    assert not snapshot.snapshot_dir(small.settings.db).exists()  # one article: cheaper to re-read
+
+    monkeypatch.setattr(Library, "SNAPSHOT_MIN_CHANGES", 50)
+    bulk = await open_library()
+    await bulk.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    await bulk.close()
+    reopened = await open_library()
+    assert reopened._unsaved == 0 and len(reopened.index) == len(bulk.index)
