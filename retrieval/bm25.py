@@ -105,7 +105,10 @@ class _Segment:
         params: _Params,
     ) -> _Segment:
         cap, k1, b = params.term_candidates, params.k1, params.b
-        order = np.lexsort((rows, terms))
+        # Callers pass postings in ascending row order within each term (chunks in row order, or
+        # a sorted base followed by a sorted tail of newer rows), so a stable sort by term alone
+        # orders them by (term, row); on a base + tail it is a merge of two runs, O(n).
+        order = np.argsort(terms, kind="stable")
         terms, rows, tfs = terms[order], rows[order], tfs[order].astype(np.int32)
         starts = np.searchsorted(terms, np.arange(vocabulary_size + 1)).astype(np.int64)
         top: dict[int, np.ndarray] = {}
