@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, In
 from settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
@@ -135,11 +137,11 @@ class Library:
 
     async def close(self) -> None:
         try:
-            changed = self._unsaved >= max(
-                self.SNAPSHOT_MIN_CHANGES, self.SNAPSHOT_MIN_SHARE * len(self._index)
-            )
-            if changed and len(self._index):
+            enough = max(self.SNAPSHOT_MIN_CHANGES, self.SNAPSHOT_MIN_SHARE * len(self._index))
+            if self._unsaved >= enough and len(self._index):
                 await self.save_snapshot()
+        except OSError as error:  # only start-up speed is lost: the database has everything
+            log.warning("could not save the index beside the database: %s", error)
         finally:
             await self.store.close()
             self._cpu.shutdown(wait=False, cancel_futures=True)

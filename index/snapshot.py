@@ -99,6 +99,9 @@ def load(directory: Path, *, k1: float, b: float, term_candidates: int) -> Index
         name = (directory / "CURRENT").read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except OSError as error:
+        log.warning("index snapshot in %s is unreadable (%s); building from the database", directory, error)
+        return None
     generation = directory / name
     try:
         manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))

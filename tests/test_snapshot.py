@@ -133,3 +133,16 @@ async def test_close_saves_only_after_enough_changes(
     await bulk.close()
     reopened = await open_library()
     assert reopened._unsaved == 0 and len(reopened.index) == len(bulk.index)
+
+
+async def test_a_snapshot_that_cannot_be_written_costs_only_start_up_time(
+    open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(Library, "SNAPSHOT_MIN_CHANGES", 1)
+    library = await open_library()
+    snapshot.snapshot_dir(library.settings.db).write_text("not a directory")
+    await library.add_text(SEED_TEXT)
+    await library.close()  # logs, does not raise
+    assert "could not save the index" in caplog.text
+    reopened = await open_library()
+    assert len(reopened.index) == 1 and not (await reopened.ask("apa isi surat Xi")).abstained
