@@ -33,6 +33,8 @@ def build_application(settings: Settings, library: object | None = None) -> Appl
         app.bot_data["settings"] = settings
         app.bot_data["library"] = library if library is not None else await Library.open(settings)
         app.bot_data["owns_library"] = library is None
+        if settings.refresh_seconds:  # articles an admin imports from the command line meanwhile
+            app.bot_data["library"].watch(settings.refresh_seconds)
         REPLIES_TO_BOT.bot_id = app.bot.id
         await set_commands(app)
         log.info("newsbot @%s ready", app.bot.username)
@@ -40,6 +42,8 @@ def build_application(settings: Settings, library: object | None = None) -> Appl
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         if app.bot_data.get("owns_library"):
             await app.bot_data["library"].close()
+        elif "library" in app.bot_data:
+            app.bot_data["library"].stop_watching()
 
     app = (
         ApplicationBuilder()

@@ -78,7 +78,14 @@ class Library:
     SNAPSHOT_MIN_SHARE = 0.05
 
     def __init__(
-        self, store: Store, encoder: Encoder, index: CorpusIndex, settings: Settings, *, unsaved: int = 0
+        self,
+        store: Store,
+        encoder: Encoder,
+        index: CorpusIndex,
+        settings: Settings,
+        *,
+        unsaved: int = 0,
+        data_version: int = 0,
     ) -> None:
         self.store = store
         self.encoder = encoder
@@ -89,6 +96,8 @@ class Library:
         self.last_publish_seconds = 0.0
         # Articles added or removed since the saved snapshot of the index (all of them if none).
         self._unsaved = unsaved
+        self._data_version = data_version  # the database as of the index (see ``refresh``)
+        self._watcher: asyncio.Task[None] | None = None
         self._cpu = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="newsbot-cpu")
 
     @classmethod
@@ -121,6 +130,7 @@ class Library:
                 term_candidates=LexicalIndex.TERM_CANDIDATES,
             )
             known = {} if saved is None else _live_hashes(saved)
+            data_version = await store.data_version()  # before reading: a later change is seen
             current, unknown = await store.load_library(known)
             building = asyncio.ensure_future(asyncio.to_thread(_assemble, saved, current, unknown, config))
             if loading is not None:
@@ -133,9 +143,10 @@ class Library:
         except BaseException:
             await store.close()
             raise
-        return cls(store, encoder, index, settings, unsaved=unsaved)
+        return cls(store, encoder, index, settings, unsaved=unsaved, data_version=data_version)
 
     async def close(self) -> None:
+        self.stop_watching()
         try:
             enough = max(self.SNAPSHOT_MIN_CHANGES, self.SNAPSHOT_MIN_SHARE * len(self._index))
             if self._unsaved >= enough and len(self._index):
@@ -145,6 +156,50 @@ class Library:
         finally:
             await self.store.close()
             self._cpu.shutdown(wait=False, cancel_futures=True)
+
+    async def refresh(self) -> tuple[int, int]:
+        """Take in what other processes changed in the database (an admin's ``newsbot import``
+        while the bot runs): (articles added, articles removed). Costs one cheap query when
+        nothing changed; our own writes never count (SQLite's ``data_version`` only moves for
+        other connections' commits)."""
+        version = await self.store.data_version()
+        if version == self._data_version:
+            return 0, 0
+        async with self._write_lock:
+            self._data_version = version
+            stored = await self.store.article_hashes()
+            held = {a.info.id: a.info.content_hash for a in self._index.articles}
+            removed = {i for i, h in held.items() if stored.get(i) != h}
+            loaded = await self.store.load_articles([i for i, h in stored.items() if held.get(i) != h])
+            if removed or loaded:
+                index = self._index
+                self._index = await self._cpu_bound(
+                    lambda: index.without_articles(removed).with_articles(loaded)
+                )
+                self._unsaved += len(removed) + len(loaded)
+        return len(loaded), len(removed)
+
+    def watch(self, every: float) -> None:
+        """Call ``refresh`` every ``every`` seconds until ``stop_watching`` or ``close``."""
+        self.stop_watching()
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    added, removed = await self.refresh()
+                except Exception:
+                    log.exception("could not take in changes made by another process")
+                    continue
+                if added or removed:
+                    log.info("took in %d added and %d removed articles from the database", added, removed)
+
+        self._watcher = asyncio.create_task(loop(), name="newsbot-refresh")
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
 
     async def save_snapshot(self) -> None:
         """Save the index beside the database, so the next start maps it instead of rebuilding."""

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2_000_000, alias="NEWSBOT_MAX_UPLOAD_BYTES")
     max_question_chars: int = Field(1_000, alias="NEWSBOT_MAX_QUESTION_CHARS")
     fetch_timeout: float = Field(15.0, alias="NEWSBOT_FETCH_TIMEOUT")
+    # How often the bot looks for articles another process (``newsbot import``, ``newsbot delete``)
+    # added to or removed from its database; 0 turns it off.
+    refresh_seconds: float = Field(10.0, ge=0, alias="NEWSBOT_REFRESH_SECONDS")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -308,35 +308,65 @@ class Store:
         if another process is importing."""
         await self._db.execute("BEGIN")
         try:
-            async with self._db.execute(
-                f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
-                " FROM articles a ORDER BY id"
-            ) as cur:
-                rows = list(await cur.fetchall())
+            rows = await self._article_rows("", [])
             current = {row[0]: (_info(row[:-1]), row[-1]) for row in rows}
             wanted = [row for row in rows if known.get(row[0]) != row[9]]
-            if not wanted:
-                return current, []
-            only = "" if len(wanted) == len(rows) else " WHERE article_id IN (SELECT value FROM json_each(?))"
-            ids = [json.dumps([row[0] for row in wanted])] if only else []
-            sentences = await self._rows_of("sentences", "start, end", only, ids)
-            chunks = await self._rows_of("chunks", "first_sentence, last_sentence", only, ids)
+            return current, await self._with_vectors(wanted, everything=len(wanted) == len(rows))
         finally:
             await self._db.execute("COMMIT")
-        s_at = sentences.ranges(np.array([row[0] for row in wanted], np.int64))
-        c_at = chunks.ranges(np.array([row[0] for row in wanted], np.int64))
-        loaded = [
+
+    async def load_articles(self, ids: Sequence[int]) -> list[IndexedArticle]:
+        """These articles (those that still exist) with their spans and vectors."""
+        await self._db.execute("BEGIN")
+        try:
+            rows = await self._article_rows(
+                " WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]
+            )
+            return await self._with_vectors(rows, everything=False)
+        finally:
+            await self._db.execute("COMMIT")
+
+    async def article_hashes(self) -> dict[int, str]:
+        """Article id -> content hash, for every stored article."""
+        async with self._db.execute("SELECT id, content_hash FROM articles") as cur:
+            return {article_id: text_hash async for article_id, text_hash in cur}
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to the database."""
+        async with self._db.execute("PRAGMA data_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _article_rows(self, where: str, parameters: list[str]) -> list[Any]:
+        async with self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
+            f" FROM articles a{where} ORDER BY id",
+            parameters,
+        ) as cur:
+            return list(await cur.fetchall())
+
+    async def _with_vectors(self, rows: list[Any], *, everything: bool) -> list[IndexedArticle]:
+        """The articles of ``rows`` with their spans and vectors (``everything``: rows holds every
+        article, so no filter is needed)."""
+        if not rows:
+            return []
+        only = "" if everything else " WHERE article_id IN (SELECT value FROM json_each(?))"
+        ids = np.array([row[0] for row in rows], np.int64)
+        parameters = [] if everything else [json.dumps(ids.tolist())]
+        sentences = await self._rows_of("sentences", "start, end", only, parameters)
+        chunks = await self._rows_of("chunks", "first_sentence, last_sentence", only, parameters)
+        s_at, c_at = sentences.ranges(ids), chunks.ranges(ids)
+        return [
             IndexedArticle(
-                current[row[0]][0],
+                _info(row[:-1]),
                 row[-1],
                 sentences.bounds[s_at[i] : s_at[i + 1]],
                 chunks.bounds[c_at[i] : c_at[i + 1]],
                 sentences.vectors[s_at[i] : s_at[i + 1]],
                 chunks.vectors[c_at[i] : c_at[i + 1]],
             )
-            for i, row in enumerate(wanted)
+            for i, row in enumerate(rows)
         ]
-        return current, loaded
 
     async def _rows_of(self, table: str, columns: str, where: str, parameters: list[str]) -> _Rows:
         """Every row's bounds and vector, copied straight into preallocated arrays in article
@@ -361,27 +391,6 @@ class Store:
                 at = end
         return _Rows(owners, bounds, vectors)
 
-    async def load_article(self, article_id: int) -> IndexedArticle:
-        info = await self.article_info_by_id(article_id)
-        _, text = await self.article(info.ref)
-        async with self._db.execute(
-            "SELECT start, end, vector FROM sentences WHERE article_id = ? ORDER BY idx", (article_id,)
-        ) as cur:
-            sentences = [tuple(r) async for r in cur]
-        async with self._db.execute(
-            "SELECT first_sentence, last_sentence, vector FROM chunks WHERE article_id = ? ORDER BY idx",
-            (article_id,),
-        ) as cur:
-            chunks = [tuple(r) async for r in cur]
-        return IndexedArticle.from_spans(
-            info,
-            text,
-            [(start, end) for start, end, _ in sentences],
-            [(first, last) for first, last, _ in chunks],
-            _matrix([v for _, _, v in sentences]),
-            _matrix([v for _, _, v in chunks]),
-        )
-
 
 def _info(row: Sequence[Any]) -> ArticleInfo:
     count = row[10] if len(row) > 10 else 0
@@ -402,7 +411,3 @@ def _info(row: Sequence[Any]) -> ArticleInfo:
 
 def _blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
-
-
-def _matrix(blobs: list[bytes]) -> np.ndarray:
-    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1).astype(np.float32, copy=False)

@@ -3,6 +3,7 @@ Telegram over real HTTP: private chats, groups, inline mode and admin commands."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ async def harness(tmp_path: Path, encoder: Any, news_site: str) -> AsyncIterator
             TELEGRAM_BASE_FILE_URL=tg.base_file_url,
             NEWSBOT_ADMIN_IDS=str(ADMIN_ID),
             NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
+            NEWSBOT_REFRESH_SECONDS=0.2,
         )
         library = await Library.open(settings, encoder=encoder)
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
@@ -310,3 +312,23 @@ async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None
     refused = await harness.reply(admin_chat.id, too_big)
     assert refused["text"].startswith("Not added: the file is 3.0 MB")
     assert (await harness.library.stats()).articles == 2
+
+
+async def test_articles_imported_from_the_command_line_are_answered_without_a_restart(
+    harness: Harness, encoder: Any
+) -> None:
+    """An admin's ``newsbot import`` runs in another process while the bot serves."""
+    alice = harness.tg.make_user("Alice", "alice")
+    before = await harness.reply(alice.id, harness.tg.private_text(alice, "apa isi surat Xi"))
+    assert not quoted(before)  # the library is empty
+    command_line = await Library.open(harness.library.settings, encoder=encoder)
+    try:
+        await command_line.add_text(SEED_TEXT)
+    finally:
+        await command_line.close()
+    for _ in range(100):  # the bot looks every 0.2 s
+        if len(harness.library.index):
+            break
+        await asyncio.sleep(0.1)
+    reply = await harness.reply(alice.id, harness.tg.private_text(alice, "apa isi surat Xi"))
+    assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))

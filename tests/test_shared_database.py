@@ -1,0 +1,45 @@
+"""Two processes on one database, as when an admin runs ``newsbot import`` while the bot runs:
+the bot's library takes in what the other one added and deleted, without a restart."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import OpenLibrary
+from tests_support import DATA, SEED_TEXT
+
+from retrieval.search import CorpusIndex
+
+
+def _answers(index: CorpusIndex, questions: list[str], vectors: np.ndarray) -> list[tuple[object, ...]]:
+    out = []
+    for question, vector in zip(questions, vectors, strict=True):
+        a = index.answer(question, vector)
+        out.append((a.articles, tuple((c.article.ref, c.text) for c in a.citations)))
+    return out
+
+
+async def test_a_library_takes_in_what_another_process_changed(open_library: OpenLibrary) -> None:
+    bot, cli = await open_library(), await open_library()  # two connections to one SQLite file
+    assert await bot.refresh() == (0, 0)
+
+    summary = await cli.import_jsonl(DATA / "dev_slice_corpus.jsonl")
+    assert await bot.refresh() == (summary.stored, 0)
+    assert await bot.refresh() == (0, 0)  # nothing new: one PRAGMA, no reading
+
+    stored = sorted(bot.index.articles, key=lambda a: a.info.id)
+    for article in (stored[3], stored[-1]):
+        await cli.delete(article.info.ref)
+    seed = await cli.add_text(SEED_TEXT)  # takes the deleted last id: same id, other article
+    assert seed.id == stored[-1].info.id
+    assert await bot.refresh() == (1, 2)
+    assert {a.info.ref for a in bot.index.articles} == {a.info.ref for a in cli.index.articles}
+    answer = await bot.ask("what did Xi's letter say")
+    assert not answer.abstained and answer.citations[0].article.ref == seed.ref
+
+    questions = ["apa isi surat Xi", "Siapa presiden pertama Indonesia?", "when did Xi meet Biden"]
+    vectors = bot.encoder.encode_queries(questions)
+    fresh = CorpusIndex(bot.index.articles, bot.index.config, dim=bot.index.dim)
+    assert _answers(bot.index, questions, vectors) == _answers(fresh, questions, vectors)
+
+    await bot.add_text("Gempa bumi berkekuatan 6,1 mengguncang Cianjur pada Senin siang. " * 3)
+    assert await bot.refresh() == (0, 0)  # its own writes are already in its index
