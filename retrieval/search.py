@@ -40,6 +40,8 @@ class QueryEvidence:
     best_sentence: np.ndarray  # per article: cosine of its best sentence
     lexical: np.ndarray  # per article: its best chunk's BM25 score over this query's upper bound
     sentence_dense: np.ndarray  # cosine of every sentence in the library
+    lang: str = "und"  # the question's language (``detect_language``)
+    known_terms: int = 0  # distinct query terms some live chunk holds
     dense_seconds: float = 0.0  # time spent on each signal (the benchmark reports them)
     lexical_seconds: float = 0.0
 
@@ -336,6 +338,8 @@ class CorpusIndex:
             best_sentence,
             lexical,
             sentence_dense,
+            lang=detect_language(question),
+            known_terms=len(set(self.lexical.known_terms(terms))),
             dense_seconds=dense_done - started,
             lexical_seconds=time.perf_counter() - dense_done,
         )
@@ -357,7 +361,7 @@ class CorpusIndex:
         elif cfg.fusion == "bm25":
             fused = lexical
         else:
-            fused = convex(dense, lexical, cfg.bm25_weight)
+            fused = convex(dense, lexical, cfg.lexical_weight_for(evidence.lang, evidence.known_terms))
         order = self._live[np.argsort(-fused[self._live], kind="stable")]
         return RankedArticles(order, fused, dense, evidence)
 

@@ -6,9 +6,10 @@ a score that the next, unseen set of questions will not reproduce. So each fold'
 chosen on the other folds only, and the figures reported are out-of-fold. The grids are small
 and coarse on purpose: few, named values generalize; a fine grid would fit dev's noise.
 
-Two stages, each a small grid: first the ranking (how dense and BM25 evidence are mixed), scored
+Three stages, each a small grid: first the ranking (how dense and BM25 evidence are mixed), scored
 by MRR@10 averaged over the question groups so that no group (en→id above all) is sacrificed to
-the largest one; then, with that ranking, the choice of sentences to quote, scored by how often
+the largest one; then, under that, the BM25 weight per question language and query length, on
+the same score; then, with that ranking, the choice of sentences to quote, scored by how often
 the quotes hold the gold answer and come from the gold article.
 """
 
@@ -28,12 +29,20 @@ from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citati
 from retrieval.search import CorpusIndex, QueryEvidence
 from retrieval.types import Answer
 
-RANKING_GRID: Mapping[str, Sequence[float | int]] = {
+RANKING_GRID: Mapping[str, Sequence[float | int | None]] = {
     "bm25_weight": (0.0, 0.05, 0.10, 0.15, 0.20, 0.30),
     "chunk_weight": (0.25, 0.5, 0.75, 1.0),
     "language_prior_articles": (0, 20, 200),
 }
-SENTENCE_GRID: Mapping[str, Sequence[float | int]] = {
+# Then, with chunk_weight and language_prior_articles as chosen, the BM25 weight again, with a
+# weight of its own for English questions and a scaling by query length (a second, small grid
+# rather than a product with the first, which would be 18x its size).
+LEXICAL_GRID: Mapping[str, Sequence[float | int | None]] = {
+    "bm25_weight": (0.0, 0.05, 0.10, 0.15, 0.20, 0.30),
+    "english_bm25_weight": (None, 0.0, 0.05, 0.10, 0.15),
+    "bm25_terms_exponent": (0.0, 0.5, 1.0),
+}
+SENTENCE_GRID: Mapping[str, Sequence[float | int | None]] = {
     "sentence_margin": (0.015, 0.03, 0.045, 0.06),
     "sentence_lexical_weight": (0.0, 0.05, 0.10),
     "article_prior_weight": (0.25, 0.5, 1.0, 2.0),
@@ -47,17 +56,17 @@ NEVER_ABSTAIN = AbstentionRule(weight=0.0, bar=float("-inf"))
 class FoldChoice:
     fold: int
     questions: int
-    values: dict[str, float | int]
+    values: dict[str, float | int | None]
 
 
 @dataclass(frozen=True, slots=True)
 class CrossValidation:
     folds: tuple[FoldChoice, ...]
     out_of_fold: tuple[GroupScores, ...]
-    chosen: dict[str, float | int]  # chosen on every question: what the config should hold
+    chosen: dict[str, float | int | None]  # chosen on every question: what the config should hold
 
 
-def grid(space: Mapping[str, Sequence[float | int]]) -> list[dict[str, float | int]]:
+def grid(space: Mapping[str, Sequence[float | int | None]]) -> list[dict[str, float | int | None]]:
     names = list(space)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*space.values())]
 
@@ -121,12 +130,13 @@ def choose(
     """The best ranking values, then the best sentence values under them. Ties keep the first
     value in grid order (the grids list the simpler or the current value first)."""
     config = _best(base, RANKING_GRID, lambda c: ranking_objective(index, c, items))
+    config = _best(config, LEXICAL_GRID, lambda c: ranking_objective(index, c, items))
     return _best(config, SENTENCE_GRID, lambda c: sentence_objective(index, c, items))
 
 
 def _best(
     base: RetrievalConfig,
-    space: Mapping[str, Sequence[float | int]],
+    space: Mapping[str, Sequence[float | int | None]],
     objective: Callable[[RetrievalConfig], float],
 ) -> RetrievalConfig:
     best_config, best_value = base, float("-inf")
@@ -151,7 +161,7 @@ def cross_validate(
     assignment = fold_of([q for q, _ in items], pair_ids, folds)
     answers: list[tuple[LabelledQuestion, Answer]] = []
     choices = []
-    tuned = [*RANKING_GRID, *SENTENCE_GRID]
+    tuned = list(dict.fromkeys([*RANKING_GRID, *LEXICAL_GRID, *SENTENCE_GRID]))
     for k in range(folds):
         train = [item for item, f in zip(items, assignment, strict=True) if f != k]
         test = [item for item, f in zip(items, assignment, strict=True) if f == k]

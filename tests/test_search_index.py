@@ -14,7 +14,14 @@ from cli import run_tuning
 from library import Library
 from retrieval.evaluation import LabelledQuestion, abstention_split
 from retrieval.search import CorpusIndex
-from retrieval.tuning import RANKING_GRID, SENTENCE_GRID, cross_validate, cross_validate_abstention, fold_of
+from retrieval.tuning import (
+    LEXICAL_GRID,
+    RANKING_GRID,
+    SENTENCE_GRID,
+    cross_validate,
+    cross_validate_abstention,
+    fold_of,
+)
 
 RECORDS = [json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()]
 QUESTIONS = [LabelledQuestion.from_record(r) for r in RECORDS]
@@ -68,7 +75,7 @@ async def test_cross_validation_answers_every_question_out_of_fold(library: Libr
     assert overall.group == "overall" and overall.n == len(QUESTIONS)
     assert overall.recall_at_5 >= 0.8
     for name, value in result.chosen.items():
-        assert value in {**RANKING_GRID, **SENTENCE_GRID}[name]
+        assert value in {**RANKING_GRID, **LEXICAL_GRID, **SENTENCE_GRID}[name]
 
 
 async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(library: Library) -> None:
