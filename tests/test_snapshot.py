@@ -146,3 +146,19 @@ async def test_a_snapshot_that_cannot_be_written_costs_only_start_up_time(
     assert "could not save the index" in caplog.text
     reopened = await open_library()
     assert len(reopened.index) == 1 and not (await reopened.ask("apa isi surat Xi")).abstained
+
+
+async def test_a_snapshot_of_articles_all_deleted_since_opens_an_empty_library(
+    open_library: OpenLibrary,
+) -> None:
+    first = await open_library()
+    info = await first.add_text(SEED_TEXT)
+    await first.save_snapshot()
+    await first.delete(info.ref)
+    await first.close()
+    reopened = await open_library()
+    assert len(reopened.index) == 0
+    answer = await reopened.ask("apa isi surat Xi")
+    assert answer.abstained and "empty" in (answer.reason or "")
+    again = await reopened.add_text(SEED_TEXT)
+    assert (await reopened.ask("apa isi surat Xi")).citations[0].article.ref == again.ref
