@@ -12,7 +12,7 @@ import inspect
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -56,68 +56,66 @@ class RankedArticles:
     evidence: QueryEvidence
 
 
-class _GrowingRows:
-    """Append-only float32 rows with spare capacity.
+class _BlockWriter:
+    """Owns the buffers a chain of index snapshots appends rows to: fixed-size blocks, filled in
+    place, so adding rows never copies earlier ones (growing one buffer by copying would, at
+    45k articles, briefly hold ~2 GB of vectors twice). ``version`` counts appends; only the
+    snapshot made by the latest append may write into the open block, so an older snapshot's
+    rows are never overwritten (appending from it, as evaluation's branches do, starts a new
+    writer)."""
 
-    An index snapshot holds a view of the first ``n`` rows; adding an article writes the new rows
-    past ``n`` into the same buffer, so a new snapshot costs the new rows, not a copy of the
-    library's vectors (at 45k articles that copy is ~0.6 GB). Appending from a snapshot that is
-    no longer the newest (a branch, as evaluation makes) copies instead of overwriting.
-    """
+    BLOCK_ROWS = 16_384  # 24 MB of 384-d float32 rows
 
-    def __init__(self, buffer: np.ndarray, used: int | None = None) -> None:
-        self._buffer = buffer
-        self._used = len(buffer) if used is None else used
-        self._lock = threading.Lock()
-
-    @property
-    def rows(self) -> np.ndarray:
-        return self._buffer[: self._used]
-
-    def appended(self, n: int, block: np.ndarray) -> tuple[_GrowingRows, np.ndarray]:
-        """(store, view of ``n`` old rows + ``block``)."""
-        with self._lock:
-            needed = n + len(block)
-            if self._used == n and needed <= len(self._buffer):
-                self._buffer[n:needed] = block
-                self._used = needed
-                return self, self._buffer[:needed]
-        grown = np.empty((max(needed, int(1.5 * n) + 64), self._buffer.shape[1]), np.float32)
-        grown[:n] = self._buffer[:n]
-        grown[n:needed] = block
-        return _GrowingRows(grown, needed), grown[:needed]
+    def __init__(self) -> None:
+        self.open_block: np.ndarray | None = None
+        self.used = 0  # rows of the open block in use
+        self.version = 0
+        self.lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
 class _VectorRows:
-    """One kind of the index's vectors (chunks or sentences) in two parts: ``base``, the rows the
+    """One kind of the index's vectors (chunks or sentences) in parts: ``base``, the rows the
     index was built with (at start-up, memory-mapped from the snapshot file beside the database),
-    and the first ``tail_used`` rows of ``tail``, where added articles go. Adding never copies or
-    writes the base, so a mapped base stays a read-only file mapping."""
+    then ``tail``, views of the rows added since, block by block. Adding never copies or writes
+    the base, so a mapped base stays a read-only file mapping."""
 
     base: np.ndarray
-    tail: _GrowingRows
-    tail_used: int = 0
-
-    @classmethod
-    def of(cls, base: np.ndarray) -> _VectorRows:
-        return cls(base, _GrowingRows(np.zeros((0, base.shape[1]), np.float32)))
+    tail: tuple[np.ndarray, ...] = ()
+    writer: _BlockWriter = field(default_factory=_BlockWriter)
+    version: int = 0  # the writer's version this snapshot was made at
 
     def __len__(self) -> int:
-        return len(self.base) + self.tail_used
+        return len(self.base) + sum(len(block) for block in self.tail)
 
     def blocks(self) -> tuple[np.ndarray, ...]:
-        """The rows in order, as the base and the used tail."""
-        return (self.base, self.tail.rows[: self.tail_used]) if self.tail_used else (self.base,)
+        """The rows in order."""
+        return (self.base, *self.tail)
 
     def dot(self, vector: np.ndarray) -> np.ndarray:
         """Each row's dot product with ``vector``."""
         return np.concatenate([block @ vector for block in self.blocks()])
 
-    def appended(self, block: np.ndarray) -> tuple[_VectorRows, np.ndarray]:
-        """(rows with ``block`` added after these, the added rows as stored)."""
-        tail, rows = self.tail.appended(self.tail_used, block)
-        return _VectorRows(self.base, tail, self.tail_used + len(block)), rows[self.tail_used :]
+    def appended(self, rows: np.ndarray) -> tuple[_VectorRows, np.ndarray]:
+        """(these rows with ``rows`` after them, ``rows`` as stored: a view the caller keeps)."""
+        writer, n = self.writer, len(rows)
+        if not n:
+            return self, rows
+        with writer.lock:
+            if writer.version != self.version:  # a branch: leave the newer snapshots' rows alone
+                writer = _BlockWriter()
+            block = writer.open_block
+            if block is not None and writer.used + n <= len(block) and self.tail:
+                start, writer.used = writer.used, writer.used + n
+                block[start : writer.used] = rows
+                tail = (*self.tail[:-1], block[: writer.used])
+            else:
+                block = np.empty((max(_BlockWriter.BLOCK_ROWS, n), rows.shape[1]), np.float32)
+                block[:n] = rows
+                start, writer.open_block, writer.used = 0, block, n
+                tail = (*self.tail, block[:n])
+            writer.version += 1
+            return _VectorRows(self.base, tail, writer, writer.version), block[start : start + n]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +160,8 @@ class CorpusIndex:
         self.lexical = LexicalIndex.build(
             [t for chunks in title_chunks for t in chunks], k1=config.bm25_k1, b=config.bm25_b
         )
-        self._chunk_rows = _VectorRows.of(_stack([a.chunk_vectors for a in self._slots], dim))
-        self._sentence_rows = _VectorRows.of(_stack([a.sentence_vectors for a in self._slots], dim))
+        self._chunk_rows = _VectorRows(_stack([a.chunk_vectors for a in self._slots], dim))
+        self._sentence_rows = _VectorRows(_stack([a.sentence_vectors for a in self._slots], dim))
         self._slots = _as_views(self._slots, self._chunk_rows.base, self._sentence_rows.base, 0, 0)
         self._sentence_term_cache: dict[int, list[frozenset[str]]] = {}
         self._derive()
@@ -183,8 +181,8 @@ class CorpusIndex:
         index.config = config
         index.dim = state.chunk_vectors[0].shape[1]
         index.lexical = LexicalIndex.from_state(state.lexical)
-        index._chunk_rows = _VectorRows.of(_concatenated(state.chunk_vectors))
-        index._sentence_rows = _VectorRows.of(_concatenated(state.sentence_vectors))
+        index._chunk_rows = _VectorRows(_concatenated(state.chunk_vectors))
+        index._sentence_rows = _VectorRows(_concatenated(state.sentence_vectors))
         chunk_vectors, sentence_vectors = index._chunk_rows.base, index._sentence_rows.base
         slots: list[IndexedArticle] = []
         alive = state.alive.copy()

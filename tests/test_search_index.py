@@ -8,6 +8,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 from tests_support import DATA
 
 from cli import run_tuning
@@ -104,3 +105,28 @@ def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
     stacked = _stack(shuffled, 2)
     assert stacked is not matrix and stacked.tolist() == [*matrix[2:6].tolist(), *matrix[0:2].tolist()]
     assert _stack([matrix[0:2]], 2).tolist() == matrix[0:2].tolist()
+
+
+def test_added_rows_fill_blocks_in_place_and_branches_never_overwrite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrieval.search import _BlockWriter, _VectorRows
+
+    monkeypatch.setattr(_BlockWriter, "BLOCK_ROWS", 8)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((5, 3)).astype(np.float32)
+    batches = [rng.standard_normal((n, 3)).astype(np.float32) for n in (3, 4, 2, 11, 1)]
+    rows, snapshots = _VectorRows(base), []
+    for batch in batches:
+        rows, stored = rows.appended(batch)
+        assert np.array_equal(stored, batch)
+        snapshots.append(rows)
+    everything = np.vstack([base, *batches])
+    query = rng.standard_normal(3).astype(np.float32)
+    np.testing.assert_allclose(rows.dot(query), everything @ query, rtol=1e-6)
+    assert [len(b) for b in rows.tail] == [7, 2, 11, 1]  # 3+4 share a block; 11 gets one of its own
+    # A branch from an older snapshot gets its own block; the newer snapshots keep their rows.
+    branch, _ = snapshots[0].appended(np.full((2, 3), 9.0, np.float32))
+    np.testing.assert_allclose(snapshots[1].dot(query), np.vstack([base, *batches[:2]]) @ query, rtol=1e-6)
+    np.testing.assert_allclose(rows.dot(query), everything @ query, rtol=1e-6)
+    assert branch.dot(query)[-2:].tolist() == pytest.approx([9.0 * query.sum()] * 2)
