@@ -342,6 +342,7 @@ class Library:
         batch: list[tuple[PreparedArticle, str | None, str | None]] = []
         seen_hashes: set[str] = set()
         seen_refs: set[str] = set()  # the batch being stored is not in the store yet
+        stored_refs = await self.store.refs()
         storing: asyncio.Task[None] | None = None
 
         async def store(ready: list[tuple[PreparedArticle, str | None, str | None]]) -> None:
@@ -369,6 +370,8 @@ class Library:
                     record = parse_import_line(line, number)
                     if record is None:
                         continue
+                    if record.ref in stored_refs:  # a re-run: skip it before cleaning it again
+                        raise ArticleRejected("duplicate", f"article {record.ref} is already stored")
                     cleaned = await self._cpu_bound(
                         clean_text, record.text, url=record.meta.url, archive=True
                     )

@@ -269,6 +269,10 @@ class Store:
             raise
         return info
 
+    async def refs(self) -> set[str]:
+        async with self._db.execute("SELECT ref FROM articles") as cur:
+            return {ref async for (ref,) in cur}
+
     async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
