@@ -91,14 +91,20 @@ def _prepared_texts(lines: list[str]) -> list[str]:
     return texts
 
 
-def _texts_per_second(encoder: Encoder, texts: list[str]) -> float:
-    """Texts/s in calls as large as an import batch's (32 articles' texts): the encoders sort a
-    call's texts by length, so call size matters, and both sides must get the same."""
-    encoder.encode_passages(texts[:16])  # warm up
-    started = time.perf_counter()
-    for i in range(0, len(texts), 600):
-        encoder.encode_passages(texts[i : i + 600])
-    return len(texts) / (time.perf_counter() - started)
+def _texts_per_second(encoder: Encoder, baseline: Encoder, texts: list[str]) -> tuple[float, float]:
+    """Texts/s of ``encoder`` and of ``baseline`` on the same texts, in calls as large as an
+    import batch's (32 articles' texts: the encoders sort a call's texts by length, so call size
+    matters). The two take turns call by call, each going first every other time, so a noisy
+    neighbour on this shared machine slows both alike instead of skewing the ratio."""
+    for warm in (encoder, baseline):
+        warm.encode_passages(texts[:16])
+    seconds = {id(encoder): 0.0, id(baseline): 0.0}
+    for turn, i in enumerate(range(0, len(texts), 600)):
+        for side in (encoder, baseline) if turn % 2 else (baseline, encoder):
+            started = time.perf_counter()
+            side.encode_passages(texts[i : i + 600])
+            seconds[id(side)] += time.perf_counter() - started
+    return len(texts) / seconds[id(encoder)], len(texts) / seconds[id(baseline)]
 
 
 async def ingest_versus_encoder(
@@ -108,8 +114,7 @@ async def ingest_versus_encoder(
     texts/s, then a full import of the same lines into a fresh database; the import's share of
     the encoder's speed is what the import costs beyond encoding."""
     texts = await asyncio.to_thread(_prepared_texts, lines)
-    torch_float32 = await asyncio.to_thread(_texts_per_second, baseline, texts)
-    raw = await asyncio.to_thread(_texts_per_second, encoder, texts)
+    raw, torch_float32 = await asyncio.to_thread(_texts_per_second, encoder, baseline, texts)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "sample.jsonl"
         archive.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -335,7 +340,8 @@ async def main() -> int:
         await library.close()
     cold = await asyncio.to_thread(cold_start, db, questions)
     result = {
-        "articles": args.articles,
+        "articles": stats.articles,
+        "sample": args.articles,
         "chunks": stats.chunks,
         "sentences": stats.sentences,
         "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
