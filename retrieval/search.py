@@ -394,7 +394,7 @@ class CorpusIndex:
         ranked = self.rank(evidence, cfg)
         refs = tuple(self._slots[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
         candidates = self._score_sentences(ranked, cfg)
-        if not candidates or not self._supported(question, candidates[0], ranked, cfg):
+        if not candidates or not self._supported(candidates[0], ranked, cfg):
             return Answer(question, (), refs, True, self._abstain_reason(ranked))
         best = candidates[0][0]
         chosen: list[tuple[float, int, int]] = []
@@ -418,19 +418,17 @@ class CorpusIndex:
         )
         return Answer(question, citations, refs, False, None)
 
-    def _supported(
-        self, question: str, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
-    ) -> bool:
+    def _supported(self, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig) -> bool:
         """Whether the best sentence's evidence, with how far its article stands out from the
         library for this question, clears the abstention rule (``retrieval/abstention.py``)."""
-        evidence, lift = self._abstention_signals(question, best, ranked, cfg)
+        evidence, lift = self._abstention_signals(best, ranked, cfg)
         return cfg.abstention.answers(evidence, lift)
 
     def _abstention_signals(
-        self, question: str, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
+        self, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
     ) -> tuple[float, float | None]:
         evidence, slot, _ = best
-        asked_in = detect_language(question)
+        asked_in = ranked.evidence.lang  # detected once, in ``evidence``
         cross_lingual = asked_in not in ("und", self._slots[slot].info.lang)
         lift = standout(ranked.dense, self._language_rows, min_articles=cfg.abstention.min_articles)
         return adjusted_evidence(evidence, cross_lingual), lift
@@ -447,7 +445,7 @@ class CorpusIndex:
         candidates = self._score_sentences(ranked, cfg)
         if not candidates:
             return None
-        return self._abstention_signals(evidence.question, candidates[0], ranked, cfg)
+        return self._abstention_signals(candidates[0], ranked, cfg)
 
     def _score_sentences(self, ranked: RankedArticles, cfg: RetrievalConfig) -> list[tuple[float, int, int]]:
         """(evidence score, article index, sentence index) for sentences of the top articles."""
