@@ -314,7 +314,7 @@ class Store:
         try:
             rows = await self._article_rows("", [])
             current = {row[0]: (_info(row[:-1]), row[-1]) for row in rows}
-            wanted = [row for row in rows if known.get(row[0]) != row[9]]
+            wanted = [row for row in rows if known.get(row[0]) != current[row[0]][0].content_hash]
             return current, await self._with_vectors(wanted, everything=len(wanted) == len(rows))
         finally:
             await self._db.execute("COMMIT")
