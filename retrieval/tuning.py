@@ -46,6 +46,7 @@ SENTENCE_GRID: Mapping[str, Sequence[float | int | None]] = {
     "sentence_margin": (0.015, 0.03, 0.045, 0.06),
     "sentence_lexical_weight": (0.0, 0.05, 0.10),
     "article_prior_weight": (0.25, 0.5, 1.0, 2.0),
+    "answer_kind_weight": (0.0, 0.01, 0.02, 0.03),
 }
 
 

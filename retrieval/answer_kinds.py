@@ -1,0 +1,89 @@
+"""What kind of answer a question asks for, and whether a sentence can hold one.
+
+"Kapan Perang Barito berakhir?" asks for a date; of two sentences about the war, the one that
+holds a date is the likelier answer even when the other names the war more closely (e5 scores a
+sentence that names the subject well above the one that answers: "Pulau Inaccessible adalah …"
+0.905 against "Luas pulau ini menjangkau hingga 14km2" 0.834 for "Berapa luas Pulau
+Inaccessible?"). Classic factoid QA starts from this expected answer type; here it is a small
+bonus in sentence selection, for Indonesian and English question words only, and a sentence is
+only checked for the *form* of an answer (a year, a number, a name), never for its content.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class AnswerKind(Enum):
+    TIME = "time"
+    NUMBER = "number"
+    NAME = "name"  # a person or a place: both come as capitalized names
+
+
+# The order matters: "tahun berapa" asks for a time, not a number.
+_QUESTION_WORDS: tuple[tuple[AnswerKind, re.Pattern[str]], ...] = (
+    (
+        AnswerKind.TIME,
+        re.compile(
+            r"\b(kapan\w*|bilamana|(pada )?(tahun|tanggal|bulan|abad)( ke)? berapa\w*|when|what year|"
+            r"which year|what date|in what century)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        AnswerKind.NUMBER,
+        re.compile(r"\b(berapa\w*|how (many|much|long|old|far|big|large|tall|high))\b", re.IGNORECASE),
+    ),
+    (
+        AnswerKind.NAME,
+        re.compile(
+            r"\b(siapa\w*|who|whom|whose|di ?mana\w*|ke ?mana\w*|dari ?mana\w*|where|"
+            r"(negara|kota|provinsi|pulau|daerah) (apa|mana)\w*|which (country|city|province|island))\b",
+            re.IGNORECASE,
+        ),
+    ),
+)
+
+_MONTHS = (
+    "januari februari maret april mei juni juli agustus september oktober november desember "
+    "january february march may june july august october december "
+    "jan feb mar apr jun jul aug agu agt sep sept okt oct nov des dec"
+).split()
+_DAYS = "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday saturday sunday"
+_TIME = re.compile(
+    r"\b(1\d{3}|20\d{2})\b|\b\d{1,2}/\d{1,2}\b|\b(abad|century|centuries)\b|"
+    rf"\b({'|'.join(_MONTHS)}|{'|'.join(_DAYS.split())})\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan|sepuluh|sebelas|belas|puluh\w*|"
+    r"ratus\w*|ribu\w*|juta\w*|miliar|triliun|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|dozens?|hundreds?|thousands?|millions?|billions?)\b",
+    re.IGNORECASE,
+)
+_CAPITALIZED = re.compile(r"(?<![\w.])[A-Z][\w'’-]+")
+_WORD = re.compile(r"\w+")
+
+
+def expected_answer(question: str) -> AnswerKind | None:
+    """The kind of answer ``question`` asks for, or None (what/why/how questions, or a language
+    whose question words are not listed)."""
+    for kind, words in _QUESTION_WORDS:
+        if words.search(question):
+            return kind
+    return None
+
+
+def can_answer(kind: AnswerKind, question: str, sentence: str) -> bool:
+    """Whether ``sentence`` holds something of ``kind``: a year, month, weekday or century for
+    TIME; a digit or number word for NUMBER; for NAME, a capitalized word past the sentence's
+    first that the question does not already contain (the subject it asks about is not the
+    answer)."""
+    if kind is AnswerKind.TIME:
+        return _TIME.search(sentence) is not None
+    if kind is AnswerKind.NUMBER:
+        return _NUMBER.search(sentence) is not None
+    asked = {w.casefold() for w in _WORD.findall(question)}
+    names = [m.group(0) for m in _CAPITALIZED.finditer(sentence) if m.start() > 0]
+    return any(name.casefold() not in asked for name in names)
