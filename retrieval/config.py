@@ -84,9 +84,11 @@ class RetrievalConfig:
     answer_kind_weight: float = 0.02
 
     # Abstention: answer only if the best sentence's evidence (cross-lingual ones get 0.03 back),
-    # plus a weight x how far its article stands out from the rest of the library for this
-    # question, clears a bar. The weight and bar were fitted inside 5-fold cross-validation on
-    # dev; see ``AbstentionRule`` for where the numbers come from and what they reach.
+    # plus a weight x how far the best article's fused score stands out from the rest of the
+    # library for this question, clears a bar. The weight and bar were fitted inside 5-fold
+    # cross-validation on dev; see ``AbstentionRule`` for where the numbers come from and what
+    # they reach. They depend on the fusion weights above: refit them (``newsbot tune``) when
+    # those change.
     abstention: AbstentionRule = DEFAULT_RULE
 
     # How many ranked article refs an answer lists (the eval contract asks for at least 10).

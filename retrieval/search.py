@@ -428,10 +428,16 @@ class CorpusIndex:
     def _abstention_signals(
         self, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
     ) -> tuple[float, float | None]:
+        """(adjusted evidence, standout). The standout is measured on the score that ranks the
+        articles (dense plus the question's BM25 weight x scaled BM25 under convex fusion): an
+        article its words also single out stands further from the crowd than one only e5 finds.
+        Other fusions (the ``eval --compare`` baselines) keep the dense score's standout: an RRF
+        or BM25-only score has no crowd of cosines to be measured against."""
         evidence, slot, _ = best
         asked_in = ranked.evidence.lang  # detected once, in ``evidence``
         cross_lingual = asked_in not in ("und", self._slots[slot].info.lang)
-        lift = standout(ranked.dense, self._language_rows, min_articles=cfg.abstention.min_articles)
+        scores = ranked.fused if cfg.fusion == "convex" else ranked.dense
+        lift = standout(scores, self._language_rows, min_articles=cfg.abstention.min_articles)
         return adjusted_evidence(evidence, cross_lingual), lift
 
     def abstention_signals(

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from retrieval.abstention import standout
 from retrieval.config import DEFAULT_CONFIG, TYPICAL_QUESTION_TERMS
 from retrieval.search import CorpusIndex, QueryEvidence
 from retrieval.types import ArticleInfo, IndexedArticle
@@ -71,3 +72,24 @@ def test_evidence_records_the_questions_language_and_known_terms() -> None:
     evidence = index.evidence("Siapakah yang memimpin rapat kabinet lexical kemarin sore?", vector)
     assert evidence.lang == "id"
     assert evidence.known_terms == 1  # only "lexical" is in the library
+
+
+def test_the_abstention_standout_is_measured_on_the_fused_ranking_score() -> None:
+    """An article that the question's words single out as well stands further from the crowd than
+    its cosine alone says; baselines ranked by another fusion keep the dense standout."""
+    n = 30
+    index = CorpusIndex([_article(i, f"artikel {i}") for i in range(n)], CONFIG, dim=4)
+    rng = np.random.default_rng(0)
+    cosines = rng.normal(0.80, 0.01, n)
+    cosines[0] = 0.83  # ahead on cosine ...
+    lexical = np.zeros(n)
+    lexical[0] = 1.0  # ... and the only article holding the question's terms
+    evidence = QueryEvidence("q", ["t"] * 8, cosines, cosines, lexical, cosines, lang="id", known_terms=8)
+    ranked = index.rank(evidence)
+    every = [np.arange(n)]
+    fused, dense = standout(ranked.fused, every), standout(ranked.dense, every)
+    assert fused is not None and dense is not None and fused > dense
+    signals = index.abstention_signals(evidence)
+    assert signals is not None and signals[1] == pytest.approx(fused)
+    baseline = index.abstention_signals(evidence, replace(CONFIG, fusion="dense"))
+    assert baseline is not None and baseline[1] == pytest.approx(dense)
