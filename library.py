@@ -92,6 +92,7 @@ class Library:
         self.settings = settings
         self._index = index
         self._write_lock = asyncio.Lock()
+        self._snapshot_lock = asyncio.Lock()  # one snapshot written at a time
         # Seconds from an article's embeddings to it being answerable (store + publish), last add.
         self.last_publish_seconds = 0.0
         # Articles added or removed since the saved snapshot of the index (all of them if none).
@@ -202,13 +203,16 @@ class Library:
             self._watcher = None
 
     async def save_snapshot(self) -> None:
-        """Save the index beside the database, so the next start maps it instead of rebuilding."""
-        async with self._write_lock:
-            index = self._index
+        """Save the index beside the database, so the next start maps it instead of rebuilding.
+
+        The index is immutable, so adds and deletes go on while it is written (a large library
+        takes seconds); the changes they make still count as unsaved afterwards."""
+        async with self._snapshot_lock:
+            index, pending = self._index, self._unsaved
             await self._cpu_bound(
                 lambda: snapshot.save(snapshot.snapshot_dir(self.settings.db), index.state())
             )
-            self._unsaved = 0
+            self._unsaved -= pending
 
     async def _cpu_bound(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -162,3 +162,29 @@ async def test_a_snapshot_of_articles_all_deleted_since_opens_an_empty_library(
     assert answer.abstained and "empty" in (answer.reason or "")
     again = await reopened.add_text(SEED_TEXT)
     assert (await reopened.ask("apa isi surat Xi")).citations[0].article.ref == again.ref
+
+
+async def test_articles_are_added_while_the_snapshot_is_written(
+    open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing a large index takes seconds; an admin's add in the meantime neither waits for it
+    nor is forgotten: it still counts as unsaved afterwards."""
+    import asyncio
+    import threading
+
+    library = await open_library()
+    await library.add_text(SEED_TEXT)
+    release = threading.Event()
+    save = snapshot.save
+
+    def slow_save(directory: Path, state: object) -> None:
+        assert release.wait(30), "the add never finished while the snapshot was being written"
+        save(directory, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot, "save", slow_save)
+    saving = asyncio.create_task(library.save_snapshot())
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(library.add_text("Gempa bumi mengguncang Cianjur pada Senin siang. " * 3), 30)
+    release.set()
+    await saving
+    assert library._unsaved == 1 and len(library.index) == 2
