@@ -273,7 +273,9 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
         values = ", ".join(f"{k}={v}" for k, v in choice.values.items())
         print(f"fold {choice.fold} ({choice.questions} questions held out): {values}", file=sys.stderr)
 
-    result = cross_validate(index, items, pair_ids, folds=folds, on_fold=show)
+    result = cross_validate(
+        index, items, pair_ids, folds=folds, on_fold=show, encode_passages=library.encoder.encode_passages
+    )
     seeds = range(5)
     removals = [abstention_split(records, seed) for seed in seeds]
     abstention = cross_validate_abstention(
@@ -328,7 +330,10 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
             if fusion == index.config.fusion
             else index.with_config(replace(index.config, fusion=fusion))
         )
-        answers = [variant.answer(q.question, v) for q, v in zip(questions, vectors, strict=True)]
+        answers = [
+            variant.answer(q.question, v, library.encoder.encode_passages)
+            for q, v in zip(questions, vectors, strict=True)
+        ]
         table = markdown_table(score(zip(questions, answers, strict=True)))
         sections.append(f"### {label} ({fusion})\n\n{table}")
     removed_refs = abstention_split(records)

@@ -245,7 +245,7 @@ class Library:
         if not len(index):
             return index.answer(query, np.zeros(index.dim, np.float32))
         vector = self.encoder.encode_queries([query])[0]
-        return index.answer(query, vector)
+        return index.answer(query, vector, self.encoder.encode_passages)
 
     # -- adding -------------------------------------------------------------------------------
 

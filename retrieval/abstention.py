@@ -20,13 +20,15 @@ Where the numbers come from (issue 4; the evaluation scripts were scratch work, 
 article. Out of fold, averaged over the 5 splits, the rule with the standout of the dense score
 alone abstained on 57% of the questions whose gold article is gone (46-61% by split) at 3.0% of
 the answerable ones; the evidence bar alone, refitted the same way, manages 48% at 2.9%.
-Measuring the standout on the fused score instead (no new tunable) gives 63% at 3.6% on seeds
-0-4 and, over split seeds 0-19 (a scratch experiment, same folds and fitting), 63% at 3.1%
-against 56% at 2.9%; compared at equal answerable abstention (3%) it gains 6-7 points over seeds
-0-19, and within English and within Indonesian questions alike, but only ~2 points on seeds 0-4,
-and it wins on about 70% of the split seeds, not all. Part of the gain is a shift: English
-questions (their BM25 weight is lower, and over Indonesian passages their words rarely match)
-are abstained on more (13% -> 17% of the answerable ones), Indonesian ones less (1.6% -> 1.2%).
+Measuring the standout on the fused score instead (no new tunable) catches more: at the same
+2.5% training quantile 63% at 3.6% on seeds 0-4, and over split seeds 0-19 (a scratch
+experiment, same folds and fitting) 63% at 3.1% against 56% at 2.9%; compared at equal answerable
+abstention (3%) it gains 6-7 points over seeds 0-19, within English and within Indonesian
+questions alike, and wins on about 70% of the seeds, not all. To stay within 3% the bar is now
+set at the 2.25% quantile (``fit_rule``): 59% (47-69% by split) at 3.0% on seeds 0-4, 58% at 2.6%
+over seeds 0-19. Part of the gain is a shift: English questions (their BM25 weight is lower, and
+over Indonesian passages their words rarely match) are abstained on more (13% -> 17% of the
+answerable ones), Indonesian ones less (1.6% -> 1.2%).
 The issue's target (80% at <= 3%) is not reached. No other signal tried (margins, gaps, fused
 score level, lexical and name coverage, unknown terms, hubness, agreement of the dense and BM25
 top articles, a per-question null from the k-th best article or sentence, the best sentence
@@ -52,17 +54,17 @@ class AbstentionRule:
 
     ``weight`` and ``bar`` come from ``fit_rule`` over dev splits 0-4 pooled (``newsbot tune``'s
     "Fitted on every question"), with the standout measured on the fused ranking score and the
-    retrieval tunables chunk_weight 0.75, sentence_lexical_weight 0, article_prior_weight 1.0 and
+    retrieval tunables chunk_weight 0.75, article_prior_weight 1.0 and
     the BM25 weights of ``RetrievalConfig`` (the evidence's and the standout's scale depend on
     them: refit when they change). The 25 fold fits (5 splits x 5 folds) ranged 0.013-0.065 in
-    weight and 0.840-0.863 in bar, so only the first two digits of the weight mean anything. With
-    the dense score's standout the same fit gave weight 0.0216 and bar 0.835. ``bar`` lies just
-    under the seed article's weakest answer (0.847 without a crowd; its absent topics score
-    0.76-0.81). ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
+    weight and 0.84-0.86 in bar, so only the first two digits of the weight mean anything. With
+    the dense score's standout and the 2.5% quantile the same fit gave weight 0.0216, bar 0.835.
+    ``bar`` lies just under the seed article's weakest answer (0.847 without a crowd; its absent
+    topics score 0.76-0.81). ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
     """
 
     weight: float = 0.0280
-    bar: float = 0.845
+    bar: float = 0.841
     min_articles: int = 20
 
     def margin(self, evidence: float, standout: float | None) -> float:
@@ -114,15 +116,16 @@ def fit_rule(
     standouts: np.ndarray,
     answerable: np.ndarray,
     *,
-    max_false_abstention: float = 0.025,
+    max_false_abstention: float = 0.0225,
     base: AbstentionRule = DEFAULT_RULE,
 ) -> AbstentionRule:
     """Refit ``weight`` and ``bar`` on labelled questions (``standouts`` may hold NaN for None).
 
     The weight is the direction of an L2-regularized logistic regression of "answerable" on
     standardized (evidence, standout); the bar is the largest that leaves at most
-    ``max_false_abstention`` of the answerable questions below it. 2.5% rather than the 3%
-    target because a bar set on training folds lets a little more through on new questions.
+    ``max_false_abstention`` of the answerable questions below it. 2.25% rather than the 3%
+    target because a bar set on training folds lets a little more through on new questions
+    (at 2.5% the held-out folds of split seeds 0-4 lost 3.6% of their answerable questions).
     """
     x = np.column_stack([evidence, np.nan_to_num(np.asarray(standouts, np.float64))]).astype(np.float64)
     y = np.asarray(answerable, bool)

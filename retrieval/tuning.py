@@ -26,7 +26,7 @@ import numpy as np
 from retrieval.abstention import AbstentionRule, fit_rule
 from retrieval.config import RetrievalConfig
 from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
-from retrieval.search import CorpusIndex, QueryEvidence
+from retrieval.search import CorpusIndex, PassageEncoder, QueryEvidence
 from retrieval.types import Answer
 
 RANKING_GRID: Mapping[str, Sequence[float | int | None]] = {
@@ -44,9 +44,9 @@ LEXICAL_GRID: Mapping[str, Sequence[float | int | None]] = {
 }
 SENTENCE_GRID: Mapping[str, Sequence[float | int | None]] = {
     "sentence_margin": (0.015, 0.03, 0.045, 0.06),
-    "sentence_lexical_weight": (0.0, 0.05, 0.10),
     "article_prior_weight": (0.25, 0.5, 1.0, 2.0),
     "answer_kind_weight": (0.0, 0.01, 0.02, 0.03),
+    "context_weight": (0.0, 0.25, 0.5, 0.75),
 }
 
 
@@ -104,14 +104,17 @@ def ranking_objective(
 
 
 def sentence_objective(
-    index: CorpusIndex, config: RetrievalConfig, items: Sequence[tuple[LabelledQuestion, QueryEvidence]]
+    index: CorpusIndex,
+    config: RetrievalConfig,
+    items: Sequence[tuple[LabelledQuestion, QueryEvidence]],
+    encode_passages: PassageEncoder | None = None,
 ) -> float:
     """Gold answer inside the quotes (span questions) plus quotes from the gold article (all),
     each averaged over groups; an abstention counts as a miss."""
     inside: dict[str, list[bool]] = defaultdict(list)
     gold: dict[str, list[bool]] = defaultdict(list)
     for q, ev in items:
-        answer = index.answer_from(ev, replace(config, abstention=NEVER_ABSTAIN))
+        answer = index.answer_from(ev, replace(config, abstention=NEVER_ABSTAIN), encode_passages)
         gold[q.group].append(any(c.article.ref == q.gold_article for c in answer.citations))
         if q.is_span and q.answers:
             inside[q.group].append(answer_in_citations(q.answers, answer))
@@ -127,12 +130,28 @@ def choose(
     index: CorpusIndex,
     base: RetrievalConfig,
     items: Sequence[tuple[LabelledQuestion, QueryEvidence]],
+    encode_passages: PassageEncoder | None = None,
 ) -> RetrievalConfig:
     """The best ranking values, then the best sentence values under them. Ties keep the first
     value in grid order (the grids list the simpler or the current value first)."""
     config = _best(base, RANKING_GRID, lambda c: ranking_objective(index, c, items))
     config = _best(config, LEXICAL_GRID, lambda c: ranking_objective(index, c, items))
-    return _best(config, SENTENCE_GRID, lambda c: sentence_objective(index, c, items))
+    return _best(config, SENTENCE_GRID, lambda c: sentence_objective(index, c, items, encode_passages))
+
+
+class MemoizedPassages:
+    """A passage encoder that embeds each text once: the sentence stage answers every question
+    under every grid point, and re-reads the same candidates in context again and again."""
+
+    def __init__(self, encode: PassageEncoder) -> None:
+        self._encode = encode
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, np.asarray(self._encode(missing)), strict=True))
+        return np.stack([self._vectors[t] for t in texts])
 
 
 def _best(
@@ -156,9 +175,13 @@ def cross_validate(
     *,
     folds: int = 5,
     on_fold: Callable[[FoldChoice], None] | None = None,
+    encode_passages: PassageEncoder | None = None,
 ) -> CrossValidation:
     """Choose on k-1 folds, answer the k-th with that choice; every question is answered once
-    by values chosen without it."""
+    by values chosen without it. ``encode_passages`` (memoized here) is the model's, for the
+    quotes re-read in context; without it ``context_weight`` changes nothing."""
+    if encode_passages is not None:
+        encode_passages = MemoizedPassages(encode_passages)
     assignment = fold_of([q for q, _ in items], pair_ids, folds)
     answers: list[tuple[LabelledQuestion, Answer]] = []
     choices = []
@@ -166,13 +189,13 @@ def cross_validate(
     for k in range(folds):
         train = [item for item, f in zip(items, assignment, strict=True) if f != k]
         test = [item for item, f in zip(items, assignment, strict=True) if f == k]
-        config = choose(index, index.config, train)
+        config = choose(index, index.config, train, encode_passages)
         choice = FoldChoice(k, len(test), {name: getattr(config, name) for name in tuned})
         choices.append(choice)
         if on_fold:
             on_fold(choice)
-        answers += [(q, index.answer_from(ev, config)) for q, ev in test]
-    final = choose(index, index.config, items)
+        answers += [(q, index.answer_from(ev, config, encode_passages)) for q, ev in test]
+    final = choose(index, index.config, items, encode_passages)
     return CrossValidation(
         tuple(choices), tuple(score(answers)), {name: getattr(final, name) for name in tuned}
     )

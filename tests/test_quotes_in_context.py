@@ -1,0 +1,35 @@
+"""Quote candidates re-read in their article's context (``CorpusIndex._in_context``), with the
+real bundled model: a sentence that leaves its subject to the lead ("Luas pulau ini …") is
+quoted for the question it answers, which e5 alone ranks far below the lead."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from library import Library
+
+# A TyDi QA paragraph (Indonesian Wikipedia, CC BY-SA), one of the dev set's answer-in-quotes
+# misses before quotes were re-read in context.
+INACCESSIBLE = (
+    "Pulau Inaccessible adalah sebuah pulau yang memiliki gunung berapi yang telah lama tidak "
+    "menyemburkan lahar setelah aktif sejak 6 juta tahun yang lalu untuk terakhir kalinya. Luas pulau "
+    "ini menjangkau hingga 14km2 (5.4sqmi). Pulau ini tepat berada di Samudera Atlantik bagian selatan "
+    "yang berjarak sepanjang 45 km dari sebelah barat daya Pulau Tristan da Cunha."
+)
+QUESTION = "Berapa luas Pulau Inaccessible?"
+
+
+async def test_a_sentence_that_leaves_its_subject_to_the_lead_is_quoted(library: Library) -> None:
+    await library.add_text(INACCESSIBLE)
+    answer = await library.ask(QUESTION)
+    assert not answer.abstained
+    assert any("14km2" in c.text for c in answer.citations), [c.text for c in answer.citations]
+
+    vector = library.encoder.encode_queries([QUESTION])[0]
+    alone = library.index.answer(QUESTION, vector)  # no encoder: sentences scored on their own
+    assert [c.text[:18] for c in alone.citations] == ["Pulau Inaccessible"]
+    off = library.index.with_config(replace(library.index.config, context_weight=0.0))
+    assert off.answer(QUESTION, vector, library.encoder.encode_passages).citations == alone.citations
+    # The lead itself is never re-read (it has no context before it) and keeps its own score.
+    lead = next(c for c in answer.citations if c.sentence_index == 0)
+    assert lead.score == alone.citations[0].score
