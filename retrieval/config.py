@@ -62,12 +62,11 @@ class RetrievalConfig:
     # Answer selection: sentences of the best ``answer_articles`` articles compete; up to
     # ``max_sentences`` are quoted, each within ``sentence_margin`` of the best; a sentence's
     # score is its cosine plus ``article_prior_weight`` x its article's fused score minus the
-    # best article's. Both *cross-validated* (margin: 4 folds 0.06, one 0.045). The margin grid
-    # stops at 0.06: wider margins always win on "answer inside the quotes" only by quoting 3
-    # sentences. The prior is the one value not taken from the tuner: since the BM25 weight
-    # depends on the question, its sentence stage (which scores quotes, not abstention) picks 2.0
-    # in 4 folds, but at 2.0 the abstention rule catches ~55% instead of 57% of unanswerable
-    # questions, so it stays at 1.0 (the tuner's choice before, 3 folds of 5). An idf-weighted
+    # best article's. Both *cross-validated* (margin: every fold 0.06; prior: 3 folds 1.0, one
+    # 0.5, one 2.0). The margin grid stops at 0.06: wider margins always win on "answer inside
+    # the quotes" only by quoting 3 sentences. (Before quotes were re-read in context, the
+    # prior's stage picked 2.0 in 4 folds and it was held at 1.0, where the abstention rule,
+    # which weighs the strongest sentence with its prior, catches more.) An idf-weighted
     # share of the question's terms in the sentence (also with the lead's and the previous
     # sentence's terms counted as its own) was a tunable until the tuner kept choosing 0 for it
     # (4 folds of 5, every time), so it is gone.
