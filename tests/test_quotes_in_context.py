@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from library import Library
+from retrieval.search import CorpusIndex
 
 # A TyDi QA paragraph (Indonesian Wikipedia, CC BY-SA), one of the dev set's answer-in-quotes
 # misses before quotes were re-read in context.
@@ -33,3 +34,28 @@ async def test_a_sentence_that_leaves_its_subject_to_the_lead_is_quoted(library:
     # The lead itself is never re-read (it has no context before it) and keeps its own score.
     lead = next(c for c in answer.citations if c.sentence_index == 0)
     assert lead.score == alone.citations[0].score
+
+
+async def test_a_run_on_sentence_is_re_read_cut_to_a_bounded_length(library: Library) -> None:
+    """Scraped pages hold 'sentences' of hundreds of words; re-reading five of them at full
+    length would cost an answer five 512-token encodes, so each is cut at CONTEXT_SENTENCE_WORDS."""
+    prices = ", ".join(f"ikan jenis {i} seharga {i} ribu" for i in range(80))
+    run_on = f"Pasar ikan di pelabuhan menjual {prices}"
+    await library.add_text(
+        "Pasar ikan Muara Baru ramai menjelang akhir pekan. "
+        f"{run_on}. Para pedagang berharap harga solar tidak naik lagi."
+    )
+    read: list[str] = []
+
+    def recording(texts: list[str]) -> object:
+        read.extend(texts)
+        return library.encoder.encode_passages(texts)
+
+    question = "berapa harga ikan jenis 7 di pasar ikan Muara Baru?"
+    vector = library.encoder.encode_queries([question])[0]
+    library.index.answer(question, vector, recording)  # type: ignore[arg-type]
+    assert read, "no candidate was re-read"
+    assert len(run_on.split()) > CorpusIndex.CONTEXT_SENTENCE_WORDS
+    limit = CorpusIndex.CONTEXT_WORDS + CorpusIndex.CONTEXT_SENTENCE_WORDS
+    assert all(len(text.split()) <= limit for text in read)
+    assert any(text.split()[-1] != run_on.split()[-1] and "ikan jenis 0" in text for text in read)
