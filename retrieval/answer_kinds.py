@@ -45,16 +45,17 @@ _QUESTION_WORDS: tuple[tuple[AnswerKind, re.Pattern[str]], ...] = (
     ),
 )
 
+# Month and day names count only capitalized, as dates write them: lower-case "may", "march" or
+# "minggu" (week) are a verb, a walk and a duration far more often than a date.
 _MONTHS = (
-    "januari februari maret april mei juni juli agustus september oktober november desember "
-    "january february march may june july august october december "
-    "jan feb mar apr jun jul aug agu agt sep sept okt oct nov des dec"
+    "Januari Februari Maret April Mei Juni Juli Agustus September Oktober November Desember "
+    "January February March May June July August October December "
+    "Jan Feb Mar Apr Jun Jul Aug Agu Agt Sep Sept Okt Oct Nov Des Dec"
 ).split()
-_DAYS = "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday saturday sunday"
+_DAYS = "Senin Selasa Rabu Kamis Jumat Sabtu Minggu Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
 _TIME = re.compile(
-    r"\b(1\d{3}|20\d{2})\b|\b\d{1,2}/\d{1,2}\b|\b(abad|century|centuries)\b|"
-    rf"\b({'|'.join(_MONTHS)}|{'|'.join(_DAYS.split())})\b",
-    re.IGNORECASE,
+    r"\b(1\d{3}|20\d{2})\b|\b\d{1,2}/\d{1,2}\b|\b(?i:abad|century|centuries)\b|"
+    rf"\b({'|'.join(_MONTHS)}|{'|'.join(_DAYS.split())})\b"
 )
 _NUMBER = re.compile(
     r"\d|\b(satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan|sepuluh|sebelas|belas|puluh\w*|"

@@ -42,6 +42,8 @@ def test_a_sentence_can_answer_by_its_form() -> None:
     assert can_answer(AnswerKind.TIME, when, "Pada 22 Februari 1860, kapal perang Celebes dikirim.")
     assert can_answer(AnswerKind.TIME, when, "Peristiwa tersebut mulai terjadi pada abad ke-15.")
     assert not can_answer(AnswerKind.TIME, when, "Pertempuran sengit pun terjadi sepanjang sungai Barito.")
+    assert can_answer(AnswerKind.TIME, "When did Xi meet Biden?", "They met in Bali on 15 November.")
+    assert not can_answer(AnswerKind.TIME, "When will it pass?", "Parliament may vote on the bill.")
     assert can_answer(AnswerKind.NUMBER, "Berapa luas?", "Luasnya dua ratus hektare.")
     assert not can_answer(AnswerKind.NUMBER, "Berapa luas?", "Pulau ini tidak berpenghuni.")
     who = "Siapa yang menyerang Iwasaki?"
