@@ -20,7 +20,13 @@ import samples
 from library import Library, jsonl_lines
 from retrieval.errors import NewsbotError
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
-from retrieval.tuning import AbstentionValidation, FoldChoice, cross_validate, cross_validate_abstention
+from retrieval.tuning import (
+    AbstentionValidation,
+    FoldChoice,
+    MemoizedPassages,
+    cross_validate,
+    cross_validate_abstention,
+)
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
@@ -318,6 +324,7 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
     questions = [LabelledQuestion.from_record(r) for r in records]
     vectors = library.encoder.encode_queries([q.question for q in questions])
     index = library.index
+    encode_passages = MemoizedPassages(library.encoder.encode_passages)  # variants re-read alike
     sections = []
     variants = (
         [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")]
@@ -331,8 +338,7 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
             else index.with_config(replace(index.config, fusion=fusion))
         )
         answers = [
-            variant.answer(q.question, v, library.encoder.encode_passages)
-            for q, v in zip(questions, vectors, strict=True)
+            variant.answer(q.question, v, encode_passages) for q, v in zip(questions, vectors, strict=True)
         ]
         table = markdown_table(score(zip(questions, answers, strict=True)))
         sections.append(f"### {label} ({fusion})\n\n{table}")
