@@ -1,20 +1,29 @@
 """``newsbot``: the command line (also the contract for automated evaluation; keep it stable).
 
-Every subcommand takes ``--db PATH`` (or ``NEWSBOT_DB``). Errors a user can fix print one line
-on stderr and exit 2; nothing is half-stored.
+Every subcommand takes ``--db PATH`` (or ``NEWSBOT_DB``), before or after its name. Errors a
+user can fix (a missing or non-UTF-8 file, a bad setting, a database or model that cannot be
+opened) print one line on stderr and exit 2, translated in one place (``_explain``); nothing is
+half-stored. With ``ask --json``, a question that cannot be asked (too long, a bad
+``--questions`` line) is an object in the answers' shape on stdout instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
+import os
+import re
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 import samples
 from library import Library, jsonl_lines
@@ -31,70 +40,157 @@ from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
+SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
+STDIN_NAME = "standard input"  # how ``add -`` names its input in messages
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    overrides = {"NEWSBOT_DB": args.db} if args.db else {}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
-    if command is _run and settings.telegram_bot_token is not None:
-        from bot import run_bot
-
-        return run_bot(settings)  # PTB runs its own event loop
     try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe fails here, inside the handler below
+    except BrokenPipeError:
+        # stdout's reader went away (``newsbot list | head -1``): stop quietly. Later writes,
+        # including the interpreter's flush at exit, go to /dev/null (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    settings: Settings | None = None
+    try:
+        overrides = {"NEWSBOT_DB": args.db} if args.db else {}
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        if settings.db.is_dir():  # sqlite would only say "unable to open database file"
+            raise NewsbotError(f"{settings.db} is a directory, not a database file")
+        command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
+        if command is _run and settings.telegram_bot_token is not None:
+            from bot import run_bot
+
+            return run_bot(settings)  # PTB runs its own event loop
         return asyncio.run(command(args, settings))
-    except NewsbotError as error:
-        print(f"newsbot: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)
         return 130
+    except Exception as error:
+        message = _explain(error, settings)
+        if message is None:
+            raise
+        print(f"newsbot: {message}", file=sys.stderr)
+        return 2
+
+
+def _explain(error: Exception, settings: Settings | None) -> str | None:
+    """The one-line message for an error the user can fix, or None for a bug (a traceback)."""
+    if isinstance(error, BrokenPipeError):
+        return None  # not a user error: ``main`` ends quietly
+    if isinstance(error, NewsbotError):
+        return str(error)
+    if isinstance(error, ValidationError):
+        return "; ".join(_setting_error(e) for e in error.errors())
+    if isinstance(error, sqlite3.DatabaseError):
+        where = f" {settings.db}" if settings is not None else ""
+        return f"cannot use the database{where}: {error}"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text ({error.reason} at byte {error.start}); save the file as UTF-8"
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {(error.strerror or str(error)).lower()}"
+    return None
+
+
+def _setting_error(error: Any) -> str:
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    shown = f"={value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 60 else ""
+    return f"invalid setting {name}{shown}: {message}"
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbot", description="Answer questions about news articles with cited sentences."
     )
-    parser.add_argument("--db", type=Path, help="SQLite file (default: $NEWSBOT_DB or the user data dir)")
+    db_help = "SQLite file (default: $NEWSBOT_DB or the user data dir)"
+    parser.add_argument("--db", type=Path, help=db_help)
+    # The same option after the command's name; SUPPRESS keeps a --db given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
     parser.set_defaults(func=_run)
     sub = parser.add_subparsers(title="commands")
 
-    p = sub.add_parser("run", help="start the Telegram bot; without TELEGRAM_BOT_TOKEN, a console demo")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = command("run", "start the Telegram bot; without TELEGRAM_BOT_TOKEN, a console demo")
     p.set_defaults(func=_run)
-    p = sub.add_parser("add", help="add one article: a .txt/.md/.html file, a URL, or - for stdin")
+    p = command("add", "add one article: a .txt/.md/.html file, a URL, or - for stdin")
     p.add_argument("source")
     p.set_defaults(func=_add)
-    p = sub.add_parser("import", help="bulk import a JSONL archive ({id,title,text,...} per line)")
+    p = command("import", "bulk import a JSONL archive ({id,title,text,...} per line)")
     p.add_argument("file", type=Path)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=_count(1), default=32)
     p.set_defaults(func=_import)
-    p = sub.add_parser("list", help="list stored articles, newest first")
-    p.add_argument("--limit", type=int, default=20)
+    p = command("list", "list stored articles, newest first")
+    p.add_argument("--limit", type=_count(1), default=20)
     p.set_defaults(func=_list)
-    p = sub.add_parser("show", help="show one article")
+    p = command("show", "show one article")
     p.add_argument("ref")
     p.set_defaults(func=_show)
-    p = sub.add_parser("delete", help="delete one article")
+    p = command("delete", "delete one article")
     p.add_argument("ref")
     p.set_defaults(func=_delete)
-    p = sub.add_parser("ask", help="answer a question with cited sentences")
+    p = command("ask", "answer a question with cited sentences")
     p.add_argument("question", nargs="?")
     p.add_argument("--json", action="store_true", help="print one JSON object per answer")
-    p.add_argument("--questions", type=Path, help="JSONL of {id, question}: one JSON line out per line in")
+    p.add_argument(
+        "--questions", type=Path, help="with --json: JSONL of {id, question}, one JSON line out per line in"
+    )
     p.set_defaults(func=_ask)
-    p = sub.add_parser("chat", help="ask questions interactively in the console")
+    p = command("chat", "ask questions interactively in the console")
     p.set_defaults(func=_chat)
-    p = sub.add_parser("eval", help="document recall, MRR and answer metrics on labelled questions")
+    p = command("eval", "document recall, MRR and answer metrics on labelled questions")
     p.add_argument("--questions", type=Path, required=True)
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
     p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
-    p = sub.add_parser("tune", help="choose the retrieval tunables by k-fold cross-validation")
+    p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
     p.add_argument("--questions", type=Path, required=True)
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=_count(2), default=5)
     p.set_defaults(func=_tune)
     return parser
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse a missing, unreadable or non-UTF-8 input file before the model loads (seconds)."""
+    if path.is_dir():
+        raise NewsbotError(f"{path} is a directory, not a file")
+    if not path.exists():
+        raise NewsbotError(f"{path}: no such file")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as file:
+        try:
+            while block := file.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise NewsbotError(f"{path} is not UTF-8 text: save it as UTF-8") from None
 
 
 async def _with_library(settings: Settings, body: Callable[[Library], Coroutine[Any, Any, int]]) -> int:
@@ -120,17 +216,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
+    source: str = args.source
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", source)
+    data: bytes | None = None
+    if source == "-":  # bytes, like an uploaded file: the same decoding, messages and size limit
+        data, name = sys.stdin.buffer.read(), STDIN_NAME
+    elif scheme:
+        if scheme[1].lower() not in ("http", "https"):
+            raise NewsbotError(f"{source}: only http(s) links can be added")
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise NewsbotError(f"{source} is a directory, not a file")
+        if not path.exists():
+            raise NewsbotError(f"{source}: no such file")
+        data, name = path.read_bytes(), path.name
+
     async def body(library: Library) -> int:
-        source: str = args.source
-        if source == "-":
-            info = await library.add_text(sys.stdin.read())
-        elif source.startswith(("http://", "https://")):
-            info = await library.add_url(source)
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise NewsbotError(f"{source}: no such file")
-            info = await library.add_upload(path.read_bytes(), path.name)
+        info = await (library.add_url(source) if data is None else library.add_upload(data, name))
         print(
             f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]"
         )
@@ -142,6 +245,8 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    _check_text_file(args.file)
+
     async def body(library: Library) -> int:
         with tqdm(total=None, unit="line", desc="importing", file=sys.stderr) as bar:
 
@@ -151,6 +256,10 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
             summary = await library.import_jsonl(args.file, batch_size=args.batch_size, on_progress=progress)
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())) or "none"
+        for problem in summary.problems[:SHOWN_PROBLEMS]:
+            print(f"skipped {problem}", file=sys.stderr)
+        if len(summary.problems) > SHOWN_PROBLEMS:
+            print(f"... and {len(summary.problems) - SHOWN_PROBLEMS} more skipped lines", file=sys.stderr)
         print(
             f"stored {summary.stored} articles ({summary.sentences} sentences, {summary.chunks} chunks) "
             f"in {summary.seconds:.1f} s, {summary.chunks_per_second:.1f} chunks/s; skipped: {skipped}"
@@ -195,31 +304,60 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions):
         raise NewsbotError("give either a question or --questions FILE")
+    if args.questions:
+        if not args.json:
+            raise NewsbotError("--questions answers in JSON lines: add --json")
+        _check_text_file(args.questions)
 
     async def body(library: Library) -> int:
-        if args.question:
-            answer = await library.ask(args.question)
-            print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else format_answer(answer))
+        if args.questions:
+            for number, line in enumerate(jsonl_lines(args.questions), start=1):
+                if line.strip():
+                    out = await _answer_line(library, line, number)
+                    print(json.dumps(out, ensure_ascii=False), flush=True)
             return 0
-        for line in jsonl_lines(args.questions):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            try:
-                out = (await library.ask(str(record["question"]))).as_json()
-            except NewsbotError as error:
-                out = {
-                    "question": record["question"],
-                    "abstained": True,
-                    "reason": str(error),
-                    "answer": [],
-                    "articles": [],
-                    "took_ms": 0,
-                }
-            print(json.dumps({"id": record.get("id"), **out}, ensure_ascii=False), flush=True)
+        try:
+            answer = await library.ask(args.question)
+        except NewsbotError as error:
+            if not args.json:
+                raise
+            print(json.dumps(_error_json(args.question, str(error)), ensure_ascii=False))
+            return 2
+        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else format_answer(answer))
         return 0
 
     return await _with_library(settings, body)
+
+
+async def _answer_line(library: Library, line: str, number: int) -> dict[str, object]:
+    """The output for one ``--questions`` line: its answer, or an error object of the same shape,
+    so one bad line never stops the questions after it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {"id": None, **_error_json(None, f"line {number}: not JSON ({error.msg})")}
+    if not isinstance(record, dict):
+        return {"id": None, **_error_json(None, f'line {number}: not a {{"id", "question"}} object')}
+    question = record.get("question")
+    if not isinstance(question, str):
+        return {"id": record.get("id"), **_error_json(None, f'line {number}: no "question" text')}
+    try:
+        out = (await library.ask(question)).as_json()
+    except NewsbotError as error:
+        out = _error_json(question, str(error))
+    return {"id": record.get("id"), **out}
+
+
+def _error_json(question: str | None, reason: str) -> dict[str, object]:
+    """A question that could not be asked, in the shape of ``Answer.as_json``."""
+    return {
+        "question": question,
+        "abstained": True,
+        "reason": reason,
+        "answer": [],
+        "articles": [],
+        "took_ms": 0,
+    }
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +382,10 @@ async def _chat_loop(library: Library) -> int:
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    for path in (args.questions, args.corpus):
+        if path is not None:
+            _check_text_file(path)
+
     async def body(library: Library) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
@@ -257,6 +399,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _tune(args: argparse.Namespace, settings: Settings) -> int:
+    _check_text_file(args.questions)
+
     async def body(library: Library) -> int:
         records = _read_jsonl(args.questions)
         report = await asyncio.to_thread(run_tuning, library, records, args.folds)
@@ -310,12 +454,20 @@ def abstention_table(result: AbstentionValidation) -> str:
     return (
         "\n".join(rows)
         + f"\n\nAnswerable questions abstained on, by group: {groups}.\n"
-        + f"Fitted on every question: weight {rule.weight:.4f}, bar {rule.bar:.3f}."
+        + f"Fitted on every question: weight {rule.weight:.4f}, bar {rule.bar:.3f}, "
+        + f"bar without a crowd {rule.bar_without_crowd:.3f}."
     )
 
 
 def _read_jsonl(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in jsonl_lines(path) if line.strip()]
+    records = []
+    for number, line in enumerate(jsonl_lines(path), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
+    return records
 
 
 def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:

@@ -17,6 +17,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
@@ -32,13 +33,22 @@ _HEADERS = {
 }
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
+# Query parameters that only say how a reader arrived (campaign, click and share ids): compared
+# lower-case, as whole names or, for the second set, as prefixes ("utm_source", "utm_medium", ...).
+_TRACKING_PARAMS = frozenset(
+    """fbclid gclid gclsrc dclid gbraid wbraid msclkid twclid ttclid yclid li_fat_id igshid igsh
+    mc_cid mc_eid _ga _gl _hsenc _hsmi mkt_tok oly_anon_id oly_enc_id vero_id vero_conv rb_clickid
+    s_cid ref_src ref_url xtor cmp smid ocid ncid sr_share pk_campaign pk_kwd pk_source pk_medium
+    pk_content""".split()
+)
+_TRACKING_PREFIXES = ("utm_", "mtm_", "at_")
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
 class FetchedPage:
-    """A fetched page, decoded; ``final_url`` is where the redirects ended."""
+    """A fetched page, decoded; ``final_url`` is where the redirects ended, in ``canonical_url`` form."""
 
     final_url: str
     content_type: str
@@ -72,6 +82,37 @@ async def fetch_article(
         raise ArticleRejected("unreachable", f"{_shown(url)} did not answer within {timeout:g} s") from None
 
 
+def canonical_url(url: str) -> str:
+    """``url`` as stored and compared for duplicates: one form for links to the same article.
+
+    Lower-case scheme and host, no default port, no user:password, no fragment, no tracking
+    parameters (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ...); the other query parameters stay
+    as they were, in their order. Anything that is not an http(s) URL with a host comes back
+    stripped but otherwise unchanged (never raises), so it can be applied to any user input.
+    """
+    url = url.strip()
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return url
+    kept = [
+        part
+        for part in parsed.query.decode("ascii").split("&")
+        if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
+    ]
+    query = "&".join(kept).encode("ascii") or None
+    canonical = parsed.copy_with(userinfo=b"", query=query, fragment=None)
+    if not urlsplit(url).path:  # "https://site" and "https://site/" are one page
+        canonical = canonical.copy_with(path="/")
+    return str(canonical)
+
+
+def _is_tracking(name: str) -> bool:
+    return name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
+
+
 async def _fetch(client: httpx.AsyncClient, url: str, max_bytes: int, allowed: frozenset[str]) -> FetchedPage:
     current = _parse(url)
     for _hop in range(MAX_REDIRECTS + 1):
@@ -100,8 +141,12 @@ def _parse(url: str) -> httpx.URL:
         parsed = httpx.URL(url.strip())
     except (httpx.InvalidURL, TypeError) as exc:
         raise ArticleRejected("bad_input", f"not a valid URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https"):
         raise ArticleRejected("bad_input", f"only http(s) links can be fetched, not {_shown(url)}")
+    if not parsed.host:
+        raise ArticleRejected(
+            "bad_input", f"{_shown(url.strip())} has no host name: send a link like https://example.com/story"
+        )
     return parsed
 
 
@@ -186,13 +231,15 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
         raise ArticleRejected("not_article", f"{_shown(str(url))} is {mime}, not a web page or text")
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ArticleRejected("too_large", f"the page is larger than {max_bytes:,} bytes")
+        raise too_large("the page", int(declared), max_bytes)
     chunks, size = [], 0
     try:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > max_bytes:
-                raise ArticleRejected("too_large", f"the page is larger than {max_bytes:,} bytes")
+                raise ArticleRejected(
+                    "too_large", f"the page is over the limit of {readable_size(max_bytes)}"
+                )
             chunks.append(chunk)
     except httpx.TimeoutException:
         raise ArticleRejected("unreachable", f"{url.host} stopped sending") from None
@@ -205,7 +252,9 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
         raise ArticleRejected("not_article", f"{_shown(str(url))} is a binary file, not a web page")
     is_html = mime in _HTML_TYPES or (not mime and body.lstrip()[:1] == b"<")
     text = _decode(body, content_type, is_html)
-    return FetchedPage(str(url), mime or ("text/html" if is_html else "text/plain"), text, is_html)
+    return FetchedPage(
+        canonical_url(str(url)), mime or ("text/html" if is_html else "text/plain"), text, is_html
+    )
 
 
 def _decode(body: bytes, content_type: str, is_html: bool) -> str:
@@ -225,6 +274,28 @@ def _decode(body: bytes, content_type: str, is_html: bool) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return body.decode("cp1252", errors="replace")
+
+
+def too_large(what: str, size: int, limit: int) -> ArticleRejected:
+    """The rejection of ``what`` (``"the page"``, ``"the file"``) for being ``size`` bytes when
+    ``limit`` is allowed; exact byte counts when both round to the same figure ("10.0 kB; the
+    limit is 10.0 kB" would explain nothing)."""
+    shown, most = readable_size(size), readable_size(limit)
+    if shown == most:
+        shown, most = f"{size:,} bytes", f"{limit:,} bytes"
+    return ArticleRejected("too_large", f"{what} is {shown}; the limit is {most}")
+
+
+def readable_size(size: int) -> str:
+    """A byte count as people read it: "950 bytes", "1.2 kB", "3.4 MB", "1.1 GB" (SI units)."""
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    scaled = float(size)
+    for unit in ("kB", "MB", "GB"):
+        scaled /= 1000
+        if scaled < 999.95 or unit == "GB":
+            break
+    return f"{scaled:.1f} {unit}"
 
 
 def _reason(exc: Exception | None) -> str:

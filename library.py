@@ -16,25 +16,26 @@ import functools
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from fetch import fetch_article
+from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
-from index.store import LibraryStats, NewArticle, Store
+from index.store import ArticleRefused, LibraryStats, NewArticle, Store
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text, decode_upload
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
-from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle
-from retrieval.prepare import prepare_article
+from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
+from retrieval.prepare import normalize_language, prepare_article
 from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from settings import Settings
@@ -44,15 +45,18 @@ log = logging.getLogger(__name__)
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
 
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
     stored: int
-    skipped: dict[str, int]
+    skipped: dict[str, int]  # lines skipped, by ``ArticleRejected.reason``
     chunks: int
     sentences: int
     seconds: float
+    # Why each skipped line was skipped, in file order: "line 9: same URL as line 3".
+    problems: tuple[str, ...] = ()
 
     @property
     def chunks_per_second(self) -> float:
@@ -66,8 +70,23 @@ class ImportRecord:
     ref: str
     text: str
     meta: ArticleMeta
-    lang: str | None
+    lang: str | None  # an ISO 639-1 code, None to detect it from the text
     source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A prepared import line waiting for its batch to be embedded and stored."""
+
+    line: int
+    prepared: PreparedArticle
+    ref: str
+    source: str | None
+
+
+class ImportFailed(NewsbotError):
+    """The database failed while storing an import batch (not a problem of one line): the lines
+    stored before it stay stored, and a re-run continues from there."""
 
 
 class Library:
@@ -108,19 +127,7 @@ class Library:
         # The model loads in one thread while the library loads in others: start-up is the
         # slower of the two, not their sum (the model's dimension is not needed for a library
         # that already has vectors; a mismatched model is still refused before anything is served).
-        loading = (
-            asyncio.ensure_future(
-                asyncio.to_thread(
-                    load_encoder,
-                    settings.model,
-                    settings.model_cache,
-                    threads=settings.encoder_threads,
-                    backend=settings.encoder_backend,
-                )
-            )
-            if encoder is None
-            else None
-        )
+        loading = asyncio.ensure_future(asyncio.to_thread(_load_model, settings)) if encoder is None else None
         store = await Store.open(settings.db)
         try:
             saved = await asyncio.to_thread(
@@ -249,24 +256,29 @@ class Library:
 
     # -- adding -------------------------------------------------------------------------------
 
-    async def add_text(self, raw: str, *, url: str | None = None, is_html: bool = False) -> ArticleInfo:
-        cleaned = await self._cpu_bound(clean_html if is_html else clean_text, raw, url=url)
+    async def add_text(
+        self, raw: str, *, url: str | None = None, is_html: bool = False, markdown: bool = False
+    ) -> ArticleInfo:
+        if is_html:
+            cleaned = await self._cpu_bound(clean_html, raw, url=url)
+        else:
+            cleaned = await self._cpu_bound(clean_text, raw, url=url, markdown=markdown)
         return await self._add_cleaned(cleaned)
 
     async def add_upload(self, data: bytes, filename: str | None) -> ArticleInfo:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
-            raise ArticleRejected(
-                "too_large", f"the file is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
-            )
+            raise too_large(filename or "the file", len(data), limit)
         suffix = Path(filename or "").suffix.lower()
         if suffix not in HTML_SUFFIXES | TEXT_SUFFIXES:
             raise ArticleRejected("bad_input", f"{filename}: send a .txt, .md or .html file")
         text = decode_upload(data, filename)
-        return await self.add_text(text, is_html=suffix in HTML_SUFFIXES)
+        return await self.add_text(
+            text, is_html=suffix in HTML_SUFFIXES, markdown=suffix in MARKDOWN_SUFFIXES
+        )
 
     async def add_url(self, url: str) -> ArticleInfo:
-        duplicate = await self.store.find_duplicate(text_hash=None, url=url, ref=None)
+        duplicate = await self.store.find_duplicate(text_hash=None, url=canonical_url(url), ref=None)
         if duplicate:
             raise DuplicateArticle(duplicate.ref, duplicate.title)
         page = await fetch_article(
@@ -278,6 +290,8 @@ class Library:
         return await self.add_text(page.text, url=page.final_url, is_html=page.is_html)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
+        if cleaned.meta.url:  # a link from front matter or the page: one form per article
+            cleaned = replace(cleaned, meta=replace(cleaned.meta, url=canonical_url(cleaned.meta.url)))
         prepared = await self._cpu_bound(prepare_article, cleaned, self._index.config)
         async with self._write_lock:
             await self._refuse_duplicate(prepared, None)
@@ -336,26 +350,54 @@ class Library:
     ) -> ImportSummary:
         """Import a JSONL archive in batches, one transaction each; re-running skips what is stored.
 
+        A line is skipped, with its reason in ``ImportSummary.problems``, when it is malformed, or
+        has the text, the URL or the id (ignoring case) of an earlier line or of a stored article,
+        or an id of the form the automatic refs have (``a`` + a number). If the database refuses
+        an article of a batch anyway (another process stored the same article meanwhile), the
+        rest of the batch is stored without it; any other database failure raises
+        ``ImportFailed``, with the earlier batches kept.
+
         Pipelined: while one batch is being embedded and stored, the next is cleaned and split,
         so the import runs at close to the encoder's own speed (``benchmarks/bench.py``
         measures the ratio). Batches still commit one after another, in file order."""
         started = time.perf_counter()
         lines = jsonl_lines(path)
         skipped: Counter[str] = Counter()
+        problems: list[tuple[int, str]] = []
         stored = chunks = sentences = 0
-        batch: list[tuple[PreparedArticle, str | None, str | None]] = []
-        seen_hashes: set[str] = set()
-        seen_refs: set[str] = set()  # the batch being stored is not in the store yet
-        stored_refs = await self.store.refs()
+        batch: list[_Ready] = []
+        # The line that first had each text, URL and id: the batch being stored is not in the
+        # store yet, so duplicates within the file are caught here.
+        seen_texts: dict[str, int] = {}
+        seen_urls: dict[str, int] = {}
+        seen_ids: dict[str, int] = {}
+        stored_ids = {_fold(ref): (ref, title) for ref, title in (await self.store.ref_titles()).items()}
         storing: asyncio.Task[None] | None = None
 
-        async def store(ready: list[tuple[PreparedArticle, str | None, str | None]]) -> None:
+        def skip(line: int, rejected: ArticleRejected) -> None:
+            skipped[rejected.reason] += 1
+            problems.append((line, str(rejected)))
+
+        async def store(ready: list[_Ready]) -> None:
             nonlocal stored, chunks, sentences
             async with self._write_lock:
-                new = await self._cpu_bound(self._embed, ready)
-                infos = await self.store.add_articles(new)
-                await self._publish(infos, new)
-            stored += len(infos)
+                new = await self._cpu_bound(self._embed, [(r.prepared, r.ref, r.source) for r in ready])
+                while new:
+                    try:
+                        infos = await self.store.add_articles(new)
+                    except ArticleRefused as refused:  # nothing was stored: store the rest without it
+                        line = ready.pop(refused.position)
+                        del new[refused.position]
+                        skip(line.line, _refusal(line, refused))
+                        continue
+                    except sqlite3.Error as error:
+                        raise ImportFailed(
+                            f"lines {ready[0].line}-{ready[-1].line} could not be stored ({error}); "
+                            "what earlier lines added is stored, and a re-run continues from there"
+                        ) from error
+                    await self._publish(infos, new)
+                    break
+            stored += len(new)
             chunks += sum(len(n.prepared.chunks) for n in new)
             sentences += sum(len(n.prepared.sentences) for n in new)
 
@@ -368,29 +410,44 @@ class Library:
                 storing = asyncio.create_task(store(list(batch)))
                 batch.clear()
 
+        async def admit(record: ImportRecord, number: int) -> _Ready:
+            """The line prepared for storing, unless it repeats an earlier line or a stored article."""
+            key = _fold(record.ref)
+            # Checked before cleaning, so re-runs at scale skip stored lines quickly.
+            _check_id(record.ref, number, stored_ids.get(key), seen_ids.get(key))
+            try:
+                cleaned = await self._cpu_bound(clean_text, record.text, url=record.meta.url, archive=True)
+                cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
+                prepared = await self._cpu_bound(
+                    prepare_article, cleaned, self._index.config, lang=record.lang
+                )
+            except ArticleRejected as rejected:
+                raise ArticleRejected(rejected.reason, f"line {number}: {rejected}") from None
+            url = prepared.meta.url
+            if prepared.content_hash in seen_texts:
+                earlier = seen_texts[prepared.content_hash]
+                raise ArticleRejected("duplicate", f"line {number}: same text as line {earlier}")
+            if url is not None and url in seen_urls:
+                raise ArticleRejected("duplicate", f"line {number}: same URL as line {seen_urls[url]}")
+            existing = await self.store.find_duplicate(
+                text_hash=prepared.content_hash, url=url, ref=record.ref
+            )
+            if existing is not None:
+                what = _duplicate_of(existing, prepared, record.ref)
+                raise ArticleRejected("duplicate", f"line {number}: {what}")
+            seen_texts[prepared.content_hash] = seen_ids[key] = number
+            if url is not None:
+                seen_urls[url] = number
+            return _Ready(number, prepared, record.ref, record.source)
+
         try:
             for number, line in enumerate(lines, start=1):
                 try:
                     record = parse_import_line(line, number)
-                    if record is None:
-                        continue
-                    if record.ref in stored_refs:  # a re-run: skip it before cleaning it again
-                        raise ArticleRejected("duplicate", f"article {record.ref} is already stored")
-                    cleaned = await self._cpu_bound(
-                        clean_text, record.text, url=record.meta.url, archive=True
-                    )
-                    cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
-                    prepared = await self._cpu_bound(
-                        prepare_article, cleaned, self._index.config, lang=record.lang
-                    )
-                    if prepared.content_hash in seen_hashes or record.ref in seen_refs:
-                        raise ArticleRejected("duplicate", "duplicate of an earlier line")
-                    await self._refuse_duplicate(prepared, record.ref)
-                    seen_hashes.add(prepared.content_hash)
-                    seen_refs.add(record.ref)
-                    batch.append((prepared, record.ref, record.source))
+                    if record is not None:
+                        batch.append(await admit(record, number))
                 except ArticleRejected as rejected:
-                    skipped[rejected.reason] += 1
+                    skip(number, rejected)
                 if len(batch) >= batch_size:
                     await flush()
                 if on_progress:
@@ -400,7 +457,14 @@ class Library:
         finally:
             if storing is not None and not storing.done():
                 storing.cancel()
-        return ImportSummary(stored, dict(skipped), chunks, sentences, time.perf_counter() - started)
+        return ImportSummary(
+            stored,
+            dict(skipped),
+            chunks,
+            sentences,
+            time.perf_counter() - started,
+            tuple(message for _, message in sorted(problems, key=lambda p: p[0])),
+        )
 
     # -- reading and deleting -------------------------------------------------------------------
 
@@ -421,6 +485,25 @@ class Library:
         return await self.store.stats()
 
 
+def _load_model(settings: Settings) -> Encoder:
+    """The configured encoder, or ``ModelNotLoaded`` saying why in one line."""
+    try:
+        return load_encoder(
+            settings.model,
+            settings.model_cache,
+            threads=settings.encoder_threads,
+            backend=settings.encoder_backend,
+        )
+    except Exception as error:
+        model = settings.model
+        if isinstance(error, OSError) and model != "bundled" and not Path(model).expanduser().exists():
+            why = "no such folder, and no such model in the local Hugging Face cache"
+            why += " (newsbot never downloads one)"
+        else:
+            why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelNotLoaded(f"could not load the model {model} (NEWSBOT_MODEL): {why}") from error
+
+
 def jsonl_lines(path: Path) -> list[str]:
     """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
     U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them)."""
@@ -429,7 +512,12 @@ def jsonl_lines(path: Path) -> list[str]:
 
 
 def parse_import_line(line: str, number: int) -> ImportRecord | None:
-    """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number."""
+    """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number.
+
+    The id must be a non-blank string (surrounding spaces are dropped) or an integer. ``lang`` is
+    normalized (``English``, ``en-US`` -> ``en``; ``Bahasa Indonesia``, ``ind`` -> ``id``; see
+    ``normalize_language``); an unknown language (``xx``, ``und``) is detected from the text, as
+    when none is given: the article is still worth keeping, and its language is what it is."""
     if not line.strip():
         return None
     try:
@@ -438,6 +526,14 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
         raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
         raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
+    ref = obj["id"]
+    if isinstance(ref, bool) or not isinstance(ref, str | int):
+        shown = json.dumps(ref, ensure_ascii=False)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        raise ArticleRejected("bad_input", f'line {number}: "id" must be a string or an integer, not {shown}')
+    ref = str(ref).strip()
+    if not ref:
+        raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
 
     def opt(key: str) -> str | None:
         value = obj.get(key)
@@ -448,9 +544,51 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
         outlet=opt("source") or opt("outlet"),
         author=opt("author"),
         published=opt("published"),
-        url=opt("url"),
+        url=canonical_url(url) if (url := opt("url")) else None,
     )
-    return ImportRecord(str(obj["id"]), obj["text"], meta, opt("lang"), opt("source"))
+    return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(ref: str) -> str:
+    """``ref`` with ASCII letters lowercased: refs match as SQLite's NOCASE matches them."""
+    return ref.translate(_ASCII_LOWER)
+
+
+def _titled(title: str | None) -> str:
+    return f"“{title}”" if title else "an untitled article"
+
+
+def _check_id(ref: str, number: int, stored: tuple[str, str | None] | None, seen: int | None) -> None:
+    """Refuse an import id that a stored article or an earlier line already has (ignoring case).
+    Any other id is kept as the article's ref, also one of the automatic form (``a7``): the store
+    then numbers later automatic refs past it."""
+    if stored is not None:
+        stored_ref, title = stored
+        by = _titled(title) if stored_ref == ref else f"{stored_ref} ({_titled(title)})"
+        raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by {by}")
+    if seen is not None:
+        raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by line {seen}")
+
+
+def _duplicate_of(existing: ArticleInfo, prepared: PreparedArticle, ref: str | None) -> str:
+    """What a new article shares with the stored ``existing``, for a skipped line's message."""
+    shown = f"{existing.ref} ({_titled(existing.title)})"
+    if existing.content_hash == prepared.content_hash:
+        return f"same text as {shown}, already in the library"
+    if prepared.meta.url is not None and existing.url == prepared.meta.url:
+        return f"same URL as {shown}, already in the library"
+    return f"id {ref} is already used by {shown}"
+
+
+def _refusal(ready: _Ready, refused: ArticleRefused) -> ArticleRejected:
+    """A skipped line's rejection for an article the database refused while storing its batch."""
+    if refused.existing is None:
+        return ArticleRejected(refused.reason, f"line {ready.line}: {refused}")
+    what = _duplicate_of(refused.existing, ready.prepared, ready.ref)
+    return ArticleRejected("duplicate", f"line {ready.line}: {what} (stored while this import ran)")
 
 
 def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:

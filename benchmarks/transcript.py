@@ -98,8 +98,8 @@ async def converse(tg: FakeTelegram) -> None:
         tg,
         private,
         "Sari (private)",
-        "siapa yang memenangkan piala dunia?",
-        tg.private_text(sari, "siapa yang memenangkan piala dunia?"),
+        "siapa yang memenangkan Piala Dunia 2022?",
+        tg.private_text(sari, "siapa yang memenangkan Piala Dunia 2022?"),
     )
 
 

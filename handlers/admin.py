@@ -6,8 +6,8 @@ from telegram import Document, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
+from fetch import too_large
 from handlers.common import Context, library, reply_plain, require_admin, settings
-from retrieval.errors import ArticleRejected
 from retrieval.types import ArticleInfo
 
 ADD_USAGE = (
@@ -53,9 +53,7 @@ async def on_document(update: Update, context: Context) -> None:
 async def _add_document(document: Document, context: Context) -> ArticleInfo:
     limit = settings(context).max_upload_bytes
     if document.file_size is not None and document.file_size > limit:
-        raise ArticleRejected(
-            "too_large", f"the file is {document.file_size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
-        )
+        raise too_large(document.file_name or "the file", document.file_size, limit)
     file = await document.get_file()
     data = bytes(await file.download_as_bytearray())
     return await library(context).add_upload(data, document.file_name)

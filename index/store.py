@@ -6,11 +6,16 @@ Why these choices:
   if the process is killed mid-ingest: SQLite rolls an unfinished transaction back on open.
 - Sentence and chunk texts are not stored: they are slices of the article text by offsets.
 - The encoder that made the vectors is recorded; opening the index with another is refused.
+- Article ids (and so the automatic refs ``a<id>``) are never reused (AUTOINCREMENT): a deleted
+  article's ref, quoted in old chats as ``/article_a3`` or ``[a3]``, never opens another story.
+- Refs are looked up ignoring ASCII case (``A1`` finds ``a1``); an exact match wins.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,7 @@ import aiosqlite
 import numpy as np
 
 from retrieval.encoder import EncoderIdentity
-from retrieval.errors import ModelMismatch, NotFound
+from retrieval.errors import ArticleRejected, ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
@@ -55,10 +60,61 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (article_id, idx)
     ) WITHOUT ROWID;
     """,
+    # Ids and automatic refs are never reused: AUTOINCREMENT, in place (SQLite's 12-step table
+    # rebuild, run with foreign keys off so dropping the old table cascades nothing), every id and
+    # ref kept. The sequence starts past every id and every ref of the automatic form: ids deleted
+    # from the top before this upgrade left no trace and cannot be reserved.
+    """
+    CREATE TABLE articles_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ref TEXT NOT NULL UNIQUE,
+        title TEXT, outlet TEXT, author TEXT, published TEXT,
+        url TEXT UNIQUE,
+        lang TEXT NOT NULL,
+        source TEXT,
+        text TEXT NOT NULL,
+        content_hash TEXT NOT NULL UNIQUE,
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    INSERT INTO articles_v2
+        (id, ref, title, outlet, author, published, url, lang, source, text, content_hash, added_at)
+        SELECT id, ref, title, outlet, author, published, url, lang, source, text, content_hash, added_at
+        FROM articles;
+    DROP TABLE articles;
+    ALTER TABLE articles_v2 RENAME TO articles;
+    DELETE FROM sqlite_sequence WHERE name = 'articles';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'articles', max(
+        (SELECT coalesce(max(id), 0) FROM articles),
+        (SELECT coalesce(max(CAST(substr(ref, 2) AS INTEGER)), 0) FROM articles
+         WHERE lower(ref) GLOB 'a[0-9]*')
+    );
+    CREATE INDEX articles_ref_nocase ON articles (ref COLLATE NOCASE);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at, content_hash"
+_AUTOMATIC_REF = re.compile(r"a[0-9]{1,18}", re.IGNORECASE)  # 18 digits: within SQLite's int64
+
+
+def automatic_number(ref: str) -> int | None:
+    """N if ``ref`` has the form of the refs the store gives articles (``a`` + N, any case)."""
+    return int(ref[1:]) if _AUTOMATIC_REF.fullmatch(ref) else None
+
+
+class ArticleRefused(ArticleRejected):
+    """The database refused article ``position`` of a batch (a constraint failed); nothing of the
+    batch was stored. ``existing`` is the stored article with the same text, URL or ref (stored
+    meanwhile by another process), or None when the refusal has another cause."""
+
+    def __init__(self, position: int, existing: ArticleInfo | None, error: sqlite3.IntegrityError) -> None:
+        if existing is None:
+            super().__init__("refused", f"the database refused the article ({error})")
+        else:
+            shown = f"{existing.ref} ({existing.title})" if existing.title else existing.ref
+            super().__init__("duplicate", f"already in the library as {shown}")
+        self.position = position
+        self.existing = existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +164,12 @@ class Store:
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=10000")
             store = cls(db, path)
+            # Foreign keys are enforced only after migrating: a table rebuild drops the old
+            # table, which would otherwise delete every article's sentences and chunks.
             await store._migrate()
+            await db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             await db.close()
             raise
@@ -134,6 +192,9 @@ class Store:
             try:
                 for statement in filter(str.strip, script.split(";")):
                     await self._db.execute(statement)
+                async with self._db.execute("PRAGMA foreign_key_check") as cur:
+                    if await cur.fetchone() is not None:
+                        raise RuntimeError(f"migration {number} of {self.path} broke a foreign key")
                 await self._db.execute(f"PRAGMA user_version = {number}")
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -168,21 +229,33 @@ class Store:
     async def find_duplicate(
         self, *, text_hash: str | None, url: str | None, ref: str | None
     ) -> ArticleInfo | None:
+        """A stored article with this text hash, this URL or this ref (ignoring case)."""
         async with self._db.execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE content_hash = ? OR url = ? OR ref = ? LIMIT 1",
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+            " WHERE content_hash = ? OR url = ? OR ref = ? COLLATE NOCASE LIMIT 1",
             (text_hash, url, ref),
         ) as cur:
             row = await cur.fetchone()
         return _info(row) if row else None
 
     async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
-        """Store a batch in one transaction: all of it, or (on any error or a kill) none of it."""
+        """Store a batch in one transaction: all of it, or (on any error or a kill) none of it.
+
+        A failed constraint raises ``ArticleRefused`` naming the article of the batch it refused,
+        so a caller can store the rest without it."""
         stored: list[ArticleInfo] = []
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             for article in articles:
                 stored.append(await self._insert(article))
             await self._db.execute("COMMIT")
+        except sqlite3.IntegrityError as error:
+            await self._db.execute("ROLLBACK")
+            # Looked up after the rollback: only an article that is really stored is named.
+            existing = await self.find_duplicate(
+                text_hash=article.prepared.content_hash, url=article.prepared.meta.url, ref=article.ref
+            )
+            raise ArticleRefused(len(stored), existing, error) from error
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
@@ -211,11 +284,11 @@ class Store:
         )
         article_id = cur.lastrowid
         assert article_id is not None
-        if new.ref is None:
+        if new.ref is None:  # ids only grow, past every ref of this form: it is free
+            await self._db.execute("UPDATE articles SET ref = ? WHERE id = ?", (f"a{article_id}", article_id))
+        elif (number := automatic_number(new.ref)) is not None:  # an imported "a9": later ids pass it
             await self._db.execute(
-                "UPDATE articles SET ref = CASE WHEN EXISTS (SELECT 1 FROM articles WHERE ref = ?1)"
-                " THEN ?1 || '-' || substr(content_hash, 1, 6) ELSE ?1 END WHERE id = ?2",
-                (f"a{article_id}", article_id),
+                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'articles'", (number,)
             )
         await self._db.executemany(
             "INSERT INTO sentences (article_id, idx, start, end, vector) VALUES (?, ?, ?, ?, ?)",
@@ -247,10 +320,11 @@ class Store:
         return _info(row)
 
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
-        """The article's info and its full cleaned text."""
+        """The article's info and its full cleaned text; ``ref`` matches ignoring ASCII case, an
+        exact match first (two refs differing only in case may survive from before version 2)."""
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
-            " FROM articles a WHERE ref = ?",
+            " FROM articles a WHERE ref = ?1 COLLATE NOCASE ORDER BY ref = ?1 DESC, id LIMIT 1",
             (ref,),
         ) as cur:
             row = await cur.fetchone()
@@ -269,9 +343,10 @@ class Store:
             raise
         return info
 
-    async def refs(self) -> set[str]:
-        async with self._db.execute("SELECT ref FROM articles") as cur:
-            return {ref async for (ref,) in cur}
+    async def ref_titles(self) -> dict[str, str | None]:
+        """Every stored ref with its article's title."""
+        async with self._db.execute("SELECT ref, title FROM articles") as cur:
+            return {ref: title async for ref, title in cur}
 
     async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
         async with self._db.execute(

@@ -4,17 +4,22 @@ Cleaning works on whole lines: a line is either kept verbatim (whitespace normal
 as boilerplate, so the sentences the bot later quotes are exactly the article's. Dropped are
 byline, caption, related-link, share, advert, copyright and navigation lines (``_DROP``), and
 everything above a dateline such as "TRIBUNNEWS.COM, BEIJING - " (title, teaser, photo caption).
+Markdown is read too: a YAML (``---``) or TOML (``+++``) front-matter block becomes metadata,
+headings become the title or are dropped, and markup is removed from the lines kept.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import tomllib
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
+from typing import Any
 
 import trafilatura
+import yaml
 
 from retrieval.errors import ArticleRejected
 from retrieval.sentences import split_sentences
@@ -72,21 +77,60 @@ _BLOCK_TAG = re.compile(
 )
 _HTML_DOCUMENT = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.I)
 
-# --- markdown (conservative: only unambiguous markup) ----------------------------------------
+# --- markdown ---------------------------------------------------------------------------------
 
-_MARKDOWN = (
-    (re.compile(r"^ {0,3}#{1,6}\s+(.*?)(?:\s+#+)?$", re.M), r"\1"),  # headings
-    (re.compile(r"^ {0,3}>\s?", re.M), ""),  # block quotes
-    (re.compile(r"^ {0,3}(?:[-*_] *){3,}$|^ {0,3}=+$", re.M), ""),  # rules, setext underlines
-    (re.compile(r"^ {0,3}\[[^\]\n]+\]:\s+\S+.*$", re.M), ""),  # link reference definitions
-    (re.compile(r"^ {0,3}[-*+]\s+", re.M), ""),  # bullets
-    # Inner parts exclude their own delimiters, which keeps every pattern linear in the line length.
+# A front-matter block opens the file: YAML between "---" lines (or "---" and "..."), TOML
+# between "+++" lines. Only the start of the text is searched.
+_FRONT_MATTER = re.compile(r"\A\s*(---|\+\+\+)[ \t]*\n(?:(.*?)\n)?(?:\1|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER_OPENS = re.compile(r"[\s\ufeff]*(?:---|\+\+\+)")
+_FRONT_MATTER_CHARS = 10_000
+_FRONT_MATTER_KEY = re.compile(r"[A-Za-z_][\w.-]{0,63}")
+# Keys (lower case, "-" read as "_") for each field, the preferred first.
+_FRONT_MATTER_FIELDS = {
+    field: tuple(keys.split())
+    for field, keys in {
+        "title": "title headline",
+        "published": """published published_at publish_date publishdate published_date date_published
+            datepublished pubdate pub_date date created created_at""",
+        "author": "author authors byline by creator writer reporter",
+        "outlet": "outlet source publisher publication site site_name sitename newspaper",
+        "url": "url link canonical canonical_url canonicalurl permalink source_url original_url",
+    }.items()
+}
+# A block is front matter only if it names one of these (or a field above): a rule, a line
+# "Note: figures are provisional." and a rule at the top of plain text is not.
+_FRONT_MATTER_KNOWN = frozenset(
+    """tags tag categories category layout draft description summary subtitle excerpt lang language
+    slug image keywords type id weight lastmod updated modified aliases series topics location""".split()
+).union(*_FRONT_MATTER_FIELDS.values())
+_HTTP_URL = re.compile(r"https?://[^\s/?#@]+[^\s]*", re.I)
+
+# Block markup, matched against one whole (normalised) line.
+_ATX_HEADING = re.compile(r"(#{1,6})(?: (.*))?")
+_ATX_CLOSING = re.compile(r"(?:^| )#+$")
+_RULE = re.compile(r"(?:[-*_] *){3,}|=+")
+_SETEXT = re.compile(r"=+|-+")  # under a one-line paragraph (when the text is known Markdown)
+_QUOTE_MARK = re.compile(r"(?:> ?)+")
+_BULLET = re.compile(r"[-*+] (?=\S)")
+_NUMBERED = re.compile(r"(\d{1,9})[.)] (?=\S)")
+_LINK_DEFINITION = re.compile(r"\[[^\]\n]+\]: ?\S+.*")
+# A backslash-escaped character is hidden from the markup patterns as a private-use character
+# (U+E000 + its code), then put back: with its backslash in plain text, without it in Markdown.
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>\"'])")
+_HIDDEN_CHAR = re.compile("[\ue000-\ue07f]")
+_HARD_BREAK = re.compile(r"\\$")
+# Inline markup. Inner parts exclude their own delimiters, which keeps every pattern linear in the
+# line length; none matches a line break.
+_INLINE = (
     (re.compile(r"!\[[^\[\]\n]*\]\([^()\s\[\]]*\)"), ""),  # images
-    (re.compile(r"\[([^\[\]\n]+)\]\([^()\s\[\]]*(?:\s+\"[^\"\n]*\")?\)"), r"\1"),  # links
+    # links; the target may hold one level of parentheses (Wikipedia's "Foo_(bar)")
+    (re.compile(r"\[([^\[\]\n]+)\]\((?:[^()\s\[\]]|\([^()\s\[\]]*\))*(?: +\"[^\"\n]*\")?\)"), r"\1"),
     (re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]"), r"\1"),  # reference links
+    (re.compile(r"<(https?://[^\s<>]+)>"), r"\1"),  # autolinks
     (re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*"), r"\1"),  # bold
     (re.compile(r"(?<!\w)__(?=\S)([^_\n]+?)(?<=\S)__(?!\w)"), r"\1"),  # bold
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # italic
+    (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),  # italic
     (re.compile(r"(?<![\w`])`([^`\n]+)`(?![\w`])"), r"\1"),  # inline code
 )
 
@@ -274,29 +318,46 @@ def decode_upload(data: bytes, filename: str | None) -> str:
     return text
 
 
-def clean_text(raw: str, *, url: str | None = None, archive: bool = False) -> CleanedArticle:
+def clean_text(
+    raw: str, *, url: str | None = None, archive: bool = False, markdown: bool = False
+) -> CleanedArticle:
     """Clean pasted text, a .txt or a .md file; text containing HTML tags is treated as HTML.
+
+    Markdown needs no flag: front matter (title, date, author, source, url ...) becomes metadata,
+    a heading on the first line the title, other headings are dropped, and unambiguous markup
+    (emphasis, links, bullets, quotes) is removed everywhere. ``markdown=True`` (a .md file, a
+    text/markdown page) also reads what plain text may mean otherwise: numbered list items,
+    "---" heading underlines, backslash escapes; a front matter or a first-line heading implies it.
+    ``url``, when given, wins over a url in the front matter.
 
     ``archive=True`` is for a JSONL archive's text: already an article body, its title given
     separately, an article by declaration. Only line-level boilerplate ("Baca juga: …") is
-    dropped: no title, teaser or header guessing, and a one-sentence passage is kept.
+    dropped: no front matter, title, teaser or header guessing, and a one-sentence passage is kept.
     """
     if not raw.strip():
         raise ArticleRejected("empty", "the text is empty")
     if _looks_binary(raw):
         raise ArticleRejected("binary", "this looks like binary data, not text")
+    found, given_url = _Found(), None
+    if not archive and (front := _front_matter(raw)) is not None:
+        found, given_url, raw = front
+        markdown = True
+    url = url or given_url
     text = _normalize(raw)
     if _TAG.search(text):
         if _HTML_DOCUMENT.search(text):
             try:
-                return clean_html(text, url=url)
+                article = clean_html(text, url=url)
             except ArticleRejected as exc:
                 if exc.reason != "not_article":
                     raise
+            else:
+                return _with_found(article, found)
         text = _normalize(_html_to_text(text))
-    for pattern, replacement in _MARKDOWN:
-        text = pattern.sub(replacement, text)
-    body, found = _clean_lines(text.split("\n"), _Found(), paragraphs_per_line=False, header=not archive)
+    first_line = text.partition("\n")[0]
+    markdown = markdown or (not archive and _ATX_HEADING.fullmatch(first_line) is not None)
+    lines, headings = _markdown_lines(text, full=markdown)
+    body, found = _clean_lines(lines, found, paragraphs_per_line=False, header=not archive, headings=headings)
     return _finish(body, found, url, strict=not archive)
 
 
@@ -333,6 +394,138 @@ def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
     return _finish(body, found, url)
 
 
+# --- markdown -------------------------------------------------------------------------------
+
+
+def _front_matter(raw: str) -> tuple[_Found, str | None, str] | None:
+    """(metadata, url, the text after the block) if ``raw`` opens with a front-matter block.
+
+    YAML is read with PyYAML's BaseLoader: every value a string (no type guessing, no Python
+    objects), dates then parsed like any date line. A block that does not parse, is not a mapping
+    of plain keys, or names no known key is not front matter: the text is left as it was.
+    """
+    if not _FRONT_MATTER_OPENS.match(raw):
+        return None
+    text = _LINE_ENDS.sub("\n", raw).lstrip("\ufeff")
+    match = _FRONT_MATTER.match(text[:_FRONT_MATTER_CHARS])
+    if match is None:
+        return None
+    try:
+        if match[1] == "+++":
+            data: Any = tomllib.loads(match[2] or "")
+        else:
+            data = yaml.load(match[2] or "", Loader=yaml.BaseLoader)  # BaseLoader: strings, lists, dicts only
+    except (ValueError, RecursionError, yaml.YAMLError):  # TOMLDecodeError is a ValueError
+        return None
+    if not isinstance(data, dict) or not all(
+        isinstance(key, str) and _FRONT_MATTER_KEY.fullmatch(key) for key in data
+    ):
+        return None
+    fields: dict[str, list[str]] = {}
+    for key, value in data.items():
+        fields.setdefault(key.lower().replace("-", "_"), _front_matter_strings(value))
+    if not fields.keys() & _FRONT_MATTER_KNOWN:
+        return None
+
+    def values(field: str) -> list[str]:
+        return [v for key in _FRONT_MATTER_FIELDS[field] for v in fields.get(key, [])]
+
+    titles = [_inline(_TAG.sub("", v)) for v in values("title")]
+    stamps = [stamp for v in values("published") if (stamp := _parse_date_line(v)) and not stamp[1]]
+    urls = [v for v in values("url") + values("outlet") if _HTTP_URL.fullmatch(v)]
+    outlets = [v for v in values("outlet") if not _HTTP_URL.fullmatch(v)]
+    found = _Found(
+        title=_tidy(next(iter(titles), None)),
+        outlet=_tidy(next(iter(outlets), None)),
+        author=_tidy(", ".join(dict.fromkeys(values("author")))),
+        published=stamps[0][0] if stamps else None,
+    )
+    return found, next(iter(urls), None), text[match.end() :]
+
+
+def _front_matter_strings(value: object) -> list[str]:
+    """The text in a front-matter value: a string, a date, a list of them, or {name: ...}."""
+    if isinstance(value, list):  # one level: nested lists (and alias bombs) are not metadata
+        return [s for item in value if not isinstance(item, list) for s in _front_matter_strings(item)]
+    if isinstance(value, dict):
+        return _front_matter_strings(value.get("name")) if isinstance(value.get("name"), str) else []
+    if isinstance(value, date | time):  # TOML dates (datetime is a date)
+        return [value.isoformat()]
+    return [" ".join(value.split())] if isinstance(value, str) and value.strip() else []
+
+
+def _markdown_lines(text: str, *, full: bool) -> tuple[list[str], frozenset[int]]:
+    """The lines of ``text`` without Markdown markup, and which of them are headings.
+
+    A list item starts a paragraph of its own (an empty line goes before it), so items are never
+    joined into one sentence. ``full``: the text is known to be Markdown (see ``clean_text``).
+    """
+    lines: list[str] = []
+    headings: set[int] = set()
+    last_item = -2
+    hide = _HIDDEN_CHAR.search(text) is None  # the text does not use those characters itself
+    for line in text.split("\n"):
+        if hide and "\\" in line:
+            line = _ESCAPE.sub(lambda m: chr(0xE000 + ord(m[1])), line)
+        line = _QUOTE_MARK.sub("", line, count=1) if line.startswith(">") else line
+        if full:
+            line = _HARD_BREAK.sub("", line).rstrip()
+        opens = not lines or not lines[-1]  # the line starts a paragraph
+        if heading := _ATX_HEADING.fullmatch(line):
+            lines.append(_ATX_CLOSING.sub("", heading[2] or "").strip())
+            headings.add(len(lines) - 1)
+            continue
+        if (
+            full
+            and _SETEXT.fullmatch(line)
+            and not opens
+            and (len(lines) < 2 or not lines[-2])
+            and last_item != len(lines) - 1
+        ):
+            headings.add(len(lines) - 1)  # "Title" over "=====" or "-----"
+            lines.append("")
+            continue
+        if _RULE.fullmatch(line) or _LINK_DEFINITION.fullmatch(line):
+            lines.append("")
+            continue
+        item = _BULLET.match(line)
+        if full and item is None and (number := _NUMBERED.match(line)):
+            # as in CommonMark, only "1." may interrupt a paragraph; "2024. The ..." continues it
+            item = number if opens or last_item == len(lines) - 1 or number[1] == "1" else None
+        if item is not None:
+            if not opens:
+                lines.append("")
+            line = line[item.end() :]
+            last_item = len(lines)
+        lines.append(line)
+    text = _inline("\n".join(lines))  # no pattern crosses a line: the line numbers stay
+    if hide:
+        escape = "" if full else "\\"
+        text = _HIDDEN_CHAR.sub(lambda m: escape + chr(ord(m[0]) - 0xE000), text)
+    return text.split("\n"), frozenset(headings)
+
+
+def _inline(text: str) -> str:
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _with_found(article: CleanedArticle, found: _Found) -> CleanedArticle:
+    """``article`` with the metadata of a front matter in place of what the page said."""
+    meta = article.meta
+    return replace(
+        article,
+        meta=replace(
+            meta,
+            title=found.title or meta.title,
+            outlet=found.outlet or meta.outlet,
+            author=found.author or meta.author,
+            published=found.published or meta.published,
+        ),
+    )
+
+
 # --- the pipeline -----------------------------------------------------------------------------
 
 
@@ -351,11 +544,17 @@ def _finish(paragraphs: list[str], found: _Found, url: str | None, *, strict: bo
 
 
 def _clean_lines(
-    lines: list[str], found: _Found, *, paragraphs_per_line: bool, header: bool = True
+    lines: list[str],
+    found: _Found,
+    *,
+    paragraphs_per_line: bool,
+    header: bool = True,
+    headings: frozenset[int] = frozenset(),
 ) -> tuple[list[str], _Found]:
     """Drop boilerplate lines, find title/outlet/author/date; return the body paragraphs.
 
     ``header=False`` skips what only a whole page has: outlet line, headline, teaser, dateline.
+    ``headings`` (line numbers) are never body: the first line, if it is one, is the title.
     """
     lines = [_SPACES.sub(" ", _TAG.sub("", _EMPTY_LINK.sub("", line))).strip() for line in lines]
     keep: list[int] = []
@@ -373,6 +572,10 @@ def _clean_lines(
         else:
             keep.append(i)
 
+    if headings:
+        if header and found.title is None and keep and keep[0] in headings:
+            found = replace(found, title=lines[keep[0]])
+        keep = [i for i in keep if i not in headings]
     if not header:
         return _paragraphs(lines, keep, paragraphs_per_line), found
 

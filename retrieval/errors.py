@@ -11,7 +11,8 @@ class ArticleRejected(NewsbotError):
     """The input cannot become an article; nothing was stored.
 
     ``reason`` is a short stable code (``empty``, ``binary``, ``too_large``, ``duplicate``,
-    ``not_article``, ``unreachable``, ``private_address``, ``bad_input``) for callers that branch on it.
+    ``not_article``, ``unreachable``, ``private_address``, ``bad_input``, ``refused``) for callers that
+    branch on it.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -34,6 +35,11 @@ class NotAllowed(NewsbotError):
 
 class ModelMismatch(NewsbotError):
     """The index was built with another embedding model than the one configured."""
+
+
+class ModelNotLoaded(NewsbotError):
+    """The configured embedding model could not be loaded (a wrong folder, a name not in the local
+    cache: newsbot never downloads one); the cause is kept as ``__cause__``."""
 
 
 class NotFound(NewsbotError):

@@ -52,3 +52,33 @@ def tokenize(text: str) -> list[str]:
     """BM25 terms of ``text`` in order (duplicates kept: term frequency matters). Written as one
     comprehension over ``findall`` because the whole library is tokenized at start-up."""
     return [t for t in map(_fold, _WORD.findall(text)) if t not in STOPWORDS and t != "_"]
+
+
+_SURFACE_WORD = re.compile(r"\w[\w'’-]*")
+
+
+def specific_words(text: str) -> list[str]:
+    """The names and figures ``text`` asks about, as written: runs of capitalized words past its
+    first word ("Kim Yo-jong", "Piala Dunia") and words holding a digit ("2022").
+
+    They are what an abstention can honestly blame on the library: a name or a year is written
+    the same in every language, while "nothing mentions 'earthquake'" would be false of a library
+    whose Indonesian article says "gempa", and "nothing mentions 'say'" of one that says "said"."""
+    found: list[str] = []
+    in_run = False  # the previous word was capitalized and joins the next one
+    previous_end = 0
+    for number, match in enumerate(_SURFACE_WORD.finditer(text)):
+        word, gap = match.group(0), text[previous_end : match.start()]
+        starts_sentence = number == 0 or any(mark in gap for mark in ".?!")
+        if word[0].isupper() and not starts_sentence:
+            if in_run and not gap.strip():
+                found[-1] += " " + word
+            else:
+                found.append(word)
+            in_run = True
+        else:
+            in_run = False
+            if any(ch.isdigit() for ch in word):
+                found.append(word)
+        previous_end = match.end()
+    return list(dict.fromkeys(found))

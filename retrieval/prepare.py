@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from retrieval.config import RetrievalConfig
 from retrieval.errors import ArticleRejected
 from retrieval.sentences import chunk_sentences, detect_language, split_sentences
 from retrieval.types import CleanedArticle, PreparedArticle
+
+# ISO 639-1: every two-letter language code.
+_ISO_639_1 = frozenset(
+    """aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de
+    dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id
+    ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu
+    lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu
+    rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr
+    ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split()
+)
+# Other spellings archives use for a language, casefolded: names, three-letter codes, withdrawn codes.
+_LANGUAGE_ALIASES = {
+    "english": "en",
+    "eng": "en",
+    "inggris": "en",
+    "bahasa inggris": "en",
+    "indonesian": "id",
+    "indonesia": "id",
+    "bahasa indonesia": "id",
+    "bahasa": "id",
+    "ind": "id",
+    "in": "id",
+    "iw": "he",
+    "ji": "yi",
+    "jw": "jv",
+}
+_SUBTAG = re.compile(r"[-_]")
+
+
+def normalize_language(value: object) -> str | None:
+    """The ISO 639-1 code a given language means, or None when it is missing or unknown.
+
+    ``en``, ``EN``, ``en-US``, ``en_GB``, ``English`` -> ``en``; ``id``, ``ind``, ``Indonesian``,
+    ``Bahasa Indonesia`` -> ``id``; any other ISO 639-1 code (with or without a region) is kept.
+    Anything else (``xx``, ``und``, ``français``, a number) is None, so the caller detects the
+    language from the text, as when none is given: one article must not start a language of its
+    own ("english" beside "en") in the per-language statistics."""
+    if not isinstance(value, str):
+        return None
+    folded = " ".join(value.casefold().split())
+    primary = _SUBTAG.split(folded, maxsplit=1)[0]
+    for candidate in (folded, primary):
+        if candidate in _LANGUAGE_ALIASES:
+            return _LANGUAGE_ALIASES[candidate]
+        if candidate in _ISO_639_1:
+            return candidate
+    return None
 
 
 def content_hash(text: str) -> str:
@@ -19,8 +67,9 @@ def content_hash(text: str) -> str:
 def prepare_article(
     cleaned: CleanedArticle, config: RetrievalConfig, *, lang: str | None = None
 ) -> PreparedArticle:
-    """Split into sentences and chunks; ``lang`` overrides detection (e.g. from a JSONL field)."""
-    language = lang or detect_language(cleaned.text)
+    """Split into sentences and chunks; a known ``lang`` (see ``normalize_language``) overrides
+    detection (e.g. from a JSONL field), an unknown one is ignored."""
+    language = normalize_language(lang) or detect_language(cleaned.text)
     sentences = split_sentences(cleaned.text, language)
     if not sentences:
         raise ArticleRejected("empty", "no sentences left after cleaning")

@@ -23,7 +23,7 @@ from retrieval.answer_kinds import can_answer, expected_answer
 from retrieval.bm25 import LexicalIndex, LexicalState
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
-from retrieval.lexical import tokenize
+from retrieval.lexical import specific_words, tokenize
 from retrieval.sentences import detect_language
 from retrieval.types import Answer, ArticleInfo, Citation, IndexedArticle
 
@@ -412,7 +412,7 @@ class CorpusIndex:
         ``encode_passages`` (the model's passage encoder) lets the best candidate sentences be
         re-scored in their article's context (``RetrievalConfig.context_weight``)."""
         if not self.articles:
-            return Answer(question, (), (), True, "the library is empty: add an article first")
+            return Answer(question, (), (), True, "the library has no articles yet")
         return self.answer_from(self.evidence(question, query_vector), encode_passages=encode_passages)
 
     def answer_from(
@@ -425,7 +425,7 @@ class CorpusIndex:
         cfg = config or self.config
         question = evidence.question
         if not self.articles:
-            return Answer(question, (), (), True, "the library is empty: add an article first")
+            return Answer(question, (), (), True, "the library has no articles yet")
         ranked = self.rank(evidence, cfg)
         refs = tuple(self._slots[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
         candidates, strongest = self._score_sentences(ranked, cfg)
@@ -560,11 +560,16 @@ class CorpusIndex:
         return candidates, None if strongest is None else strongest[1:]
 
     def _abstain_reason(self, ranked: RankedArticles) -> str:
-        terms = ranked.evidence.terms
-        known = set(self.lexical.known_terms(terms))
-        missing = [t for t in dict.fromkeys(terms) if t not in known]
+        """Why nothing is quoted: the names and figures of the question no article holds (see
+        ``specific_words``: never common words, which another language or form may hold), else
+        that nothing answers closely enough."""
+        missing = [
+            words
+            for words in specific_words(ranked.evidence.question)
+            if len(self.lexical.known_terms(terms := tokenize(words))) < len(terms)
+        ]
         if missing:
-            shown = ", ".join(f"“{t}”" for t in missing[:5])
+            shown = ", ".join(f"“{words}”" for words in missing[:5])
             return f"nothing in the library mentions {shown}"
         return "nothing in the library answers this closely enough to quote"
 

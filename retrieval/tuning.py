@@ -50,7 +50,7 @@ SENTENCE_GRID: Mapping[str, Sequence[float | int | None]] = {
 }
 
 
-NEVER_ABSTAIN = AbstentionRule(weight=0.0, bar=float("-inf"))
+NEVER_ABSTAIN = AbstentionRule(weight=0.0, bar=float("-inf"), bar_without_crowd=float("-inf"))
 
 
 @dataclass(frozen=True, slots=True)

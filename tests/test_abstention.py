@@ -100,10 +100,14 @@ def test_rule_weighs_standout_against_evidence() -> None:
 
 def test_without_a_crowd_the_rule_is_the_plain_evidence_bar() -> None:
     """One-article libraries: the seed article's weakest answer ("when did Xi meet Biden", 0.847)
-    is answered and its most tempting absent topic ("what is the price of bitcoin", 0.812) is not."""
-    assert DEFAULT_RULE.margin(0.85, None) == pytest.approx(0.85 - DEFAULT_RULE.bar)
+    is answered and its most tempting absent topic ("what is the price of bitcoin", 0.812) is not;
+    a small library's answer at 0.836 ("what did the governor of Jakarta say?") is quoted, which
+    the bar meant for a crowd (0.841) refused."""
+    assert DEFAULT_RULE.margin(0.85, None) == pytest.approx(0.85 - DEFAULT_RULE.bar_without_crowd)
     assert DEFAULT_RULE.answers(0.847, None)
+    assert DEFAULT_RULE.answers(0.836, None)
     assert not DEFAULT_RULE.answers(0.812, None)
+    assert DEFAULT_RULE.bar_without_crowd < DEFAULT_RULE.bar
 
 
 def synthetic(n: int, weight: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,6 +127,8 @@ def test_fit_rule_recovers_the_weight_and_keeps_false_abstention_under_the_targe
     assert abstained[answerable].mean() <= 0.05
     assert abstained[~answerable].mean() > 0.6
     assert rule.min_articles == DEFAULT_RULE.min_articles
+    alone = ~np.array([rule.answers(e, None) for e in evidence])
+    assert 0.04 <= alone[answerable].mean() <= 0.05  # the evidence-only bar, at the same quantile
 
 
 def test_fit_rule_gives_no_weight_to_a_useless_standout() -> None:

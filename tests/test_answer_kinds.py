@@ -76,7 +76,7 @@ def test_a_sentence_holding_a_date_moves_ahead_for_a_when_question() -> None:
         [0.86, 0.85],
     )
     query = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
-    always = AbstentionRule(weight=0.0, bar=-1.0)
+    always = AbstentionRule(weight=0.0, bar=-1.0, bar_without_crowd=-1.0)
     plain = CorpusIndex([article], replace(DEFAULT_CONFIG, answer_kind_weight=0.0, abstention=always), dim=4)
     first = plain.answer("Kapan Perang Barito berakhir?", query).citations[0]
     assert first.text.startswith("Pertempuran")

@@ -255,7 +255,7 @@ async def test_help_sources_article_delete_and_stats(seeded: Harness) -> None:
     deleted = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/delete a1")))["text"]
     assert deleted.startswith("Deleted a1")
     empty = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "what did Xi's letter say")))["text"]
-    assert "library is empty" in empty
+    assert "library has no articles yet" in empty
 
 
 async def test_commands_menu_is_set_for_private_and_group_scopes(harness: Harness) -> None:
@@ -310,7 +310,7 @@ async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None
         admin_chat, harness.admin, b"x. " * 1_000_000, "big.txt", "text/plain"
     )
     refused = await harness.reply(admin_chat.id, too_big)
-    assert refused["text"].startswith("Not added: the file is 3.0 MB")
+    assert refused["text"].startswith("Not added: big.txt is 3.0 MB")
     assert (await harness.library.stats()).articles == 2
 
 

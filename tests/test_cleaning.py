@@ -415,14 +415,217 @@ def test_kept_lines_are_verbatim(lines: list[str]) -> None:
         "__a " * 20_000,
         "Kalimat pendek di sini. " * 80_000,  # one 2 MB paragraph
         "Kalimat pendek di sini.\n" * 80_000,
+        "---\n" + "[" * 9_000 + "\n---\nKalimat pendek di sini.",  # YAML nested past the recursion limit
+        "---\n" + "a: &a [b]\n" * 2_000 + "---\nKalimat pendek di sini.",
+        "# a\n" * 80_000,
     ],
-    ids=["open-quotes", "open-comments", "bold", "links", "underscores", "one-paragraph", "many-lines"],
+    ids=[
+        "open-quotes",
+        "open-comments",
+        "bold",
+        "links",
+        "underscores",
+        "one-paragraph",
+        "many-lines",
+        "front-matter-nesting",
+        "front-matter-keys",
+        "headings",
+    ],
 )
 def test_pathological_input_is_fast(raw: str) -> None:
     started = time.perf_counter()
     with contextlib.suppress(ArticleRejected):
         clean_text(raw)
     assert time.perf_counter() - started < 10  # well under 2 s each here
+
+
+# --- Markdown: front matter, headings, markup inside sentences --------------------------------
+
+AIRPORT_BODY = (
+    "The regional council approved the airport expansion on Monday after a two-year debate.\n\n"
+    "Construction of the new terminal will start next spring, officials said.\n"
+)
+AIRPORT = [
+    "The regional council approved the airport expansion on Monday after a two-year debate.",
+    "Construction of the new terminal will start next spring, officials said.",
+]
+MARKUP = re.compile(r"[*_#`>]|\]\(|^\s*(?:[-+]|\d+[.)])\s|^(?:title|date|author):", re.M)
+
+
+def test_front_matter_is_metadata_not_body() -> None:
+    text = (
+        '---\ntitle: "Airport expansion approved"\ndate: 2024-03-04\nauthor: Jane Roe\n---\n\n' + AIRPORT_BODY
+    )
+    article = clean_text(text)
+    assert article.meta.title == "Airport expansion approved"
+    assert article.meta.published == "2024-03-04"
+    assert article.meta.author == "Jane Roe"
+    assert article.text.split("\n\n") == AIRPORT
+
+
+@pytest.mark.parametrize(
+    ("front", "meta"),
+    [
+        (  # the common keys, other spellings, a list of authors, a source that is a name
+            "---\nheadline: 'Airport expansion approved'\npublished_at: 2024-03-04T09:30:00+07:00\n"
+            "authors:\n  - Jane Roe\n  - name: Ali Khan\nsource: The Valley Times\n"
+            "link: https://valley.example/airport?id=7\ntags: [airport, council]\n---",
+            ("Airport expansion approved", "The Valley Times", "Jane Roe, Ali Khan",
+             "2024-03-04T09:30:00+07:00", "https://valley.example/airport?id=7"),
+        ),
+        (  # YAML's "..." end marker; a source that is a link gives the url, the host the outlet
+            "---\ntitle: Airport expansion approved\npubDate: March 4, 2024\n"
+            "source: https://www.valleytimes.example/news/airport\n...",
+            ("Airport expansion approved", "Valleytimes", None, "2024-03-04",
+             "https://www.valleytimes.example/news/airport"),
+        ),
+        (  # Hugo's TOML front matter, with a TOML date
+            '+++\ntitle = "Airport expansion approved"\ndate = 2024-03-04\nauthor = "Jane Roe"\n'
+            'publisher = "Valley Times"\nurl = "https://valley.example/airport"\n+++',
+            ("Airport expansion approved", "Valley Times", "Jane Roe", "2024-03-04",
+             "https://valley.example/airport"),
+        ),
+        (  # an update date is not the publication date; a non-http url is not a url
+            "---\ntitle: Airport expansion approved\nupdated: 2024-03-05\nurl: javascript:alert(1)\n---",
+            ("Airport expansion approved", None, None, None, None),
+        ),
+        (  # a date that does not exist is not made into one
+            "---\ntitle: Airport expansion approved\ndate: 2024-02-31\n---",
+            ("Airport expansion approved", None, None, None, None),
+        ),
+    ],
+)  # fmt: skip
+def test_front_matter_fields(front: str, meta: tuple[str | None, ...]) -> None:
+    article = clean_text(f"{front}\n{AIRPORT_BODY}".replace("\n", "\r\n"))
+    found = article.meta
+    assert (found.title, found.outlet, found.author, found.published, found.url) == meta
+    assert article.text.split("\n\n") == AIRPORT
+
+
+def test_url_given_by_the_caller_wins_over_the_front_matter() -> None:
+    text = f"---\ntitle: Airport\nurl: https://valley.example/a\n---\n{AIRPORT_BODY}"
+    assert clean_text(text, url="https://other.example/b").meta.url == "https://other.example/b"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"---\nNote: the figures below are provisional.\n---\n{AIRPORT_BODY}",  # no front-matter key
+        f"---\ntitle: [unclosed\n---\n{AIRPORT_BODY}",  # not YAML
+        f"---\n- title\n- date\n---\n{AIRPORT_BODY}",  # not a mapping
+    ],
+)
+def test_text_between_rules_that_is_not_front_matter_stays(text: str) -> None:
+    block = text.split("\n")[1]
+    assert clean_text(text).text.split("\n\n")[-2:] == AIRPORT
+    assert clean_text(text).text.split("\n\n")[0] == block.removeprefix("- ")
+    assert clean_text(text).meta.title is None
+
+
+def test_front_matter_title_and_a_first_heading() -> None:
+    text = (
+        f"---\ntitle: Airport expansion approved\n---\n# Airport expansion approved at last\n{AIRPORT_BODY}"
+    )
+    article = clean_text(text)
+    assert article.meta.title == "Airport expansion approved"  # the front matter's
+    assert article.text.split("\n\n") == AIRPORT  # the heading is not a sentence
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "# Airport expansion approved by the council",
+        "# Airport *expansion* approved by the council #",
+        "## Airport expansion approved by the council",
+        "Airport expansion approved by the council\n===",
+    ],
+)
+def test_first_line_heading_is_the_title_even_without_a_blank_line(heading: str) -> None:
+    article = clean_text(f"{heading}\n{AIRPORT_BODY}")
+    assert article.meta.title == "Airport expansion approved by the council"
+    assert article.text.split("\n\n") == AIRPORT
+
+
+def test_one_word_heading_is_the_title() -> None:
+    article = clean_text(f"# Airport\n\n{AIRPORT_BODY}")
+    assert (article.meta.title, article.text.split("\n\n")) == ("Airport", AIRPORT)
+
+
+MARKDOWN_BODY = """# Flood warning issued for the valley
+
+The weather service issued a *flood warning* for the [river valley](https://x.example/Valley_(river))
+on Tuesday, see <https://x.example/warnings>.
+## What residents should do
+* Move cars to higher ground before the night
+* Keep emergency kits ready, the **mayor** said
+- Schools will stay _closed_ on Wednesday and `Thursday`.
+
+1. Sandbags are available at the fire station
+2. Shelters open at 6 pm in the town hall
+"""
+
+
+def test_markdown_markup_never_reaches_a_sentence() -> None:
+    article = clean_text(MARKDOWN_BODY, markdown=True)
+    assert article.meta.title == "Flood warning issued for the valley"
+    assert article.text.split("\n\n") == [
+        "The weather service issued a flood warning for the river valley on Tuesday, see "
+        "https://x.example/warnings.",
+        "Move cars to higher ground before the night",
+        "Keep emergency kits ready, the mayor said",
+        "Schools will stay closed on Wednesday and Thursday.",
+        "Sandbags are available at the fire station",
+        "Shelters open at 6 pm in the town hall",
+    ]
+    for sentence in split_sentences(article.text, "en"):
+        assert not MARKUP.search(sentence.text), sentence.text
+
+
+def test_a_first_line_heading_marks_the_text_as_markdown() -> None:
+    assert clean_text(MARKDOWN_BODY) == clean_text(MARKDOWN_BODY, markdown=True)
+
+
+def test_escapes_and_underlined_headings_in_markdown() -> None:
+    text = (
+        "Fares\n-----\n\n1\\. The council voted on Tuesday \\*after\\* a debate \\# 4.\n\n"
+        "Fares rise by 10 cents\\\nfrom June, the mayor said.\n"
+    )
+    article = clean_text(text, markdown=True)
+    assert article.meta.title == "Fares"
+    assert article.text.split("\n\n") == [
+        "1. The council voted on Tuesday *after* a debate # 4.",
+        "Fares rise by 10 cents from June, the mayor said.",
+    ]
+    # Not known to be Markdown: the backslashes are text, but still protect what follows them.
+    assert (
+        clean_text(text).text.split("\n\n")[1]
+        == "1\\. The council voted on Tuesday \\*after\\* a debate \\# 4."
+    )
+
+
+def test_numbered_line_inside_a_paragraph_continues_it() -> None:
+    text = (
+        "The airport expansion was approved by the council in March\n"
+        "2024. The new terminal opens next year, officials said.\n\n"
+        "1. Flights will double.\n2. Parking will move.\n"
+    )
+    assert clean_text(text, markdown=True).text.split("\n\n") == [
+        "The airport expansion was approved by the council in March 2024. The new terminal opens next "
+        "year, officials said.",
+        "Flights will double.",
+        "Parking will move.",
+    ]
+    plain = clean_text(text).text.split("\n\n")  # not known to be Markdown: numbers stay
+    assert plain[1:] == ["1. Flights will double.", "2. Parking will move."]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_anything_between_front_matter_rules_only_ever_rejects(block: str) -> None:
+    for opener in ("---", "+++"):
+        with contextlib.suppress(ArticleRejected):
+            article = clean_text(f"{opener}\n{block}\n{opener}\n{AIRPORT_BODY}")
+            assert article.text.endswith(AIRPORT[-1])
 
 
 # --- uploads --------------------------------------------------------------------------------

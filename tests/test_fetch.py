@@ -13,7 +13,7 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from fetch import MAX_REDIRECTS, FetchedPage, fetch_article
+from fetch import MAX_REDIRECTS, FetchedPage, canonical_url, fetch_article
 from retrieval.cleaning import clean_html
 from retrieval.errors import ArticleRejected
 
@@ -69,6 +69,7 @@ def make_app(port_of: dict[str, int]) -> web.Application:
             "mapped": f"http://[::ffff:127.0.0.1]:{port}/article",
             "loop": "/redirect/loop",
             "ftp": "ftp://127.0.0.1/file.txt",
+            "tracked": "/article?utm_campaign=rss&id=3&fbclid=x#comments",
         }
         raise web.HTTPFound(targets[request.match_info["name"]])
 
@@ -102,6 +103,9 @@ def make_app(port_of: dict[str, int]) -> web.Application:
         await response.write_eof()
         return response
 
+    async def huge(_request: web.Request) -> web.Response:
+        return web.Response(body=b"<p>" + b"c" * 2_500_000 + b"</p>", content_type="text/html")
+
     async def empty(_request: web.Request) -> web.Response:
         return web.Response(body=b"", content_type="text/html")
 
@@ -122,6 +126,7 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     app.router.add_get("/untyped", untyped_pdf)
     app.router.add_get("/big", big)
     app.router.add_get("/big-stream", big_stream)
+    app.router.add_get("/huge", huge)
     app.router.add_get("/empty", empty)
     app.router.add_get("/slow", slow)
     return app
@@ -270,6 +275,23 @@ async def test_oversized_body_is_too_large(site: Site, path: str) -> None:
     assert len(page.text) > 10_000
 
 
+@pytest.mark.parametrize(
+    ("path", "max_bytes", "message"),
+    [
+        ("/big", 10_000, "the page is 50.0 kB; the limit is 10.0 kB"),
+        ("/big", 50_000, "the page is 50,007 bytes; the limit is 50,000 bytes"),  # not "50.0 kB" twice
+        ("/big-stream", 10_000, "the page is over the limit of 10.0 kB"),
+        ("/huge", 2_000_000, "the page is 2.5 MB; the limit is 2.0 MB"),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="function")
+async def test_size_limit_messages_are_readable(site: Site, path: str, max_bytes: int, message: str) -> None:
+    # the same units as the upload limit's message ("the file is 2.5 MB; the limit is 2.0 MB")
+    # instead of "the page is larger than 2,000,000 bytes"
+    error = await rejected(f"{site.base}{path}", allow_private=site.allowed, max_bytes=max_bytes)
+    assert str(error) == message
+
+
 @pytest.mark.asyncio(loop_scope="function")
 async def test_connection_refused_is_unreachable() -> None:
     port = free_port()
@@ -309,6 +331,14 @@ async def test_only_http_urls(url: str) -> None:
     assert (await rejected(url)).reason == "bad_input"
 
 
+@pytest.mark.parametrize("url", ["https://", "http://", "https:///news/flood.html", " https:// "])
+@pytest.mark.asyncio(loop_scope="function")
+async def test_link_without_a_host_says_so(url: str) -> None:
+    error = await rejected(url)
+    assert error.reason == "bad_input"
+    assert "has no host" in str(error) and "only http(s)" not in str(error)
+
+
 @pytest.mark.asyncio(loop_scope="function")
 async def test_redirect_to_another_scheme_is_refused(site: Site) -> None:
     assert (await rejected(f"{site.base}/redirect/ftp", allow_private=site.allowed)).reason == "bad_input"
@@ -318,3 +348,46 @@ async def test_redirect_to_another_scheme_is_refused(site: Site) -> None:
 async def test_unresolvable_host_is_unreachable() -> None:
     error = await rejected("http://no-such-host.invalid/")
     assert error.reason == "unreachable"
+
+
+# --- canonical URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://site.example/flood.html?utm_source=x", "https://site.example/flood.html"),
+        ("https://site.example/flood.html", "https://site.example/flood.html"),
+        (
+            "HTTPS://Site.EXAMPLE:443/news/flood.html?id=7&utm_medium=social&fbclid=abc&page=2#comments",
+            "https://site.example/news/flood.html?id=7&page=2",
+        ),
+        (
+            "http://site.example:80/a?gclid=1&mc_cid=2&mc_eid=3&igshid=4&UTM_Campaign=5&b=2&a=1",
+            "http://site.example/a?b=2&a=1",  # order kept, not sorted
+        ),
+        ("https://site.example:8443/a?", "https://site.example:8443/a"),  # other ports stay
+        ("https://site.example", "https://site.example/"),
+        ("https://user:secret@site.example/a", "https://site.example/a"),
+        ("https://site.example/a%2Fb?q=%C3%A4&utm%5Fsource=x", "https://site.example/a%2Fb?q=%C3%A4"),
+        ("  https://site.example/a?ref=home  ", "https://site.example/a?ref=home"),
+        # not fetchable: given back as it came, for the caller's own error
+        ("https://", "https://"),
+        ("ftp://site.example/a?utm_source=x", "ftp://site.example/a?utm_source=x"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_canonical_url(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+    assert canonical_url(canonical) == canonical
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_reported_url_is_canonical(site: Site) -> None:
+    # the url stored with the article, which the duplicate check compares
+    page = await fetch_article(
+        f"{site.base}/article?utm_source=newsletter&id=3#top", allow_private=site.allowed
+    )
+    assert page.final_url == f"{site.base}/article?id=3"
+    redirected = await fetch_article(f"{site.base}/redirect/tracked", allow_private=site.allowed)
+    assert redirected.final_url == f"{site.base}/article?id=3"

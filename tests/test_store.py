@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, atomic batches (even under SIGKILL), dedup lookups, model identity."""
+"""The SQLite store: migrations (in place, from a version 1 file), atomic batches (even under SIGKILL),
+dedup lookups, refs (never reused, found whatever their case), model identity."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from tests_support import REPO
 
-from index.store import SCHEMA_VERSION, NewArticle, Store
+from index.store import MIGRATIONS, SCHEMA_VERSION, ArticleRefused, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.prepare import content_hash
@@ -146,3 +147,97 @@ def test_a_process_killed_mid_batch_leaves_no_partial_article(tmp_path: Path) ->
         await store.close()
 
     asyncio.run(check())
+
+
+def _version_1_database(path: Path) -> None:
+    """A library as schema version 1 left it: article 4 (the newest) was deleted, so its id was
+    free for reuse; one imported id has the automatic form, and two refs differ only in case."""
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])
+        rows = [(1, "a1"), (2, "facqa-1"), (3, "a9"), (5, "Foo"), (6, "foo")]
+        for article_id, ref in rows:
+            db.execute(
+                "INSERT INTO articles (id, ref, title, lang, text, content_hash, added_at)"
+                " VALUES (?, ?, ?, 'en', ?, ?, '2024-01-02T03:04:05Z')",
+                (article_id, ref, f"Title {article_id}", f"Text {article_id}.", f"hash-{article_id}"),
+            )
+            vector = np.full(384, article_id, "<f4").tobytes()
+            db.execute("INSERT INTO sentences VALUES (?, 0, 0, 7, ?)", (article_id, vector))
+            db.execute("INSERT INTO chunks VALUES (?, 0, 0, 1, ?)", (article_id, vector))
+        db.execute("PRAGMA user_version = 1")
+
+
+async def test_a_version_1_database_migrates_in_place_keeping_ids_refs_and_vectors(tmp_path: Path) -> None:
+    _version_1_database(tmp_path / "old.db")
+    store = await Store.open(tmp_path / "old.db")
+    loaded = {a.info.id: a for a in await store.load_all()}
+    assert {i: a.info.ref for i, a in loaded.items()} == {1: "a1", 2: "facqa-1", 3: "a9", 5: "Foo", 6: "foo"}
+    assert all(a.info.added_at == "2024-01-02T03:04:05Z" for a in loaded.values())
+    assert all(float(a.sentence_vectors[0, 0]) == i for i, a in loaded.items())  # no row cascaded away
+    (new,) = await store.add_articles([make_article("Added after the upgrade. It is new.")])
+    assert (new.id, new.ref) == (10, "a10")  # past every id and every ref of the automatic form
+    await store.delete("a10")
+    (newer,) = await store.add_articles([make_article("Added after a delete. Never a10 again.")])
+    assert newer.ref == "a11"
+    await store.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert (
+            "AUTOINCREMENT"
+            in db.execute("SELECT sql FROM sqlite_master WHERE name = 'articles'").fetchone()[0]
+        )
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+async def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
+    _version_1_database(tmp_path / "old.db")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("CREATE TABLE articles_v2 (x)")  # the migration's new table name is taken
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        await Store.open(tmp_path / "old.db")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM sentences").fetchone()[0] == 5
+        assert (
+            "AUTOINCREMENT"
+            not in db.execute("SELECT sql FROM sqlite_master WHERE name = 'articles'").fetchone()[0]
+        )
+
+
+async def test_refs_match_ignoring_case_an_exact_match_first(tmp_path: Path) -> None:
+    _version_1_database(tmp_path / "old.db")
+    store = await Store.open(tmp_path / "old.db")
+    assert (await store.article("A1"))[0].ref == "a1"
+    assert (await store.article("FACQA-1"))[0].ref == "facqa-1"
+    assert (await store.article("foo"))[0].id == 6 and (await store.article("Foo"))[0].id == 5
+    assert (await store.article("FOO"))[0].id == 5
+    duplicate = await store.find_duplicate(text_hash=None, url=None, ref="Facqa-1")
+    assert duplicate is not None and duplicate.ref == "facqa-1"
+    await store.close()
+
+
+async def test_an_external_id_of_the_automatic_form_moves_automatic_refs_past_it(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    (imported,) = await store.add_articles([make_article("One sentence here. And another.", ref="A3")])
+    (automatic,) = await store.add_articles([make_article("Something else entirely. Truly.")])
+    assert (imported.ref, automatic.ref) == ("A3", "a4")
+    await store.close()
+
+
+async def test_a_refused_article_is_named_and_nothing_of_its_batch_is_stored(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    (kept,) = await store.add_articles([make_article("Stored first. With a URL.", url="https://x.test/a")])
+    batch = [
+        make_article("A different story. Fine.", url="https://x.test/b"),
+        make_article("Another story. Same URL as the stored one.", url="https://x.test/a"),
+    ]
+    with pytest.raises(ArticleRefused) as refused:
+        await store.add_articles(batch)
+    assert refused.value.position == 1
+    assert refused.value.existing is not None and refused.value.existing.id == kept.id
+    assert (
+        refused.value.reason == "duplicate"
+        and str(refused.value) == f"already in the library as {kept.ref} (A title)"
+    )
+    assert (await store.stats()).articles == 1
+    await store.close()

@@ -1,0 +1,218 @@
+"""The CLI's answers to user mistakes: one line on stderr and exit 2 (or, with ``ask --json``, an
+error object on stdout), never a traceback.
+
+Commands run in-process through ``cli.main``. Most mistakes are refused before the model loads;
+the few tests that need an open library load it inside ``main`` (about a second each)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests_support import REPO, SEED
+
+import cli
+
+ANSWER_KEYS = {"question", "abstained", "reason", "answer", "articles", "took_ms"}
+
+
+@pytest.fixture(autouse=True)
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test in its own directory (no stray .env) with its own database; never the bot."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("NEWSBOT_DB", str(tmp_path / "newsbot.sqlite3"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(result: tuple[int, str, str], expected: str) -> None:
+    code, out, err = result
+    assert (code, out) == (2, ""), err
+    assert err.startswith("newsbot: ") and err.count("\n") == 1, err
+    assert expected in err
+
+
+# -- refused before the model loads -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["import", "nosuch.jsonl"], "newsbot: nosuch.jsonl: no such file"),
+        (["ask", "--json", "--questions", "nosuch.jsonl"], "newsbot: nosuch.jsonl: no such file"),
+        (["eval", "--questions", "nosuch.jsonl"], "newsbot: nosuch.jsonl: no such file"),
+        (["import", "latin1.jsonl"], "newsbot: latin1.jsonl is not UTF-8 text"),
+        (["import", "folder"], "newsbot: folder is a directory, not a file"),
+        (["--db", "folder", "list"], "newsbot: folder is a directory, not a database file"),
+        (["add", "ftp://example.com/x"], "only http(s) links can be added"),
+        (["add", "folder"], "newsbot: folder is a directory, not a file"),
+        (["add", "nosuch.txt"], "newsbot: nosuch.txt: no such file"),
+        (["ask", "--questions", "questions.jsonl"], "add --json"),
+    ],
+)
+def test_file_and_argument_mistakes_are_one_line(
+    argv: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"id": "1", "text": "caf\xe9 au lait"}\n')
+    (tmp_path / "questions.jsonl").write_text('{"id": "q1", "question": "who?"}\n', encoding="utf-8")
+    assert_user_error(run(capsys, *argv), expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "NEWSBOT_ENCODER_BACKEND",
+            "foo",
+            "NEWSBOT_ENCODER_BACKEND='foo': Input should be 'openvino' or 'torch'",
+        ),
+        ("NEWSBOT_ADMIN_IDS", "abc", "NEWSBOT_ADMIN_IDS='abc': NEWSBOT_ADMIN_IDS must be comma-separated"),
+        (
+            "NEWSBOT_REFRESH_SECONDS",
+            "-1",
+            "NEWSBOT_REFRESH_SECONDS='-1': Input should be greater than or equal to 0",
+        ),
+    ],
+)
+def test_an_invalid_setting_is_one_line(
+    name: str, value: str, expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert_user_error(run(capsys, "list"), f"newsbot: invalid setting {expected}")
+
+
+def test_db_is_accepted_before_and_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parse = cli._parser().parse_args
+    assert parse(["--db", "a.sqlite3", "list"]).db == Path("a.sqlite3")
+    assert parse(["add", "--db", "b.sqlite3", "article.txt"]).db == Path("b.sqlite3")
+    assert parse(["--db", "a.sqlite3", "list", "--db", "b.sqlite3"]).db == Path("b.sqlite3")
+    assert parse(["list"]).db is None  # NEWSBOT_DB then applies
+    (tmp_path / "folder").mkdir()
+    assert_user_error(run(capsys, "list", "--db", "folder"), "folder is a directory")
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "many"])
+def test_list_limit_below_one_is_refused(limit: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["list", "--limit", limit])
+    assert exit.value.code == 2
+    assert "argument --limit" in capsys.readouterr().err
+
+
+# -- the database or the model cannot be opened --------------------------------------------------
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    result = run(capsys, "--db", "notes.txt", "list")
+    assert_user_error(result, "newsbot: cannot use the database notes.txt: file is not a database")
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "my notes\n"
+
+
+@pytest.mark.parametrize("model", ["folder", "nosuch-org/nosuch-model"])
+def test_a_model_that_cannot_be_loaded(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "folder").mkdir()  # a folder, but no model in it
+    monkeypatch.setenv("NEWSBOT_MODEL", model)
+    monkeypatch.setenv("NEWSBOT_MODEL_CACHE", str(tmp_path / "cache"))
+    result = run(capsys, "list")
+    assert_user_error(result, f"newsbot: could not load the model {model} (NEWSBOT_MODEL): ")
+    if "/" in model:
+        assert "no such model in the local Hugging Face cache" in result[2]
+
+
+# -- with an open library (the model loads inside main) ------------------------------------------
+
+
+def test_bad_question_lines_get_error_objects_and_later_ones_are_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        '{"id": "q9", "q": "typo"}',
+        "not json",
+        "",
+        "[1, 2]",
+        json.dumps({"id": "long", "question": "word " * 300}),
+        '{"id": "q2", "question": "who won the world cup"}',
+    ]
+    (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = run(capsys, "ask", "--json", "--questions", "questions.jsonl")
+    assert (code, err) == (0, "")
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert all(set(a) == {"id", *ANSWER_KEYS} for a in answers)
+    typo, not_json, not_object, too_long, last = answers
+    assert typo == {
+        "id": "q9",
+        "question": None,
+        "abstained": True,
+        "reason": 'line 1: no "question" text',
+        "answer": [],
+        "articles": [],
+        "took_ms": 0,
+    }
+    assert not_json["id"] is None and not_json["reason"].startswith("line 2: not JSON")
+    assert not_object["id"] is None and not_object["reason"].startswith("line 4:")
+    assert too_long["id"] == "long" and "characters long" in too_long["reason"]
+    assert last["id"] == "q2" and last["question"] == "who won the world cup"
+
+
+def test_an_over_long_question_with_json_is_a_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ask", "--json", "word " * 300)
+    assert code == 2 and err == ""
+    error = json.loads(out)
+    assert set(error) == ANSWER_KEYS and error["abstained"] and not error["answer"]
+    assert "characters long" in error["reason"]
+
+
+def set_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    """A real process's stdin: text over bytes, undecodable bytes kept as surrogates."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), "utf-8", "surrogateescape"))
+
+
+def test_stdin_that_is_not_utf8_is_refused_like_an_upload(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_stdin(monkeypatch, "Harga BBM naik menjadi Rp 6.500 per liter.\n".encode("cp1252") + b"caf\xe9\n")
+    assert_user_error(run(capsys, "add", "-"), "newsbot: standard input is not UTF-8 text")
+
+
+def test_stdin_obeys_the_upload_size_limit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NEWSBOT_MAX_UPLOAD_BYTES", "1000")
+    set_stdin(monkeypatch, SEED.read_bytes())
+    assert_user_error(run(capsys, "add", "-"), "the limit is")
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """``newsbot list | head -1``: the reader is gone before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    try:
+        listed = subprocess.run(
+            [sys.executable, "-m", "cli", "list"],
+            cwd=REPO,
+            env={**env, "NEWSBOT_DB": str(tmp_path / "pipe.sqlite3")},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert (listed.returncode, listed.stderr) == (1, "")
