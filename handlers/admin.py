@@ -6,7 +6,7 @@ from telegram import Document, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
-from fetch import too_large
+from fetch import readable_size, too_large
 from handlers.common import Context, library, reply_plain, require_admin, settings
 from retrieval.types import ArticleInfo
 
@@ -78,9 +78,13 @@ async def on_stats(update: Update, context: Context) -> None:
     languages = ", ".join(f"{lang} {n}" for lang, n in stats.languages) or "none"
     await reply_plain(
         message,
-        f"{stats.articles} articles, {stats.sentences} sentences, {stats.chunks} chunks; "
-        f"languages: {languages}; database {stats.db_bytes / 1e6:.1f} MB.",
+        f"{_count(stats.articles, 'article')}, {_count(stats.sentences, 'sentence')}, "
+        f"{_count(stats.chunks, 'chunk')}; languages: {languages}; database {readable_size(stats.db_bytes)}.",
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _command_body(message: Message) -> str:

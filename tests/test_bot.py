@@ -249,7 +249,7 @@ async def test_help_sources_article_delete_and_stats(seeded: Harness) -> None:
     assert "TRIBUNNEWS.COM, BEIJING" in article
     admin = seeded.admin
     stats = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/stats")))["text"]
-    assert stats.startswith("1 articles, 9 sentences")
+    assert stats.startswith("1 article, 9 sentences, ")
     refused = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/delete a1")))["text"]
     assert refused == "Sorry, only admins can delete articles."
     deleted = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/delete a1")))["text"]
