@@ -90,11 +90,9 @@ def _explain(error: Exception, settings: Settings | None) -> str | None:
         return str(error)
     if isinstance(error, ValidationError):
         return "; ".join(_setting_error(e) for e in error.errors())
-    if isinstance(error, sqlite3.DatabaseError):
+    if isinstance(error, sqlite3.DatabaseError) and _sqlite_code(error) in USER_FIXABLE_SQLITE:
         where = f" {settings.db}" if settings is not None else ""
         return f"cannot use the database{where}: {error}"
-    if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text ({error.reason} at byte {error.start}); save the file as UTF-8"
     if isinstance(error, OSError) and error.filename is not None:
         return f"{error.filename}: {(error.strerror or str(error)).lower()}"
     return None
@@ -106,6 +104,19 @@ def _setting_error(error: Any) -> str:
     value = error.get("input")
     shown = f"={value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 60 else ""
     return f"invalid setting {name}{shown}: {message}"
+
+
+# What SQLite can say about a file the user chose (not a database, missing folder, read-only,
+# full disk, held by another process); any other database error is a bug and keeps its traceback.
+USER_FIXABLE_SQLITE = frozenset(
+    {"SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED"}
+)
+
+
+def _sqlite_code(error: sqlite3.DatabaseError) -> str:
+    """The primary SQLite result code's name (``SQLITE_READONLY_DBMOVED`` -> ``SQLITE_READONLY``)."""
+    name = str(getattr(error, "sqlite_errorname", ""))
+    return "_".join(name.split("_")[:2])
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -159,9 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("ask", "answer a question with cited sentences")
     p.add_argument("question", nargs="?")
     p.add_argument("--json", action="store_true", help="print one JSON object per answer")
-    p.add_argument(
-        "--questions", type=Path, help="with --json: JSONL of {id, question}, one JSON line out per line in"
-    )
+    p.add_argument("--questions", type=Path, help="JSONL of {id, question}: one JSON line out per line in")
     p.set_defaults(func=_ask)
     p = command("chat", "ask questions interactively in the console")
     p.set_defaults(func=_chat)
@@ -304,9 +313,7 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions):
         raise NewsbotError("give either a question or --questions FILE")
-    if args.questions:
-        if not args.json:
-            raise NewsbotError("--questions answers in JSON lines: add --json")
+    if args.questions:  # always JSON lines (the evaluation contract), with or without --json
         _check_text_file(args.questions)
 
     async def body(library: Library) -> int:

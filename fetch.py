@@ -38,10 +38,10 @@ _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b
 _TRACKING_PARAMS = frozenset(
     """fbclid gclid gclsrc dclid gbraid wbraid msclkid twclid ttclid yclid li_fat_id igshid igsh
     mc_cid mc_eid _ga _gl _hsenc _hsmi mkt_tok oly_anon_id oly_enc_id vero_id vero_conv rb_clickid
-    s_cid ref_src ref_url xtor cmp smid ocid ncid sr_share pk_campaign pk_kwd pk_source pk_medium
+    s_cid ref_src ref_url xtor smid ocid ncid sr_share pk_campaign pk_kwd pk_source pk_medium
     pk_content""".split()
 )
-_TRACKING_PREFIXES = ("utm_", "mtm_", "at_")
+_TRACKING_PREFIXES = ("utm_", "mtm_")  # not "at_": "at_time=5" is content, as is "cmp"
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -85,7 +85,8 @@ async def fetch_article(
 def canonical_url(url: str) -> str:
     """``url`` as stored and compared for duplicates: one form for links to the same article.
 
-    Lower-case scheme and host, no default port, no user:password, no fragment, no tracking
+    Lower-case scheme and host, no default port, no user:password, no fragment unless it is a hash
+    route ("#/news/123", "#!/news/123": it names the page of a single-page site), no tracking
     parameters (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ...); the other query parameters stay
     as they were, in their order. Anything that is not an http(s) URL with a host comes back
     stripped but otherwise unchanged (never raises), so it can be applied to any user input.
@@ -103,7 +104,8 @@ def canonical_url(url: str) -> str:
         if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
     ]
     query = "&".join(kept).encode("ascii") or None
-    canonical = parsed.copy_with(userinfo=b"", query=query, fragment=None)
+    route = parsed.fragment if parsed.fragment.startswith(("/", "!")) else None
+    canonical = parsed.copy_with(userinfo=b"", query=query, fragment=route)
     if not urlsplit(url).path:  # "https://site" and "https://site/" are one page
         canonical = canonical.copy_with(path="/")
     return str(canonical)

@@ -287,7 +287,8 @@ class Library:
             timeout=self.settings.fetch_timeout,
             allow_private=self.settings.allow_private_hosts,
         )
-        return await self.add_text(page.text, url=page.final_url, is_html=page.is_html)
+        markdown = page.content_type.split(";")[0].strip().lower() in ("text/markdown", "text/x-markdown")
+        return await self.add_text(page.text, url=page.final_url, is_html=page.is_html, markdown=markdown)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
         if cleaned.meta.url:  # a link from front matter or the page: one form per article
@@ -351,10 +352,11 @@ class Library:
         """Import a JSONL archive in batches, one transaction each; re-running skips what is stored.
 
         A line is skipped, with its reason in ``ImportSummary.problems``, when it is malformed, or
-        has the text, the URL or the id (ignoring case) of an earlier line or of a stored article,
-        or an id of the form the automatic refs have (``a`` + a number). If the database refuses
-        an article of a batch anyway (another process stored the same article meanwhile), the
-        rest of the batch is stored without it; any other database failure raises
+        has the text, the URL or the id (ignoring case) of an earlier line or of a stored article.
+        An id is kept as given, also one of the automatic form (``a7``: later automatic refs then
+        go past it), so an archive may bring back the id of an article deleted earlier. If the
+        database refuses an article of a batch anyway (another process stored the same article
+        meanwhile), the rest of the batch is stored without it; any other database failure raises
         ``ImportFailed``, with the earlier batches kept.
 
         Pipelined: while one batch is being embedded and stored, the next is cleaned and split,
@@ -494,7 +496,7 @@ def _load_model(settings: Settings) -> Encoder:
             threads=settings.encoder_threads,
             backend=settings.encoder_backend,
         )
-    except Exception as error:
+    except (OSError, ValueError, ImportError, RuntimeError) as error:  # not our own bugs
         model = settings.model
         if isinstance(error, OSError) and model != "bundled" and not Path(model).expanduser().exists():
             why = "no such folder, and no such model in the local Hugging Face cache"

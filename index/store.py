@@ -63,8 +63,12 @@ MIGRATIONS: tuple[str, ...] = (
     # Ids and automatic refs are never reused: AUTOINCREMENT, in place (SQLite's 12-step table
     # rebuild, run with foreign keys off so dropping the old table cascades nothing), every id and
     # ref kept. The sequence starts past every id and every ref of the automatic form: ids deleted
-    # from the top before this upgrade left no trace and cannot be reserved.
+    # from the top before this upgrade left no trace and cannot be reserved. Sentences and chunks
+    # orphaned earlier (articles deleted with foreign keys off, as the sqlite3 shell does) go first,
+    # or the foreign-key check at the end would blame this migration for them.
     """
+    DELETE FROM sentences WHERE article_id NOT IN (SELECT id FROM articles);
+    DELETE FROM chunks WHERE article_id NOT IN (SELECT id FROM articles);
     CREATE TABLE articles_v2 (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         ref TEXT NOT NULL UNIQUE,
@@ -86,7 +90,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO sqlite_sequence (name, seq) SELECT 'articles', max(
         (SELECT coalesce(max(id), 0) FROM articles),
         (SELECT coalesce(max(CAST(substr(ref, 2) AS INTEGER)), 0) FROM articles
-         WHERE lower(ref) GLOB 'a[0-9]*')
+         WHERE lower(ref) GLOB 'a[0-9]*' AND length(ref) <= 19 AND substr(ref, 2) NOT GLOB '*[^0-9]*')
     );
     CREATE INDEX articles_ref_nocase ON articles (ref COLLATE NOCASE);
     """,
@@ -198,8 +202,14 @@ class Store:
                 await self._db.execute(f"PRAGMA user_version = {number}")
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._rollback()
                 raise
+
+    async def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it rolls back by itself on some
+        errors, e.g. SQLITE_FULL, and a second ROLLBACK would hide the error that caused it)."""
+        if self._db.in_transaction:
+            await self._db.execute("ROLLBACK")
 
     async def check_encoder(self, identity: EncoderIdentity) -> None:
         """Record the encoder on first use; refuse a different one afterwards."""
@@ -250,14 +260,14 @@ class Store:
                 stored.append(await self._insert(article))
             await self._db.execute("COMMIT")
         except sqlite3.IntegrityError as error:
-            await self._db.execute("ROLLBACK")
+            await self._rollback()
             # Looked up after the rollback: only an article that is really stored is named.
             existing = await self.find_duplicate(
                 text_hash=article.prepared.content_hash, url=article.prepared.meta.url, ref=article.ref
             )
             raise ArticleRefused(len(stored), existing, error) from error
         except BaseException:
-            await self._db.execute("ROLLBACK")
+            await self._rollback()
             raise
         return stored
 
@@ -339,7 +349,7 @@ class Store:
             await self._db.execute("DELETE FROM articles WHERE id = ?", (info.id,))
             await self._db.execute("COMMIT")
         except BaseException:
-            await self._db.execute("ROLLBACK")
+            await self._rollback()
             raise
         return info
 

@@ -121,18 +121,29 @@ _HIDDEN_CHAR = re.compile("[\ue000-\ue07f]")
 _HARD_BREAK = re.compile(r"\\$")
 # Inline markup. Inner parts exclude their own delimiters, which keeps every pattern linear in the
 # line length; none matches a line break.
-_INLINE = (
+_LINKS = (
     (re.compile(r"!\[[^\[\]\n]*\]\([^()\s\[\]]*\)"), ""),  # images
     # links; the target may hold one level of parentheses (Wikipedia's "Foo_(bar)")
     (re.compile(r"\[([^\[\]\n]+)\]\((?:[^()\s\[\]]|\([^()\s\[\]]*\))*(?: +\"[^\"\n]*\")?\)"), r"\1"),
     (re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]"), r"\1"),  # reference links
     (re.compile(r"<(https?://[^\s<>]+)>"), r"\1"),  # autolinks
-    (re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*"), r"\1"),  # bold
-    (re.compile(r"(?<!\w)__(?=\S)([^_\n]+?)(?<=\S)__(?!\w)"), r"\1"),  # bold
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # italic
-    (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),  # italic
-    (re.compile(r"(?<![\w`])`([^`\n]+)`(?![\w`])"), r"\1"),  # inline code
 )
+# Emphasis, applied with bare URLs hidden. Underscores only in known Markdown: in plain text they
+# are part of what is quoted ("_x000D_", "snake_case_name", "__init__").
+_BOLD = re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*")
+_UNDERSCORE_BOLD = re.compile(r"(?<!\w)__(?=\S)([^_\n]+?)(?<=\S)__(?!\w)")
+_ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_UNDERSCORE_ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
+_CODE = re.compile(r"(?<![\w`])`([^`\n]+)`(?![\w`])")
+_EMPHASIS = {
+    False: (_BOLD, _ITALIC, _CODE),
+    True: (_BOLD, _UNDERSCORE_BOLD, _ITALIC, _UNDERSCORE_ITALIC, _CODE),
+}
+# A bare URL is never touched by emphasis ("https://example.com/_forum_/a*b*"); it is hidden as
+# one private-use character meanwhile. Its last character is not "*" or "_", which may close an
+# emphasis around it.
+_BARE_URL = re.compile(r"(?:https?://|www\.)[^\s<>]*[^\s<>*_`]", re.I)
+_URL_MARK = "\ue100"
 
 # --- boilerplate lines ------------------------------------------------------------------------
 
@@ -357,6 +368,8 @@ def clean_text(
     first_line = text.partition("\n")[0]
     markdown = markdown or (not archive and _ATX_HEADING.fullmatch(first_line) is not None)
     lines, headings = _markdown_lines(text, full=markdown)
+    if archive and not markdown:  # "## Kronologi" in an archive's body: its words are kept
+        headings = frozenset()
     body, found = _clean_lines(lines, found, paragraphs_per_line=False, header=not archive, headings=headings)
     return _finish(body, found, url, strict=not archive)
 
@@ -430,7 +443,7 @@ def _front_matter(raw: str) -> tuple[_Found, str | None, str] | None:
     def values(field: str) -> list[str]:
         return [v for key in _FRONT_MATTER_FIELDS[field] for v in fields.get(key, [])]
 
-    titles = [_inline(_TAG.sub("", v)) for v in values("title")]
+    titles = [_inline(_TAG.sub("", v), full=True) for v in values("title")]
     stamps = [stamp for v in values("published") if (stamp := _parse_date_line(v)) and not stamp[1]]
     urls = [v for v in values("url") + values("outlet") if _HTTP_URL.fullmatch(v)]
     outlets = [v for v in values("outlet") if not _HTTP_URL.fullmatch(v)]
@@ -458,11 +471,14 @@ def _markdown_lines(text: str, *, full: bool) -> tuple[list[str], frozenset[int]
     """The lines of ``text`` without Markdown markup, and which of them are headings.
 
     A list item starts a paragraph of its own (an empty line goes before it), so items are never
-    joined into one sentence. ``full``: the text is known to be Markdown (see ``clean_text``).
+    joined into one sentence. In plain text a "- " line inside a paragraph that is no list may be a
+    hard-wrapped sentence going on ("the government\n- which has ..."): it is an item only if the
+    line above does not continue into it (``_continues``). ``full``: the text is known to be
+    Markdown (see ``clean_text``); there a bullet always starts an item.
     """
     lines: list[str] = []
     headings: set[int] = set()
-    last_item = -2
+    last_item = last_blank = -2
     hide = _HIDDEN_CHAR.search(text) is None  # the text does not use those characters itself
     for line in text.split("\n"):
         if hide and "\\" in line:
@@ -471,9 +487,14 @@ def _markdown_lines(text: str, *, full: bool) -> tuple[list[str], frozenset[int]
         if full:
             line = _HARD_BREAK.sub("", line).rstrip()
         opens = not lines or not lines[-1]  # the line starts a paragraph
+        if lines and not lines[-1]:
+            last_blank = len(lines) - 1
         if heading := _ATX_HEADING.fullmatch(line):
+            if not opens:  # a paragraph of its own, never joined to a sentence (kept in archives)
+                lines.append("")
             lines.append(_ATX_CLOSING.sub("", heading[2] or "").strip())
             headings.add(len(lines) - 1)
+            lines.append("")
             continue
         if (
             full
@@ -493,21 +514,37 @@ def _markdown_lines(text: str, *, full: bool) -> tuple[list[str], frozenset[int]
             # as in CommonMark, only "1." may interrupt a paragraph; "2024. The ..." continues it
             item = number if opens or last_item == len(lines) - 1 or number[1] == "1" else None
         if item is not None:
-            if not opens:
-                lines.append("")
-            line = line[item.end() :]
-            last_item = len(lines)
+            if (
+                opens
+                or full
+                or last_item > last_blank  # the paragraph is a list item: this is the next one
+                or not _continues(lines[-1], line[item.end() :])
+            ):
+                if not opens:
+                    lines.append("")
+                last_item = len(lines)
+            line = line[item.end() :]  # otherwise joined, as a continuation, without its dash
         lines.append(line)
-    text = _inline("\n".join(lines))  # no pattern crosses a line: the line numbers stay
+    text = _inline("\n".join(lines), full=full)  # no pattern crosses a line: the line numbers stay
     if hide:
         escape = "" if full else "\\"
         text = _HIDDEN_CHAR.sub(lambda m: escape + chr(ord(m[0]) - 0xE000), text)
     return text.split("\n"), frozenset(headings)
 
 
-def _inline(text: str) -> str:
-    for pattern, replacement in _INLINE:
+def _inline(text: str, *, full: bool) -> str:
+    """``text`` without inline markup; ``full``: known Markdown, underscore emphasis too."""
+    for pattern, replacement in _LINKS:
         text = pattern.sub(replacement, text)
+    urls: list[str] = []
+    if _URL_MARK not in text:
+        urls = _BARE_URL.findall(text)
+        text = _BARE_URL.sub(_URL_MARK, text)
+    for pattern in _EMPHASIS[full]:
+        text = pattern.sub(r"\1", text)
+    if urls:  # emphasis removes delimiters only: the marks are still there, in order
+        found = iter(urls)
+        text = re.sub(_URL_MARK, lambda _match: next(found), text)
     return text
 
 

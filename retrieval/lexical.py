@@ -61,14 +61,18 @@ def specific_words(text: str) -> list[str]:
     """The names and figures ``text`` asks about, as written: runs of capitalized words past its
     first word ("Kim Yo-jong", "Piala Dunia") and words holding a digit ("2022").
 
-    They are what an abstention can honestly blame on the library: a name or a year is written
-    the same in every language, while "nothing mentions 'earthquake'" would be false of a library
-    whose Indonesian article says "gempa", and "nothing mentions 'say'" of one that says "said"."""
+    They are what an abstention can most honestly blame on the library: a year, and most names,
+    are written alike in every language, while "nothing mentions 'earthquake'" would be false of
+    a library whose Indonesian article says "gempa", and "nothing mentions 'say'" of one that
+    says "said". Single letters ("U" of "U.S.") are left out."""
     found: list[str] = []
     in_run = False  # the previous word was capitalized and joins the next one
     previous_end = 0
     for number, match in enumerate(_SURFACE_WORD.finditer(text)):
         word, gap = match.group(0), text[previous_end : match.start()]
+        if len(word) == 1:  # an initial: "U.S.", "J. Smith"
+            in_run, previous_end = False, match.end()
+            continue
         starts_sentence = number == 0 or any(mark in gap for mark in ".?!")
         if word[0].isupper() and not starts_sentence:
             if in_run and not gap.strip():

@@ -674,3 +674,57 @@ def test_decode_upload_rejections(data: bytes, reason: str) -> None:
 def test_decode_upload_message_says_not_utf8() -> None:
     with pytest.raises(ArticleRejected, match="not UTF-8 text"):
         decode_upload("Café".encode("cp1252"), None)
+
+
+# --- plain text is not Markdown -----------------------------------------------------------------
+
+
+def test_a_wrapped_line_starting_with_a_dash_continues_the_sentence() -> None:
+    text = (
+        "JAKARTA, March 5 (Reuters) - Indonesia's president said on Tuesday the government\n"
+        "- which has struggled to contain food prices - would import more rice, officials said."
+    )
+    expected = (
+        "JAKARTA, March 5 (Reuters) - Indonesia's president said on Tuesday the government which has"
+        " struggled to contain food prices - would import more rice, officials said."
+    )
+    assert clean_text(text, archive=True).text == expected
+    # a real list stays split: after a colon, and item after item
+    listed = (
+        "They gave three reasons:\n- costs are high,\n- they fear the risk,\n- they fear for their brand."
+    )
+    assert clean_text(listed, archive=True).text.split("\n\n") == [
+        "They gave three reasons:",
+        "costs are high,",
+        "they fear the risk,",
+        "they fear for their brand.",
+    ]
+
+
+@pytest.mark.parametrize("archive", [True, False])
+def test_underscores_in_plain_text_are_kept(archive: bool) -> None:
+    text = (
+        "The thread at https://example.com/_forum_/thread_1 was quoted. The export held _x000D_ markers"
+        " and __init__ files. Officials said nothing more on Tuesday. The council meets again in June."
+    )
+    assert clean_text(text, archive=archive).text == text
+    # known Markdown: underscore emphasis goes, a URL is still never touched
+    md = clean_text(
+        "See https://example.com/_forum_/a*b*c and _this_ and **that**. " + text[30:], markdown=True
+    )
+    assert md.text.startswith("See https://example.com/_forum_/a*b*c and this and that. ")
+
+
+def test_headings_in_an_archive_body_are_kept_as_text() -> None:
+    text = "## Kronologi\nThe floods began on Monday.\n# 1 in 5 Indonesians lack clean water\nRescuers came."
+    assert clean_text(text, archive=True).text.split("\n\n") == [
+        "Kronologi",
+        "The floods began on Monday.",
+        "1 in 5 Indonesians lack clean water",
+        "Rescuers came.",
+    ]
+    # known Markdown: headings are not body
+    assert clean_text(text, archive=True, markdown=True).text.split("\n\n") == [
+        "The floods began on Monday.",
+        "Rescuers came.",
+    ]

@@ -57,7 +57,6 @@ def assert_user_error(result: tuple[int, str, str], expected: str) -> None:
         (["add", "ftp://example.com/x"], "only http(s) links can be added"),
         (["add", "folder"], "newsbot: folder is a directory, not a file"),
         (["add", "nosuch.txt"], "newsbot: nosuch.txt: no such file"),
-        (["ask", "--questions", "questions.jsonl"], "add --json"),
     ],
 )
 def test_file_and_argument_mistakes_are_one_line(

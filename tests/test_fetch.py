@@ -371,6 +371,14 @@ async def test_unresolvable_host_is_unreachable() -> None:
         ("https://user:secret@site.example/a", "https://site.example/a"),
         ("https://site.example/a%2Fb?q=%C3%A4&utm%5Fsource=x", "https://site.example/a%2Fb?q=%C3%A4"),
         ("  https://site.example/a?ref=home  ", "https://site.example/a?ref=home"),
+        # content parameters that look like tracking ones, and hash routes, stay
+        (
+            "https://site.example/v?at_time=5&cmp=2&at_medium=x",
+            "https://site.example/v?at_time=5&cmp=2&at_medium=x",
+        ),
+        ("https://site.example/#/news/123", "https://site.example/#/news/123"),
+        ("https://site.example/#!/news/123?utm_source=x", "https://site.example/#!/news/123?utm_source=x"),
+        ("https://site.example/a#section-2", "https://site.example/a"),
         # not fetchable: given back as it came, for the caller's own error
         ("https://", "https://"),
         ("ftp://site.example/a?utm_source=x", "ftp://site.example/a?utm_source=x"),

@@ -20,6 +20,7 @@ def test_tokens_are_folded_and_question_words_dropped() -> None:
         ("apa kata Jokowi, Prabowo dan SBY?", ["Jokowi", "Prabowo", "SBY"]),
         ("Who is the governor of Jakarta. Who is Anies", ["Jakarta", "Anies"]),  # not "Who"
         ("how deep was the earthquake?", []),
+        ("What did the U.S. President say?", []),
     ],
 )
 def test_specific_words_are_names_and_figures(question: str, words: list[str]) -> None:

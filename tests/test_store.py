@@ -189,6 +189,25 @@ async def test_a_version_1_database_migrates_in_place_keeping_ids_refs_and_vecto
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
+async def test_the_migration_ignores_refs_that_only_look_automatic_and_drops_orphans(tmp_path: Path) -> None:
+    """A 20-digit "a…" ref would saturate the sequence (every later insert: "database or disk is
+    full") and "a2024-05-01" would move it to 2024; rows orphaned with foreign keys off (the
+    sqlite3 shell's default) would fail the migration's foreign-key check."""
+    _version_1_database(tmp_path / "old.db")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        for article_id, ref in [(7, "A99999999999999999999"), (8, "a2024-05-01"), (9, "a5x")]:
+            db.execute(
+                "INSERT INTO articles (id, ref, lang, text, content_hash) VALUES (?, ?, 'en', 'T.', ?)",
+                (article_id, ref, f"hash-{article_id}"),
+            )
+        db.execute("DELETE FROM articles WHERE id = 2")  # foreign keys off: its rows stay
+    store = await Store.open(tmp_path / "old.db")
+    (new,) = await store.add_articles([make_article("Added after the upgrade. It is new.")])
+    assert new.ref == "a10"  # past id 9 and the real automatic-form ref a9, nothing else
+    assert (await store.stats()).sentences == 4 + 2  # the orphaned sentence is gone
+    await store.close()
+
+
 async def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
     _version_1_database(tmp_path / "old.db")
     with sqlite3.connect(tmp_path / "old.db") as db:
