@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from retrieval import lexical as tokenizer_module
-from retrieval.abstention import adjusted_evidence, standout
+from retrieval.abstention import CROSS_LINGUAL_ALLOWANCE, adjusted_evidence, standout
 from retrieval.answer_kinds import can_answer, expected_answer
 from retrieval.bm25 import LexicalIndex, LexicalState
 from retrieval.config import RetrievalConfig
@@ -268,9 +268,8 @@ class CorpusIndex:
         self.articles = tuple(self._slots[i] for i in self._live)
         self._slot_of = {a.info.id: i for i, a in enumerate(self._slots) if self._alive[i]}
         languages = np.array([a.info.lang for a in self._slots])
-        self._language_rows = [
-            self._live[languages[self._live] == lang] for lang in sorted(set(languages[self._live].tolist()))
-        ]
+        self._languages = tuple(sorted(set(languages[self._live].tolist())))
+        self._language_rows = [self._live[languages[self._live] == lang] for lang in self._languages]
 
     def _successor(self, **changes: object) -> CorpusIndex:
         """A new snapshot sharing everything with this one but ``changes`` (and what follows)."""
@@ -376,7 +375,7 @@ class CorpusIndex:
         cfg = config or self.config
         dense = cfg.chunk_weight * evidence.best_chunk + (1 - cfg.chunk_weight) * evidence.best_sentence
         if cfg.language_prior_articles:
-            dense = dense - self._language_baseline(dense, cfg.language_prior_articles)
+            dense = dense - self._language_baseline(dense, cfg.language_prior_articles, evidence.lang)
         lexical = evidence.lexical
         if cfg.fusion == "rrf":
             fused = reciprocal_rank([dense, lexical], k=cfg.rrf_k)
@@ -389,20 +388,30 @@ class CorpusIndex:
         order = self._live[np.argsort(-fused[self._live], kind="stable")]
         return RankedArticles(order, fused, dense, evidence)
 
-    def _language_baseline(self, dense: np.ndarray, prior_articles: int) -> np.ndarray:
+    def _language_baseline(self, dense: np.ndarray, prior_articles: int, question_lang: str) -> np.ndarray:
         """Each article's expected cosine for this query given the article's language.
 
         e5 scores a question higher against any text in its own language, so an English question
         ranks unrelated English articles above the Indonesian one that answers it. Subtracting
-        the query's mean cosine per article language removes that bias. The mean is shrunk
-        towards the overall mean by ``prior_articles`` pseudo-articles, so a language with few
-        articles in the library is barely corrected (its mean would mostly be noise).
+        the query's mean cosine per article language removes that bias. The mean is shrunk by
+        ``prior_articles`` pseudo-articles towards what is expected before seeing any: the
+        overall mean, plus ``CROSS_LINGUAL_ALLOWANCE`` for the question's own language (less for
+        the others, so the expectations still average to the overall mean). A library with
+        thousands of articles per language is corrected by its own means; a family chat's dozen
+        articles, whose means are mostly noise, still gets the known same-language lift removed
+        (in dev questions over libraries of 8-40 random articles, half English: English
+        questions over Indonesian articles ranked them first .95 -> .99 of the time at 16
+        articles, .93 -> .97 at 40, and English over English .997 -> .991, 1.0 -> .988).
         """
         overall = float(dense[self._live].mean())
+        same = self._languages.index(question_lang) if question_lang in self._languages else None
+        same_share = 0.0 if same is None else len(self._language_rows[same]) / len(self._live)
         baseline = np.zeros_like(dense)
-        for rows in self._language_rows:
-            shrunk_sum = float(dense[rows].sum()) + prior_articles * overall
-            baseline[rows] = shrunk_sum / (len(rows) + prior_articles)
+        for i, rows in enumerate(self._language_rows):
+            expected = overall + CROSS_LINGUAL_ALLOWANCE * ((i == same) - same_share)
+            baseline[rows] = (float(dense[rows].sum()) + prior_articles * expected) / (
+                len(rows) + prior_articles
+            )
         return baseline
 
     def answer(
@@ -560,13 +569,14 @@ class CorpusIndex:
         return candidates, None if strongest is None else strongest[1:]
 
     def _abstain_reason(self, ranked: RankedArticles) -> str:
-        """Why nothing is quoted: the names and figures of the question no article holds (see
-        ``specific_words``: never common words, which another language or form may hold), else
-        that nothing answers closely enough."""
+        """Why nothing is quoted: the names and figures of the question no article holds any word
+        of (see ``specific_words``; "North Korea" is not blamed on a library that says "Korea
+        Utara", nor common words, which another language or form may hold), else that nothing
+        answers closely enough."""
         missing = [
             words
             for words in specific_words(ranked.evidence.question)
-            if len(self.lexical.known_terms(terms := tokenize(words))) < len(terms)
+            if not self.lexical.known_terms(tokenize(words))
         ]
         if missing:
             shown = ", ".join(f"“{words}”" for words in missing[:5])
