@@ -295,7 +295,7 @@ class Library:
             cleaned = replace(cleaned, meta=replace(cleaned.meta, url=canonical_url(cleaned.meta.url)))
         prepared = await self._cpu_bound(prepare_article, cleaned, self._index.config)
         async with self._write_lock:
-            await self._refuse_duplicate(prepared, None)
+            await self._refuse_duplicate(prepared)
             new = await self._cpu_bound(self._embed, [(prepared, None, None)])
             embedded = time.perf_counter()
             (info,) = await self.store.add_articles(new)
@@ -303,9 +303,9 @@ class Library:
             self.last_publish_seconds = time.perf_counter() - embedded
         return info
 
-    async def _refuse_duplicate(self, prepared: PreparedArticle, ref: str | None) -> None:
+    async def _refuse_duplicate(self, prepared: PreparedArticle) -> None:
         duplicate = await self.store.find_duplicate(
-            text_hash=prepared.content_hash, url=prepared.meta.url, ref=ref
+            text_hash=prepared.content_hash, url=prepared.meta.url, ref=None
         )
         if duplicate:
             raise DuplicateArticle(duplicate.ref, duplicate.title)
