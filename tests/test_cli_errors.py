@@ -111,6 +111,24 @@ def test_list_limit_below_one_is_refused(limit: str, capsys: pytest.CaptureFixtu
     assert "argument --limit" in capsys.readouterr().err
 
 
+def test_list_and_show_read_the_database_without_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Browsing loads no model (seconds each time): with one that cannot load, they still work;
+    and listing a library that does not exist yet does not create it."""
+    assert run(capsys, "list")[:2] == (
+        0,
+        f"the library is empty (no database at {tmp_path / 'newsbot.sqlite3'} yet)\n",
+    )
+    assert not (tmp_path / "newsbot.sqlite3").exists()
+    assert run(capsys, "add", str(SEED))[0] == 0
+    monkeypatch.setenv("NEWSBOT_MODEL", str(tmp_path / "no-model-here"))
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and out.split()[0] == "a1"
+    code, out, _ = run(capsys, "show", "A1")
+    assert code == 0 and "TRIBUNNEWS.COM, BEIJING" in out
+
+
 # -- the database or the model cannot be opened --------------------------------------------------
 
 
@@ -128,7 +146,7 @@ def test_a_model_that_cannot_be_loaded(
     (tmp_path / "folder").mkdir()  # a folder, but no model in it
     monkeypatch.setenv("NEWSBOT_MODEL", model)
     monkeypatch.setenv("NEWSBOT_MODEL_CACHE", str(tmp_path / "cache"))
-    result = run(capsys, "list")
+    result = run(capsys, "ask", "who?")
     assert_user_error(result, f"newsbot: could not load the model {model} (NEWSBOT_MODEL): ")
     if "/" in model:
         assert "no such model in the local Hugging Face cache" in result[2]
