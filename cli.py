@@ -187,12 +187,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_text_file(path: Path) -> None:
-    """Refuse a missing, unreadable or non-UTF-8 input file before the model loads (seconds)."""
+def _existing_file(path: Path) -> Path:
+    """``path``, or a clear refusal when it is missing or a directory."""
     if path.is_dir():
         raise NewsbotError(f"{path} is a directory, not a file")
     if not path.exists():
         raise NewsbotError(f"{path}: no such file")
+    return path
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse a missing, unreadable or non-UTF-8 input file before the model loads (seconds)."""
+    _existing_file(path)
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as file:
         try:
@@ -235,11 +241,7 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
         if scheme[1].lower() not in ("http", "https"):
             raise NewsbotError(f"{source}: only http(s) links can be added")
     else:
-        path = Path(source)
-        if path.is_dir():
-            raise NewsbotError(f"{source} is a directory, not a file")
-        if not path.exists():
-            raise NewsbotError(f"{source}: no such file")
+        path = _existing_file(Path(source))  # decoded like an upload (HTML may declare a charset)
         data, name = path.read_bytes(), path.name
 
     async def body(library: Library) -> int:

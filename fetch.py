@@ -26,7 +26,8 @@ from retrieval.errors import ArticleRejected
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
+_MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
+_TEXT_TYPES = frozenset({"text/plain"}) | _MARKDOWN_TYPES
 _HEADERS = {
     "User-Agent": "Mozilla/5.0 (compatible; newsbot/0.1; +article fetcher)",
     "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
@@ -51,9 +52,13 @@ class FetchedPage:
     """A fetched page, decoded; ``final_url`` is where the redirects ended, in ``canonical_url`` form."""
 
     final_url: str
-    content_type: str
+    content_type: str  # the MIME type alone, lower-case
     text: str
     is_html: bool
+
+    @property
+    def is_markdown(self) -> bool:
+        return self.content_type in _MARKDOWN_TYPES
 
 
 async def fetch_article(

@@ -287,8 +287,9 @@ class Library:
             timeout=self.settings.fetch_timeout,
             allow_private=self.settings.allow_private_hosts,
         )
-        markdown = page.content_type.split(";")[0].strip().lower() in ("text/markdown", "text/x-markdown")
-        return await self.add_text(page.text, url=page.final_url, is_html=page.is_html, markdown=markdown)
+        return await self.add_text(
+            page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown
+        )
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
         if cleaned.meta.url:  # a link from front matter or the page: one form per article
