@@ -26,9 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 
 import samples
+from fetch import readable_size, too_large
 from index.store import Store
 from library import Library, jsonl_lines
-from retrieval.errors import NewsbotError
+from retrieval.errors import ArticleRejected, NewsbotError
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
 from retrieval.tuning import (
     AbstentionValidation,
@@ -235,13 +236,18 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
     source: str = args.source
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", source)
     data: bytes | None = None
+    limit = settings.max_upload_bytes  # checked here, before the model loads (seconds)
     if source == "-":  # bytes, like an uploaded file: the same decoding, messages and size limit
-        data, name = sys.stdin.buffer.read(), STDIN_NAME
+        data, name = sys.stdin.buffer.read(limit + 1), STDIN_NAME
+        if len(data) > limit:  # the rest is never read: its size is unknown
+            raise ArticleRejected("too_large", f"{name} is over the limit of {readable_size(limit)}")
     elif scheme:
         if scheme[1].lower() not in ("http", "https"):
             raise NewsbotError(f"{source}: only http(s) links can be added")
     else:
         path = _existing_file(Path(source))  # decoded like an upload (HTML may declare a charset)
+        if (size := path.stat().st_size) > limit:
+            raise too_large(path.name, size, limit)
         data, name = path.read_bytes(), path.name
 
     async def body(library: Library) -> int:
@@ -282,8 +288,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]]) -> int:
-    """Run ``body`` on the database alone: reading the library needs no model and no index
-    (seconds saved on every ``list`` and ``show``)."""
+    """Run ``body`` on the database alone: reading the library, or deleting from it, needs no
+    model and no index (seconds saved on every ``list``, ``show`` and ``delete``)."""
     store = await Store.open(settings.db)
     try:
         return await body(store)
@@ -322,12 +328,17 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _delete(args: argparse.Namespace, settings: Settings) -> int:
-    async def body(library: Library) -> int:
-        info = await library.delete(args.ref)
+    """Deletes from the database alone, like ``list`` reads it: a running bot and the next
+    ``Library.open`` both drop an article the database no longer holds (``Library.refresh``)."""
+    if not settings.db.exists():
+        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
+
+    async def body(store: Store) -> int:
+        info = await store.delete(args.ref)
         print(f"deleted {info.ref}: {info.title or '(untitled)'}")
         return 0
 
-    return await _with_library(settings, body)
+    return await _with_store(settings, body)
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:

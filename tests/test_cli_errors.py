@@ -111,11 +111,13 @@ def test_list_limit_below_one_is_refused(limit: str, capsys: pytest.CaptureFixtu
     assert "argument --limit" in capsys.readouterr().err
 
 
-def test_list_and_show_read_the_database_without_the_model(
+def test_list_show_and_delete_use_the_database_without_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Browsing loads no model (seconds each time): with one that cannot load, they still work;
-    and listing a library that does not exist yet does not create it."""
+    """Browsing and deleting load no model (seconds each time): with one that cannot load, they
+    still work; listing a library that does not exist yet does not create it; and a deleted
+    article is gone from the next answer (a saved index is reconciled the same way:
+    ``tests/test_snapshot.py``)."""
     assert run(capsys, "list")[:2] == (
         0,
         f"the library is empty (no database at {tmp_path / 'newsbot.sqlite3'} yet)\n",
@@ -127,6 +129,13 @@ def test_list_and_show_read_the_database_without_the_model(
     assert code == 0 and out.split()[0] == "a1"
     code, out, _ = run(capsys, "show", "A1")
     assert code == 0 and "TRIBUNNEWS.COM, BEIJING" in out
+    code, out, _ = run(capsys, "delete", "a1")
+    assert code == 0 and out.startswith("deleted a1: Kirim Surat ke Kim Jong Un")
+    assert_user_error(run(capsys, "delete", "a1"), "newsbot: no article with ref 'a1'")
+    monkeypatch.delenv("NEWSBOT_MODEL")
+    code, out, _ = run(capsys, "ask", "--json", "what did Xi's letter say")
+    answer = json.loads(out)
+    assert code == 0 and answer["articles"] == [] and answer["answer"] == [], answer
 
 
 # -- the database or the model cannot be opened --------------------------------------------------
@@ -207,12 +216,22 @@ def test_stdin_that_is_not_utf8_is_refused_like_an_upload(
     assert_user_error(run(capsys, "add", "-"), "newsbot: standard input is not UTF-8 text")
 
 
-def test_stdin_obeys_the_upload_size_limit(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_stdin_and_files_over_the_upload_limit_are_refused_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Checked on the bytes alone: a model that cannot load is never reached, stdin is read only
+    up to the limit, and no database is created."""
     monkeypatch.setenv("NEWSBOT_MAX_UPLOAD_BYTES", "1000")
-    set_stdin(monkeypatch, SEED.read_bytes())
-    assert_user_error(run(capsys, "add", "-"), "the limit is")
+    monkeypatch.setenv("NEWSBOT_MODEL", str(tmp_path / "no-model-here"))
+    stream = io.BytesIO(SEED.read_bytes())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream, "utf-8", "surrogateescape"))
+    assert_user_error(run(capsys, "add", "-"), "newsbot: standard input is over the limit of 1.0 kB")
+    assert stream.tell() == 1001
+    big = tmp_path / "big.txt"
+    big.write_bytes(SEED.read_bytes())
+    size = f"{SEED.stat().st_size / 1000:.1f} kB"
+    assert_user_error(run(capsys, "add", "big.txt"), f"newsbot: big.txt is {size}; the limit is 1.0 kB")
+    assert not (tmp_path / "newsbot.sqlite3").exists()
 
 
 def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
