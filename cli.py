@@ -29,7 +29,7 @@ import samples
 from fetch import readable_size, too_large
 from index.store import Store
 from library import Library, jsonl_lines
-from retrieval.errors import ArticleRejected, NewsbotError
+from retrieval.errors import ArticleRejected, NewsbotError, NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
 from retrieval.tuning import (
     AbstentionValidation,
@@ -37,6 +37,7 @@ from retrieval.tuning import (
     MemoizedPassages,
     cross_validate,
     cross_validate_abstention,
+    fold_of,
 )
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
@@ -44,6 +45,11 @@ from settings import Settings
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
 SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
 STDIN_NAME = "standard input"  # how ``add -`` names its input in messages
+NO_REMOVABLE_GOLD = (
+    'it removes the gold articles of half the questions whose "source" is "belebele" (twins'
+    ' joined by "pair_id"), and there are none'
+)
+LABELLED_HELP = 'JSONL of {"id", "question", "article_id"} (the gold article\'s ref), optionally "answers"'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +164,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_add)
     p = command("import", "bulk import a JSONL archive ({id,title,text,...} per line)")
     p.add_argument("file", type=Path)
-    p.add_argument("--batch-size", type=_count(1), default=32)
+    p.add_argument(
+        "--batch-size", type=_count(1), default=32, help="articles per transaction (default: %(default)s)"
+    )
     p.set_defaults(func=_import)
     p = command("list", "list stored articles, newest first")
-    p.add_argument("--limit", type=_count(1), default=20)
+    p.add_argument("--limit", type=_count(1), default=20, help="how many (default: %(default)s)")
     p.set_defaults(func=_list)
     p = command("show", "show one article")
     p.add_argument("ref")
@@ -177,13 +185,13 @@ def _parser() -> argparse.ArgumentParser:
     p = command("chat", "ask questions interactively in the console")
     p.set_defaults(func=_chat)
     p = command("eval", "document recall, MRR and answer metrics on labelled questions")
-    p.add_argument("--questions", type=Path, required=True)
+    p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
     p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
     p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
-    p.add_argument("--questions", type=Path, required=True)
-    p.add_argument("--folds", type=_count(2), default=5)
+    p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
+    p.add_argument("--folds", type=_count(2), default=5, help="(default: %(default)s)")
     p.set_defaults(func=_tune)
     return parser
 
@@ -222,10 +230,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     async def demo(library: Library) -> int:
         if not (await library.stats()).articles:
             info = await library.add_text(SAMPLE_ARTICLE.read_text(encoding="utf-8"))
-            print(
-                f"Added the sample article {info.ref}: {info.title} "
-                f"({info.lang}, {info.sentence_count} sentences)"
-            )
+            print(f"the library was empty: {_stored(info)} (the sample article)")
         print("TELEGRAM_BOT_TOKEN is not set, so here is the console chat on the same core.")
         return await _chat_loop(library)
 
@@ -252,9 +257,7 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body(library: Library) -> int:
         info = await (library.add_url(source) if data is None else library.add_upload(data, name))
-        print(
-            f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]"
-        )
+        print(_stored(info))
         return 0
 
     return await _with_library(settings, body)
@@ -308,6 +311,8 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
             print("the library is empty")
         for a in articles:
             print(f"{a.ref:>12}  {a.lang}  {(a.published or '')[:10]:10}  {a.title or '(untitled)'}")
+        if len(articles) == args.limit and (total := (await store.stats()).articles) > args.limit:
+            print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
 
     return await _with_store(settings, body)
@@ -411,6 +416,8 @@ async def _chat_loop(library: Library) -> int:
             return 0
         if not question.strip():
             return 0
+        if not sys.stdin.isatty():  # a terminal echoes what was typed; piped questions are shown
+            print(question)
         try:
             answer = await library.ask(question)
         except NewsbotError as error:
@@ -420,15 +427,15 @@ async def _chat_loop(library: Library) -> int:
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    for path in (args.questions, args.corpus):
-        if path is not None:
-            _check_text_file(path)
+    records = _labelled_questions(args.questions)
+    if args.corpus is not None:
+        _check_text_file(args.corpus)
 
     async def body(library: Library) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
-        records = _read_jsonl(args.questions)
+        _warn_missing_gold(records, library)
         report = await asyncio.to_thread(run_evaluation, library, records, args.compare)
         print(report)
         return 0
@@ -437,10 +444,12 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _tune(args: argparse.Namespace, settings: Settings) -> int:
-    _check_text_file(args.questions)
+    records = _labelled_questions(args.questions)
+    # Folds that would hold no question are refused here, before the model loads.
+    fold_of([LabelledQuestion.from_record(r) for r in records], _pair_ids(records), args.folds)
 
     async def body(library: Library) -> int:
-        records = _read_jsonl(args.questions)
+        _warn_missing_gold(records, library)
         report = await asyncio.to_thread(run_tuning, library, records, args.folds)
         print(report)
         return 0
@@ -455,7 +464,7 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
     vectors = library.encoder.encode_queries([q.question for q in questions])
     index = library.index
     items = [(q, index.evidence(q.question, v)) for q, v in zip(questions, vectors, strict=True)]
-    pair_ids = {str(r["id"]): str(r["pair_id"]) for r in records if r.get("pair_id")}
+    pair_ids = _pair_ids(records)
 
     def show(choice: FoldChoice) -> None:
         values = ", ".join(f"{k}={v}" for k, v in choice.values.items())
@@ -466,9 +475,16 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
     )
     seeds = range(5)
     removals = [abstention_split(records, seed) for seed in seeds]
-    abstention = cross_validate_abstention(
-        index, list(zip(questions, vectors, strict=True)), removals, folds=folds
-    )
+    try:
+        if not removals[0]:
+            raise NotEnoughData(NO_REMOVABLE_GOLD)
+        abstention = abstention_table(
+            cross_validate_abstention(
+                index, list(zip(questions, vectors, strict=True)), removals, folds=folds
+            )
+        )
+    except NotEnoughData as error:
+        abstention = f"Not measured, the rule is not refitted: {error}."
     names = list(result.chosen)
     header = "| fold | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1)
     rows = [f"| {c.fold} | " + " | ".join(str(c.values[n]) for n in names) + " |" for c in result.folds]
@@ -479,8 +495,13 @@ def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -
         + "\n\n### out-of-fold scores\n\n"
         + markdown_table(result.out_of_fold)
         + f"\n\n### abstention, out of fold (split seeds {seeds.start}-{seeds.stop - 1})\n\n"
-        + abstention_table(abstention)
+        + abstention
     )
+
+
+def _pair_ids(records: list[dict[str, object]]) -> dict[str, str]:
+    """Belebele twins: question id -> the pair id it shares with its other-language twin."""
+    return {str(r["id"]): str(r["pair_id"]) for r in records if r.get("pair_id")}
 
 
 def abstention_table(result: AbstentionValidation) -> str:
@@ -497,15 +518,42 @@ def abstention_table(result: AbstentionValidation) -> str:
     )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, object]]:
+def _labelled_questions(path: Path) -> list[dict[str, object]]:
+    """The labelled questions of ``path`` (``eval``/``tune`` input), refusing the first line
+    that is not one (before the model loads)."""
+    _check_text_file(path)
     records = []
     for number, line in enumerate(jsonl_lines(path), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
+        if not (
+            isinstance(record, dict)
+            and all(isinstance(record.get(k), str | int) for k in ("id", "article_id"))
+            and isinstance(record.get("question"), str)
+            and record["question"].strip()
+        ):
+            raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
+        records.append(record)
+    if not records:
+        raise NewsbotError(f"{path} holds no questions")
     return records
+
+
+def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:
+    """Gold articles the library does not hold make their questions misses: usually the wrong
+    ``--db``, or a corpus not imported yet."""
+    held = {a.info.ref for a in library.index.articles}
+    missing = sum(str(r["article_id"]) not in held for r in records)
+    if missing:
+        print(
+            f"warning: {missing} of {len(records)} questions' gold articles are not in the library "
+            "(they count as misses)",
+            file=sys.stderr,
+        )
 
 
 def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:
@@ -533,6 +581,9 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
         table = markdown_table(score(zip(questions, answers, strict=True)))
         sections.append(f"### {label} ({fusion})\n\n{table}")
     removed_refs = abstention_split(records)
+    if not removed_refs:
+        sections.append(f"### abstention\n\nNot measured: {NO_REMOVABLE_GOLD}.")
+        return "\n\n".join(sections)
     removed_ids = {a.info.id for a in index.articles if a.info.ref in removed_refs}
     reduced = index.without_articles(removed_ids)
     unanswerable = [
@@ -550,6 +601,10 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
         + abstention_scores(unanswerable, answerable).markdown()
     )
     return "\n\n".join(sections)
+
+
+def _stored(info: ArticleInfo) -> str:
+    return f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]"
 
 
 def _article_header(info: ArticleInfo) -> str:

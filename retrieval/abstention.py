@@ -50,6 +50,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.errors import NotEnoughData
+
 CROSS_LINGUAL_ALLOWANCE = 0.03
 """Added to the evidence of a sentence in another language than the question: e5's cross-lingual
 cosines run about 0.03 lower (the gap between the two bars the first abstention rule used)."""
@@ -146,12 +148,14 @@ def fit_rule(
     x = np.column_stack([evidence, np.nan_to_num(np.asarray(standouts, np.float64))]).astype(np.float64)
     y = np.asarray(answerable, bool)
     if y.all() or not y.any():
-        raise ValueError("fit_rule needs both answerable and unanswerable questions")
+        raise NotEnoughData("fitting the abstention rule needs both answerable and unanswerable questions")
     mean, spread = x.mean(0), x.std(0)
     spread[spread == 0] = 1.0
     coef = _logistic((x - mean) / spread, y.astype(np.float64))
     if coef[0] <= 0:
-        raise ValueError("higher evidence does not mean answerable here: nothing to calibrate")
+        raise NotEnoughData(
+            "in these questions higher evidence does not mean answerable: nothing to calibrate"
+        )
     weight = float(coef[1] / spread[1]) / float(coef[0] / spread[0])
     at = int(np.floor(max_false_abstention * int(y.sum())))
     bar = float(np.sort(x[y, 0] + weight * x[y, 1])[at])

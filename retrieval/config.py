@@ -32,7 +32,7 @@ class RetrievalConfig:
     # Fusion: "convex" adds ``bm25_weight`` x (BM25 score / its upper bound for this query) to
     # the dense cosine; "rrf" is reciprocal rank fusion with constant ``rrf_k``; "dense" and
     # "bm25" use one signal alone (the baselines ``newsbot eval --compare`` reports).
-    # bm25_weight is *cross-validated* (4 of 5 folds chose 0.10, one 0.05); convex fusion beat
+    # bm25_weight is *cross-validated* (4 of 5 folds chose 0.10, one 0.15); convex fusion beat
     # RRF (k 10-60), min-max and z-score normalized fusion on dev's MRR@10 in every variant tried.
     fusion: str = "convex"
     bm25_weight: float = 0.10
@@ -55,8 +55,9 @@ class RetrievalConfig:
     # query's mean cosine per article language is subtracted, shrunk by
     # ``language_prior_articles`` pseudo-articles towards the overall mean plus e5's known lift
     # for the question's own language (``CorpusIndex._language_baseline``; 0 turns the
-    # correction off). Both *cross-validated*: every fold chose 0.75 and 200 (before the shrink
-    # target knew the same-language lift, 4 folds chose 20; 1000, tried once, lost out of fold).
+    # correction off). Both *cross-validated*: every fold chose 0.75, and 200 in 4 folds of 5
+    # (one 20; before the shrink target knew the same-language lift, 4 folds chose 20; 1000,
+    # tried once, lost out of fold).
     # The correction lifts en→id R@5 from .67 to .89.
     chunk_weight: float = 0.75
     language_prior_articles: int = 200
@@ -64,8 +65,8 @@ class RetrievalConfig:
     # Answer selection: sentences of the best ``answer_articles`` articles compete; up to
     # ``max_sentences`` are quoted, each within ``sentence_margin`` of the best; a sentence's
     # score is its cosine plus ``article_prior_weight`` x its article's fused score minus the
-    # best article's. Both *cross-validated* (margin: every fold 0.06; prior: 3 folds 1.0, one
-    # 0.5, one 2.0). The margin grid stops at 0.06: wider margins always win on "answer inside
+    # best article's. Both *cross-validated* (margin: every fold 0.06; prior: 4 folds 1.0, one
+    # 2.0). The margin grid stops at 0.06: wider margins always win on "answer inside
     # the quotes" only by quoting 3 sentences. (Before quotes were re-read in context, the
     # prior's stage picked 2.0 in 4 folds and it was held at 1.0, where the abstention rule,
     # which weighs the strongest sentence with its prior, catches more.) An idf-weighted
@@ -79,7 +80,7 @@ class RetrievalConfig:
     # A sentence that can hold the kind of answer the question asks for (a date for "kapan" /
     # "when", a number for "berapa" / "how many", a name for "siapa" / "who" / "di mana") gets
     # this much on top of its score when quotes are chosen (not as abstention evidence; see
-    # ``retrieval/answer_kinds.py``). *Cross-validated*: 3 folds chose 0.02, one 0.01, one 0.
+    # ``retrieval/answer_kinds.py``). *Cross-validated*: 4 folds chose 0.02, one 0.03.
     # Out of fold, the gold answer inside the quotes: FacQA .84 -> .86, TyDi .79 -> .80;
     # quotes from the gold article en→id .77 -> .79; ranking and abstention unchanged.
     answer_kind_weight: float = 0.02

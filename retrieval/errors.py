@@ -48,3 +48,8 @@ class NotFound(NewsbotError):
 
 class BadQuestion(NewsbotError):
     """The question cannot be answered as asked (empty, or far too long)."""
+
+
+class NotEnoughData(NewsbotError):
+    """Labelled questions that cannot support the measurement asked of them (too few, or none
+    of the kind it needs); ``newsbot tune`` and ``eval`` say so instead of printing numbers."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from retrieval.abstention import AbstentionRule, fit_rule
 from retrieval.config import RetrievalConfig
+from retrieval.errors import NotEnoughData
 from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
 from retrieval.search import CorpusIndex, PassageEncoder, QueryEvidence
 from retrieval.types import Answer
@@ -74,7 +75,10 @@ def grid(space: Mapping[str, Sequence[float | int | None]]) -> list[dict[str, fl
 
 def fold_of(questions: Sequence[LabelledQuestion], pair_ids: Mapping[str, str], folds: int) -> list[int]:
     """A fold per question: twins (same ``pair_id``) share one, and every group is spread evenly
-    over the folds (units are dealt round-robin within each group after a fixed shuffle)."""
+    over the folds (units are dealt round-robin after a fixed shuffle within each group, the deal
+    going on where the previous group's ended, so that small groups do not all start in fold 0).
+
+    ``NotEnoughData`` when there are fewer units than folds: a fold would hold no question."""
     units_by_group: dict[str, list[str]] = defaultdict(list)
     for q in questions:
         unit = pair_ids.get(q.id) or q.id
@@ -82,11 +86,17 @@ def fold_of(questions: Sequence[LabelledQuestion], pair_ids: Mapping[str, str], 
             units_by_group[q.group].append(unit)
     fold_of_unit: dict[str, int] = {}
     rng = random.Random(0)
+    dealt = 0
     for group in sorted(units_by_group):
         units = [u for u in units_by_group[group] if u not in fold_of_unit]
         rng.shuffle(units)
-        for i, unit in enumerate(units):
-            fold_of_unit[unit] = i % folds
+        for unit in units:
+            fold_of_unit[unit] = dealt % folds
+            dealt += 1
+    if dealt < folds:
+        raise NotEnoughData(
+            f"{folds} folds need at least {folds} questions (twins count once); there are {dealt}"
+        )
     return [fold_of_unit[pair_ids.get(q.id) or q.id] for q in questions]
 
 

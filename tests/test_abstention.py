@@ -16,6 +16,7 @@ from retrieval.abstention import (
     fit_rule,
     standout,
 )
+from retrieval.errors import NotEnoughData
 
 
 def rows(*sizes: int) -> list[np.ndarray]:
@@ -139,5 +140,5 @@ def test_fit_rule_gives_no_weight_to_a_useless_standout() -> None:
 
 def test_fit_rule_needs_both_kinds_of_question() -> None:
     evidence, standouts, _ = synthetic(50, 0.02, seed=9)
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(NotEnoughData, match="both"):
         fit_rule(evidence, standouts, np.ones(50, bool))

@@ -19,6 +19,7 @@ from tests_support import REPO, SEED
 import cli
 
 ANSWER_KEYS = {"question", "abstained", "reason", "answer", "articles", "took_ms"}
+NOT_LABELLED = 'newsbot: questions.jsonl, line 1: needs {"id", "question", "article_id"}'
 
 
 @pytest.fixture(autouse=True)
@@ -57,14 +58,23 @@ def assert_user_error(result: tuple[int, str, str], expected: str) -> None:
         (["add", "ftp://example.com/x"], "only http(s) links can be added"),
         (["add", "folder"], "newsbot: folder is a directory, not a file"),
         (["add", "nosuch.txt"], "newsbot: nosuch.txt: no such file"),
+        (["eval", "--questions", "questions.jsonl"], NOT_LABELLED),
+        (["tune", "--questions", "questions.jsonl"], NOT_LABELLED),
+        (["eval", "--questions", "blank.jsonl"], "newsbot: blank.jsonl holds no questions"),
     ],
 )
 def test_file_and_argument_mistakes_are_one_line(
-    argv: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("NEWSBOT_MODEL", str(tmp_path / "no-model-here"))  # never reached
     (tmp_path / "folder").mkdir()
     (tmp_path / "latin1.jsonl").write_bytes(b'{"id": "1", "text": "caf\xe9 au lait"}\n')
     (tmp_path / "questions.jsonl").write_text('{"id": "q1", "question": "who?"}\n', encoding="utf-8")
+    (tmp_path / "blank.jsonl").write_text("\n\n", encoding="utf-8")
     assert_user_error(run(capsys, *argv), expected)
 
 
@@ -194,6 +204,50 @@ def test_bad_question_lines_get_error_objects_and_later_ones_are_answered(
     assert not_object["id"] is None and not_object["reason"].startswith("line 4:")
     assert too_long["id"] == "long" and "characters long" in too_long["reason"]
     assert last["id"] == "q2" and last["question"] == "who won the world cup"
+
+
+def test_eval_and_tune_on_a_small_file_of_ones_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Questions without Belebele twins, one whose gold article is missing: the tables, the
+    warning, and abstention said to be unmeasured instead of a traceback; folds that would be
+    empty are refused."""
+    questions = tmp_path / "mine.jsonl"
+    lines = [
+        {"id": "q1", "question": "what did Xi's letter say", "article_id": "a1", "lang": "en"},
+        {"id": "q2", "question": "kapan Xi bertemu Biden?", "article_id": "a1", "lang": "id"},
+        {"id": "q3", "question": "who won the world cup", "article_id": "a9", "lang": "en"},
+    ]
+    questions.write_text("".join(json.dumps(q) + "\n" for q in lines), encoding="utf-8")
+    assert run(capsys, "add", str(SEED))[0] == 0
+    unmeasured = {
+        "eval": ([], "### abstention\n\nNot measured: it removes the gold articles of half the questions"),
+        "tune": (["--folds", "2"], "Not measured, the rule is not refitted: it removes the gold articles"),
+    }
+    for command, (options, said) in unmeasured.items():
+        code, out, err = run(capsys, command, "--questions", "mine.jsonl", *options)
+        assert code == 0, err
+        assert "warning: 1 of 3 questions' gold articles are not in the library" in err
+        assert "| overall | 3 | 0.67 |" in out and said in out
+    assert_user_error(
+        run(capsys, "tune", "--questions", "mine.jsonl", "--folds", "4"),
+        "newsbot: 4 folds need at least 4 questions (twins count once); there are 3",
+    )
+
+
+def test_list_says_how_many_more_there_are(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "add", str(SEED))[0] == 0
+    set_stdin(
+        monkeypatch,
+        b"Harga BBM naik menjadi Rp 6.500 per liter mulai Sabtu. Pemerintah menyebut kenaikan itu"
+        b" tidak bisa ditunda lagi. Antrean panjang terlihat di sejumlah SPBU di Jakarta.\n",
+    )
+    assert run(capsys, "add", "-")[0] == 0
+    code, out, _ = run(capsys, "list", "--limit", "1")
+    assert code == 0 and out.splitlines()[1] == "... 1 older (newsbot list --limit 2 shows all 2)"
+    assert len(run(capsys, "list", "--limit", "2")[1].splitlines()) == 2
 
 
 def test_an_over_long_question_with_json_is_a_json_object(capsys: pytest.CaptureFixture[str]) -> None:

@@ -284,7 +284,8 @@ def test_console_demo_loads_the_sample_and_answers(tmp_path: Path) -> None:
         timeout=300,
     )
     assert demo.returncode == 0, demo.stderr
-    assert "Added the sample article a1" in demo.stdout
+    assert "the library was empty: stored a1: Kirim Surat ke Kim Jong Un" in demo.stdout
+    assert "? what did Xi's letter say\n" in demo.stdout  # piped questions are shown
     assert "surat" in demo.stdout and "[1] [a1] Kirim Surat" in demo.stdout
 
 

@@ -13,6 +13,7 @@ from tests_support import DATA
 
 from cli import run_tuning
 from library import Library
+from retrieval.errors import NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_split
 from retrieval.search import CorpusIndex
 from retrieval.tuning import (
@@ -61,6 +62,20 @@ def test_folds_keep_twins_together_and_spread_every_group() -> None:
     for group in {q.group for q in QUESTIONS}:
         counts = Counter(f for q, f in zip(QUESTIONS, folds, strict=True) if q.group == group)
         assert max(counts.values()) - min(counts.get(k, 0) for k in range(3)) <= 2, (group, counts)
+
+
+def test_small_groups_are_dealt_over_every_fold_and_too_few_questions_are_refused() -> None:
+    """Groups of one or two questions each (a user's own file): the deal goes on across groups,
+    so no fold is left empty; fewer questions (twins counting once) than folds is refused."""
+    small = [
+        LabelledQuestion(f"q{i}", f"question {i}", "a1", group, (), False)
+        for i, group in enumerate(["x en→en", "y id→id", "y id→id", "z en→id", "w id→id"])
+    ]
+    assert sorted(Counter(fold_of(small, {}, 3)).values()) == [1, 2, 2]
+    with pytest.raises(NotEnoughData, match="3 folds need at least 3 questions"):
+        fold_of(small[:2], {}, 3)
+    with pytest.raises(NotEnoughData, match="there are 2"):
+        fold_of(small[:3], {"q1": "p", "q2": "p"}, 3)
 
 
 async def test_cross_validation_answers_every_question_out_of_fold(library: Library) -> None:
