@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     telegram_base_url: str = Field(TELEGRAM_API, alias="TELEGRAM_BASE_URL")
     telegram_base_file_url: str = Field(TELEGRAM_FILES, alias="TELEGRAM_BASE_FILE_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="NEWSBOT_ADMIN_IDS")
+    # Whether a group's owner and administrators may add and delete articles too. Off by default:
+    # the library is shared by every chat, and anyone can create a group and own it.
+    trust_group_admins: bool = Field(False, alias="NEWSBOT_TRUST_GROUP_ADMINS")
 
     db: Path = Field(default_factory=default_db, alias="NEWSBOT_DB")
     model: str = Field("bundled", alias="NEWSBOT_MODEL")

@@ -13,4 +13,5 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     info.register(app)
     admin.register(app)
     ask.register(app)
+    info.register_fallback(app)
     app.add_error_handler(on_error)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Document, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from fetch import readable_size, too_large
 from handlers.common import Context, library, reply_plain, require_admin, settings
+from retrieval.errors import NotFound
 from retrieval.types import ArticleInfo
 
 ADD_USAGE = (
@@ -16,62 +19,87 @@ ADD_USAGE = (
 )
 
 
+# Pasted text is an article from this many words on; a link followed by fewer ("/add URL please")
+# is the link. (Articles are refused under a few sentences anyway.)
+LINK_NOTE_WORDS = 30
+# "example.com/news/x", "127.0.0.1:8080/page": a link without its scheme.
+_BARE_LINK = re.compile(
+    r"(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?(?:/\S*)?|\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/\S*)?", re.I
+)
+
+
 async def on_add(update: Update, context: Context) -> None:
-    message = update.message
+    message = update.effective_message
     assert message is not None
     await require_admin(update, context, "add articles")
     body = _command_body(message)
+    words = body.split()
     replied = message.reply_to_message
     if not body and replied is not None and replied.document is not None:
-        info = await _add_document(replied.document, context)
+        info = await _add_document(replied.document, context, message.chat_id)
     elif not body and replied is not None and replied.text:
         info = await library(context).add_text(replied.text)
     elif not body:
         await reply_plain(message, ADD_USAGE)
         return
-    elif body.split()[0].lower().startswith(("http://", "https://")) and len(body.split()) == 1:
+    elif words[0].lower().startswith(("http://", "https://")) and len(words) < LINK_NOTE_WORDS:
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        info = await library(context).add_url(body.strip())
+        info = await library(context).add_url(words[0])
+    elif len(words) == 1 and _BARE_LINK.fullmatch(words[0]):
+        await reply_plain(message, f"To add a web page, send the whole link: /add https://{words[0]}")
+        return
     else:
         info = await library(context).add_text(body)
     await reply_plain(message, _stored(info))
 
 
 async def on_document(update: Update, context: Context) -> None:
-    """A document captioned /add anywhere, or any document an admin sends in a private chat."""
-    message = update.message
+    """A document captioned /add (or /add@ThisBot) anywhere, or any document an admin sends in a
+    private chat."""
+    message = update.effective_message
     assert message is not None and message.document is not None
-    captioned = (message.caption or "").split(maxsplit=1)[:1]
-    is_add = bool(captioned) and captioned[0].split("@")[0].lower() == "/add"
-    if not is_add and message.chat.type != ChatType.PRIVATE:
+    command, _, addressee = ((message.caption or "").split(maxsplit=1)[:1] or [""])[0].partition("@")
+    if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return  # "/add@OtherBot": for another bot in the group
+    if command.lower() != "/add" and message.chat.type != ChatType.PRIVATE:
         return
     await require_admin(update, context, "add articles")
-    info = await _add_document(message.document, context)
+    info = await _add_document(message.document, context, message.chat_id)
     await reply_plain(message, _stored(info))
 
 
-async def _add_document(document: Document, context: Context) -> ArticleInfo:
+async def _add_document(document: Document, context: Context, chat_id: int) -> ArticleInfo:
     limit = settings(context).max_upload_bytes
     if document.file_size is not None and document.file_size > limit:
         raise too_large(document.file_name or "the file", document.file_size, limit)
+    # Cleaning, splitting and embedding a long file takes seconds to minutes: show it is under way.
+    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
     file = await document.get_file()
     data = bytes(await file.download_as_bytearray())
     return await library(context).add_upload(data, document.file_name)
 
 
 async def on_delete(update: Update, context: Context) -> None:
-    message = update.message
+    """/delete REF [REF ...]: each ref on its own; one that is not found does not stop the rest."""
+    message = update.effective_message
     assert message is not None
     await require_admin(update, context, "delete articles")
     if not context.args:
         await reply_plain(message, "Usage: /delete REF (the ref is shown under every answer and in /sources)")
         return
-    info = await library(context).delete(context.args[0])
-    await reply_plain(message, f"Deleted {info.ref}: {info.title or 'untitled article'}.")
+    lines = []
+    for ref in dict.fromkeys(context.args):
+        try:
+            info = await library(context).delete(ref)
+        except NotFound as error:
+            lines.append(f"Not deleted: {error}.")
+        else:
+            lines.append(f"Deleted {info.ref}: {info.title or 'untitled article'}.")
+    await reply_plain(message, "\n".join(lines))
 
 
 async def on_stats(update: Update, context: Context) -> None:
-    message = update.message
+    message = update.effective_message
     assert message is not None
     await require_admin(update, context, "see library statistics")
     stats = await library(context).stats()
@@ -99,12 +127,14 @@ def _command_body(message: Message) -> str:
 def _stored(info: ArticleInfo) -> str:
     return (
         f"Stored {info.ref}: {info.title or 'untitled article'} "
-        f"({info.lang}, {info.sentence_count} sentences). Ask away!"
+        f"({info.lang}, {_count(info.sentence_count, 'sentence')}). Ask away!"
     )
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(CommandHandler("add", on_add))
-    app.add_handler(CommandHandler("delete", on_delete))
-    app.add_handler(CommandHandler("stats", on_stats))
-    app.add_handler(MessageHandler(filters.Document.ALL, on_document))
+    # New messages only: an edited /add or /delete must not act twice; never channel posts.
+    new = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("add", on_add, filters=new))
+    app.add_handler(CommandHandler("delete", on_delete, filters=new))
+    app.add_handler(CommandHandler("stats", on_stats, filters=new))
+    app.add_handler(MessageHandler(new & filters.Document.ALL, on_document))

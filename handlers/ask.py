@@ -13,7 +13,15 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, InlineQueryHandler, MessageHandler, filters
 
-from handlers.common import Context, earlier_question, library, remember_question, reply_pieces, reply_plain
+from handlers.common import (
+    Context,
+    earlier_question,
+    library,
+    remember_question,
+    reply_pieces,
+    reply_plain,
+    settings,
+)
 from handlers.format import Piece, answer_pieces, render, source_line
 
 INLINE_RESULTS = 3
@@ -41,18 +49,24 @@ async def answer_question(
     finally:
         typing.cancel()
     sent = await reply_pieces(message, answer_pieces(answer))
-    remember_question(context, message.chat_id, [m.message_id for m in sent], question)
+    # A follow-up of a follow-up still carries the first question (cut at the question limit,
+    # keeping its start: the first question names the topic).
+    remembered = f"{follow_up_of} {question}" if follow_up_of else question
+    remembered = remembered[: settings(context).max_question_chars]
+    remember_question(context, message.chat_id, [m.message_id for m in sent], remembered)
 
 
 async def on_private_text(update: Update, context: Context) -> None:
-    assert update.message and update.message.text
-    follow_up = _follow_up_context(update.message, context)
-    await answer_question(update.message, context, update.message.text, follow_up)
+    message = update.effective_message  # also an edited question: it gets a fresh answer
+    assert message is not None and message.text is not None
+    if is_small_talk(message.text):
+        return
+    await answer_question(message, context, message.text, _follow_up_context(message, context))
 
 
 async def on_ask(update: Update, context: Context) -> None:
     """/ask QUESTION (also /ask@BotName); a bare /ask replying to a message asks that message."""
-    message = update.message
+    message = update.effective_message
     assert message is not None
     question = " ".join(context.args or [])
     if not question and message.reply_to_message and message.reply_to_message.text:
@@ -61,14 +75,16 @@ async def on_ask(update: Update, context: Context) -> None:
 
 
 async def on_reply_to_bot(update: Update, context: Context) -> None:
-    message = update.message
-    assert message and message.text
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    if is_small_talk(message.text):  # "thanks! 👍" under an answer is not a new question
+        return
     await answer_question(message, context, message.text, _follow_up_context(message, context))
 
 
 async def on_mention(update: Update, context: Context) -> None:
-    message = update.message
-    assert message and message.text
+    message = update.effective_message
+    assert message is not None and message.text is not None
     username = context.bot.username
     mentions = message.parse_entities([MessageEntity.MENTION])
     if not any(text.lower() == f"@{username}".lower() for text in mentions.values()):
@@ -121,6 +137,24 @@ async def on_inline_query(update: Update, context: Context) -> None:
     await query.answer(results, cache_time=30)
 
 
+# What people write under an answer or to the bot that is not a question: thanks, agreement and
+# laughter, in English and Indonesian (laughter also as runs: "hahaha", "wkwkwk").
+SMALL_TALK = frozenset(
+    "thanks thank you thx ty tq ok okay oke okey k yes yeah yep no nope nice great cool wow good "
+    "awesome sure right got it noted makasih terima kasih trims tengkyu sip siap mantap baik ya iya "
+    "nggak gak tidak oh ah".split()
+)
+_LAUGHTER = re.compile(r"(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}h?|(?:wk){2,}w?|l+o+l+|lmao|rofl|xd")
+
+
+def is_small_talk(text: str) -> bool:
+    """Whether ``text`` holds no word but thanks, agreement or laughter (or no word at all:
+    emoji, stickers' alt text, punctuation). Such a message gets no answer: answering "lol"
+    under every answer would fill a family chat with quotes."""
+    words = re.findall(r"[^\W\d_]+", text.casefold())
+    return all(w in SMALL_TALK or _LAUGHTER.fullmatch(w) for w in words)
+
+
 def _follow_up_context(message: Message, context: Context) -> str | None:
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
@@ -144,8 +178,9 @@ REPLIES_TO_BOT = _RepliesToBot()
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    text = filters.TEXT & ~filters.COMMAND
-    app.add_handler(CommandHandler("ask", on_ask))
+    # Questions, new or edited (an edited question gets a fresh answer); never channel posts.
+    text = filters.UpdateType.MESSAGES & filters.TEXT & ~filters.COMMAND
+    app.add_handler(CommandHandler("ask", on_ask, filters=filters.UpdateType.MESSAGES))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, on_private_text))
     app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & REPLIES_TO_BOT, on_reply_to_bot))
     app.add_handler(

@@ -30,17 +30,24 @@ def settings(context: Context) -> Settings:
 
 
 async def require_admin(update: Update, context: Context, action: str) -> None:
-    """Bot-wide admins from settings; in a group also its creator and administrators."""
+    """Bot-wide admins from settings; with ``NEWSBOT_TRUST_GROUP_ADMINS``, in a group also its
+    owner and administrators, including one posting anonymously as the group itself."""
     user = update.effective_user
     chat = update.effective_chat
-    if user is None:
-        raise NotAllowed(f"only admins can {action}")
-    if user.id in settings(context).admin_ids:
+    message = update.effective_message
+    config = settings(context)
+    if user is not None and user.id in config.admin_ids:
         return
-    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        member = await context.bot.get_chat_member(chat.id, user.id)
-        if member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR):
-            return
+    if config.trust_group_admins and chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+            return  # an anonymous administrator: Telegram sends it as the group
+        if user is not None:
+            member = await context.bot.get_chat_member(chat.id, user.id)
+            if member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR):
+                return
+    if user is not None and chat is not None and chat.type == ChatType.PRIVATE:
+        # Said where only they read it: what the bot's owner needs to make them an admin.
+        raise NotAllowed(f"only admins can {action} (your user id is {user.id}, for NEWSBOT_ADMIN_IDS)")
     raise NotAllowed(f"only admins can {action}")
 
 
@@ -50,7 +57,11 @@ async def reply_pieces(message: Message, pieces: list[Piece]) -> list[Message]:
     for part in render(pieces):
         sent.append(
             await message.reply_text(
-                part, parse_mode=ParseMode.HTML, disable_web_page_preview=True, do_quote=not sent
+                part,
+                parse_mode=ParseMode.HTML,
+                disable_web_page_preview=True,
+                do_quote=not sent,
+                allow_sending_without_reply=True,  # the question was deleted meanwhile: answer anyway
             )
         )
     return sent

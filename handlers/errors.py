@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from handlers.common import Context, reply_plain
 from retrieval.errors import ArticleRejected, NewsbotError, NotAllowed
@@ -29,7 +29,9 @@ async def on_error(update: object, context: Context) -> None:
             text = f"{str(error)[:1].upper()}{str(error)[1:]}."
         await reply_plain(message, text)
         return
-    if isinstance(error, (RetryAfter, TimedOut, NetworkError)):
+    # BadRequest is a NetworkError in PTB, but it says our request was wrong (entities that do
+    # not parse, a message too long): a bug to log and apologise for, not weather to wait out.
+    if isinstance(error, (RetryAfter, TimedOut, NetworkError)) and not isinstance(error, BadRequest):
         log.warning("Telegram API trouble: %s", error)
         return
     log.error("unhandled error for update %s", getattr(update, "update_id", None), exc_info=error)

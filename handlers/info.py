@@ -51,30 +51,41 @@ def _language(update: Update) -> str:
 
 
 async def on_help(update: Update, context: Context) -> None:
-    assert update.message is not None
-    await reply_plain(update.message, HELP[_language(update)].format(bot=context.bot.username))
+    assert update.effective_message is not None
+    await reply_plain(update.effective_message, HELP[_language(update)].format(bot=context.bot.username))
+
+
+async def on_unknown_command(update: Update, context: Context) -> None:
+    """A command no handler took, in a private chat (in groups it may be another bot's)."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    command = message.text.split()[0].split("@")[0]
+    await reply_plain(message, f"I don't know {command}. /help says what I can do.")
 
 
 async def on_sources(update: Update, context: Context) -> None:
-    assert update.message is not None
+    assert update.effective_message is not None
     articles = await library(context).recent(10)
     if not articles:
-        await reply_plain(update.message, "The library is empty. Admins can /add articles.")
+        await reply_plain(update.effective_message, "The library is empty. Admins can /add articles.")
         return
     pieces = [Piece("Recent articles\n", "<b>{}</b>")]
     for info in articles:
         pieces += [Piece("• "), *source_line(info), Piece("\n")]
-    await reply_pieces(update.message, pieces)
+    await reply_pieces(update.effective_message, pieces)
 
 
 async def on_article(update: Update, context: Context) -> None:
-    message = update.message
+    """/article REF, or the tappable /article_REF under answers (words after it are ignored)."""
+    message = update.effective_message
     assert message is not None and message.text is not None
-    ref = (
-        " ".join(context.args or [])
-        if context.args is not None
-        else message.text.split()[0].split("@")[0][len("/article_") :]
-    )
+    if context.args is not None:
+        ref = " ".join(context.args)
+    else:
+        tapped, _, addressee = message.text.split()[0].partition("@")
+        if addressee and addressee.lower() != (context.bot.username or "").lower():
+            return  # "/article_a1@OtherBot"
+        ref = tapped[len("/article_") :]
     if not ref:
         await reply_plain(message, "Usage: /article REF (refs are shown in /sources and under answers)")
         return
@@ -94,7 +105,14 @@ async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(CommandHandler(["start", "help"], on_help))
-    app.add_handler(CommandHandler("sources", on_sources))
-    app.add_handler(CommandHandler("article", on_article))
-    app.add_handler(MessageHandler(filters.Regex(r"^/article_\w+(@\w+)?$"), on_article))
+    new = filters.UpdateType.MESSAGE  # an edited /help needs no second reply; no channel posts
+    app.add_handler(CommandHandler(["start", "help"], on_help, filters=new))
+    app.add_handler(CommandHandler("sources", on_sources, filters=new))
+    app.add_handler(CommandHandler("article", on_article, filters=new))
+    app.add_handler(MessageHandler(new & filters.Regex(r"^/article_\w+(@\w+)?(\s|$)"), on_article))
+
+
+def register_fallback(app: Application) -> None:  # type: ignore[type-arg]
+    """After every other handler: unknown commands in private chats get a pointer to /help."""
+    unknown = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.COMMAND
+    app.add_handler(MessageHandler(unknown, on_unknown_command))

@@ -64,7 +64,10 @@ async def news_site() -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def harness(tmp_path: Path, encoder: Any, news_site: str) -> AsyncIterator[Harness]:
+async def harness(
+    request: pytest.FixtureRequest, tmp_path: Path, encoder: Any, news_site: str
+) -> AsyncIterator[Harness]:
+    marker = request.node.get_closest_marker("bot_settings")
     async with FakeTelegram() as tg:
         settings = make_settings(
             tmp_path,
@@ -74,6 +77,7 @@ async def harness(tmp_path: Path, encoder: Any, news_site: str) -> AsyncIterator
             NEWSBOT_ADMIN_IDS=str(ADMIN_ID),
             NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
             NEWSBOT_REFRESH_SECONDS=0.2,
+            **(marker.kwargs if marker else {}),
         )
         library = await Library.open(settings, encoder=encoder)
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
@@ -191,20 +195,50 @@ async def test_non_admin_add_is_refused_and_changes_nothing(seeded: Harness) -> 
     assert (await seeded.library.stats()).articles == 1
 
 
-async def test_group_administrators_may_add(harness: Harness) -> None:
+BRIDGE_TEXT = (
+    "The city council approved the new bridge on Tuesday. Construction starts in March and "
+    "will cost 40 million euros. The mayor called it a historic day for Riverton."
+)
+
+
+async def test_a_group_owner_cannot_change_the_shared_library_by_default(seeded: Harness) -> None:
+    """Anyone can create a group and own it, and the library is every chat's: only the ids in
+    NEWSBOT_ADMIN_IDS manage it unless group admins are trusted. A refused user learns their
+    id in private, for the bot's owner to add."""
+    group = seeded.tg.make_group("Mallory's group")
+    mallory = seeded.tg.make_user("Mallory", "mallory")
+    seeded.tg.set_member(group, mallory, "creator")
+    for command in (f"/add {BRIDGE_TEXT}", "/delete a1", "/stats"):
+        reply = await seeded.reply(group.id, seeded.tg.group_text(group, mallory, command))
+        assert reply["text"].startswith("Sorry, only admins can"), reply["text"]
+    assert not seeded.tg.sent("getChatMember")  # not even asked: group roles do not count
+    private = await seeded.reply(mallory.id, seeded.tg.private_text(mallory, f"/add {BRIDGE_TEXT}"))
+    assert private["text"] == (
+        f"Sorry, only admins can add articles (your user id is {mallory.id}, for NEWSBOT_ADMIN_IDS)."
+    )
+    assert [a.info.ref for a in seeded.library.index.articles] == ["a1"]
+
+
+@pytest.mark.bot_settings(NEWSBOT_TRUST_GROUP_ADMINS="true")
+async def test_trusted_group_administrators_may_add_also_anonymously(harness: Harness) -> None:
     group = harness.tg.make_group("Club")
     hal = harness.tg.make_user("Hal", "hal")
     harness.tg.set_member(group, hal, "administrator")
-    text = (
-        "The city council approved the new bridge on Tuesday. Construction starts in March and "
-        "will cost 40 million euros. The mayor called it a historic day for Riverton."
-    )
-    reply = await harness.reply(group.id, harness.tg.group_text(group, hal, f"/add {text}"))
+    reply = await harness.reply(group.id, harness.tg.group_text(group, hal, f"/add {BRIDGE_TEXT}"))
     assert reply["text"].startswith("Stored a1:") and "(en, 3 sentences)" in reply["text"]
     asked = await harness.reply(
         group.id, harness.tg.group_text(group, hal, "/ask how much will the bridge cost")
     )
     assert "40 million euros" in " ".join(quoted(asked))
+    # An administrator posting anonymously: Telegram sends it from GroupAnonymousBot, as the group.
+    anonymous = harness.tg.make_user("Group", "GroupAnonymousBot", is_bot=True)
+    update = harness.tg.group_text(group, anonymous, "/add " + SEED_TEXT)
+    update["message"]["sender_chat"] = group.to_dict()
+    stored = await harness.reply(group.id, update)
+    assert stored["text"].startswith("Stored a2: Kirim Surat ke Kim Jong Un")
+    member = harness.tg.make_user("Ida", "ida")
+    refused = await harness.reply(group.id, harness.tg.group_text(group, member, "/delete a2"))
+    assert refused["text"] == "Sorry, only admins can delete articles."
 
 
 async def test_bad_input_gets_clear_messages(seeded: Harness) -> None:
@@ -251,7 +285,7 @@ async def test_help_sources_article_delete_and_stats(seeded: Harness) -> None:
     stats = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/stats")))["text"]
     assert stats.startswith("1 article, 9 sentences, ")
     refused = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/delete a1")))["text"]
-    assert refused == "Sorry, only admins can delete articles."
+    assert refused == "Sorry, only admins can delete articles (your user id is 777, for NEWSBOT_ADMIN_IDS)."
     deleted = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/delete a1")))["text"]
     assert deleted.startswith("Deleted a1")
     empty = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "what did Xi's letter say")))["text"]
@@ -332,3 +366,102 @@ async def test_articles_imported_from_the_command_line_are_answered_without_a_re
         await asyncio.sleep(0.1)
     reply = await harness.reply(alice.id, harness.tg.private_text(alice, "apa isi surat Xi"))
     assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
+
+
+def edited(update: dict[str, Any]) -> dict[str, Any]:
+    """The same message as an ``edited_message`` update (Telegram resends the whole message)."""
+    message = update["message"] | {"edit_date": update["message"]["date"] + 5}
+    return {"edited_message": message}
+
+
+async def test_edits_get_fresh_answers_and_channel_posts_are_ignored(seeded: Harness) -> None:
+    """An edited question is answered again (a typo fixed); an edited /add acts once; channel
+    posts (the bot may be a channel admin) get nothing: no crash, no apology."""
+    nia = seeded.tg.make_user("Nia", "nia")
+    typo = seeded.tg.private_text(nia, "whn did Xi meet Biden")
+    await seeded.reply(nia.id, typo)
+    fixed = edited(typo)
+    fixed["edited_message"]["text"] = "when did Xi meet Biden"
+    answer = await seeded.reply(nia.id, fixed)
+    assert "G20 Bali" in " ".join(quoted(answer))
+    assert answer["reply_to_message"]["message_id"] == typo["message"]["message_id"]
+
+    group = seeded.tg.make_group("Desk")
+    add = seeded.tg.group_text(group, seeded.admin, f"/add {BRIDGE_TEXT}")
+    assert (await seeded.reply(group.id, add))["text"].startswith("Stored a2:")
+    seeded.tg.inject(edited(add))
+    channel = seeded.tg.add_chat(Chat(-100_777, "channel", title="News channel"))
+    post = seeded.tg.document_message(channel, seeded.admin, b"x", "a.txt", "text/plain", caption="/add")
+    seeded.tg.inject({"channel_post": post["message"]})
+    tapped = seeded.tg.group_text(channel, seeded.admin, "/article_a1")
+    seeded.tg.inject({"channel_post": tapped["message"]})
+    asked = await seeded.reply(
+        group.id, seeded.tg.group_text(group, nia, "/ask how much will the bridge cost")
+    )
+    assert "40 million euros" in " ".join(quoted(asked))
+    assert seeded.sent_count(group.id) == 2 and not seeded.tg.sent("sendMessage", channel.id)
+    assert len(seeded.library.index.articles) == 2
+
+
+async def test_commands_for_other_bots_are_left_to_them(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Bots")
+    upload = seeded.tg.document_message(
+        group, seeded.admin, BRIDGE_TEXT.encode(), "bridge.txt", "text/plain", caption="/add@OtherBot"
+    )
+    seeded.tg.inject(upload)
+    seeded.tg.inject(seeded.tg.group_text(group, seeded.admin, "/article_a1@OtherBot"))
+    seeded.tg.inject(seeded.tg.group_text(group, seeded.admin, "/unknown"))  # maybe another bot's
+    ours = await seeded.reply(group.id, seeded.tg.group_text(group, seeded.admin, "/article_a1@NewsTestBot"))
+    assert "TRIBUNNEWS.COM, BEIJING" in ours["text"]
+    assert seeded.sent_count(group.id) == 1 and len(seeded.library.index.articles) == 1
+
+
+async def test_small_talk_under_an_answer_is_not_a_question_and_follow_ups_chain(seeded: Harness) -> None:
+    group = seeded.tg.make_group("Family")
+    dan = seeded.tg.make_user("Dan", "dan")
+    first = await seeded.reply(
+        group.id, seeded.tg.group_text(group, dan, "/ask what share of North Korea's trade is with China")
+    )
+    for chatter in ("thanks! 👍", "lol", "wkwkwk", "makasih ya"):
+        seeded.tg.inject(seeded.tg.group_text(group, dan, chatter, reply_to_message=first))
+    with pytest.raises(AssertionError, match="waited 5s"):  # updates run concurrently: wait it out
+        await seeded.tg.wait_for("sendMessage", group.id, count=2, timeout=5)
+    follow = await seeded.reply(
+        group.id, seeded.tg.group_text(group, dan, "why does that matter?", reply_to_message=first)
+    )
+    again = await seeded.reply(
+        group.id, seeded.tg.group_text(group, dan, "and what else did it say?", reply_to_message=follow)
+    )
+    assert again["reply_to_message"]["text"] == "and what else did it say?"
+    assert "90 persen" in " ".join(quoted(again))  # the first question still carries the topic
+
+
+async def test_admin_conveniences_several_deletes_bare_links_and_unknown_commands(harness: Harness) -> None:
+    chat = Chat.private(harness.admin)
+    say = harness.tg.private_text
+    bare = await harness.reply(chat.id, say(harness.admin, f"/add {harness.news_site}/news/footbridge"))
+    assert bare["text"] == (
+        f"To add a web page, send the whole link: /add https://{harness.news_site}/news/footbridge"
+    )
+    url = f"http://{harness.news_site}/news/footbridge"
+    stored = await harness.reply(chat.id, say(harness.admin, f"/add {url} please, for tomorrow"))
+    assert stored["text"].startswith("Stored a1: Riverton council approves new footbridge")
+    deleted = await harness.reply(chat.id, say(harness.admin, "/delete A1 a9"))
+    assert deleted["text"] == (
+        "Deleted a1: Riverton council approves new footbridge after two-year debate.\n"
+        "Not deleted: no article with ref 'a9'."
+    )
+    unknown = await harness.reply(chat.id, say(harness.admin, "/foo bar"))
+    assert unknown["text"] == "I don't know /foo. /help says what I can do."
+    await harness.library.add_text(SEED_TEXT)
+    tapped = await harness.reply(chat.id, say(harness.admin, "/article_a2 please"))
+    assert "TRIBUNNEWS.COM, BEIJING" in tapped["text"]
+
+
+async def test_a_question_deleted_before_the_answer_still_gets_it(seeded: Harness) -> None:
+    """Telegram refuses a reply to a message that is gone unless told to send it anyway."""
+    ola = seeded.tg.make_user("Ola", "ola")
+    update = seeded.tg.private_text(ola, "when did Xi meet Biden")
+    del seeded.tg.messages[(ola.id, update["message"]["message_id"])]  # deleted by its sender
+    answer = await seeded.reply(ola.id, update)
+    assert "G20 Bali" in " ".join(quoted(answer)) and "reply_to_message" not in answer
