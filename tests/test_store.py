@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,29 @@ async def test_round_trip_keeps_vectors_spans_and_refs(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         await store.article(info.ref)
     await store.close()
+
+
+async def test_vector_rows_are_built_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long file has tens of thousands of vectors: turning them into blobs (80 ms for 27,000)
+    happens in aiosqlite's thread, while the bot's event loop keeps answering."""
+    import index.store
+
+    threads = []
+    blob = index.store._blob
+
+    def recording_blob(vector: np.ndarray) -> bytes:
+        threads.append(threading.current_thread())
+        return blob(vector)
+
+    monkeypatch.setattr(index.store, "_blob", recording_blob)
+    store = await Store.open(tmp_path / "a.db")
+    try:
+        await store.add_articles([make_article("First sentence here. Second one there. Third at last.")])
+    finally:
+        await store.close()
+    assert len(threads) == 4 and threading.main_thread() not in threads
 
 
 async def test_external_refs_are_kept(tmp_path: Path) -> None:
