@@ -21,6 +21,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
+from retrieval.cleaning import meta_charset
 from retrieval.errors import ArticleRejected
 
 MAX_REDIRECTS = 5
@@ -32,7 +33,6 @@ _HEADERS = {
     "User-Agent": "Mozilla/5.0 (compatible; newsbot/0.1; +article fetcher)",
     "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
 }
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
 # Query parameters that only say how a reader arrived (campaign, click and share ids): compared
 # lower-case, as whole names or, for the second set, as prefixes ("utm_source", "utm_medium", ...).
@@ -270,8 +270,8 @@ def _decode(body: bytes, content_type: str, is_html: bool) -> str:
         return body.decode("utf-8-sig", errors="replace")
     declared = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
     charset = declared[1] if declared else None
-    if charset is None and is_html and (meta := _META_CHARSET.search(body[:4096])):
-        charset = meta[1].decode("ascii")
+    if charset is None and is_html:
+        charset = meta_charset(body)
     if charset:
         try:
             return body.decode(charset, errors="replace")

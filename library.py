@@ -31,7 +31,7 @@ from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
 from retrieval.bm25 import LexicalIndex
-from retrieval.cleaning import clean_html, clean_text, decode_upload
+from retrieval.cleaning import HTML_SUFFIXES, clean_html, clean_text, decode_upload
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
@@ -43,7 +43,6 @@ from settings import Settings
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 

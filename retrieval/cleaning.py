@@ -11,11 +11,13 @@ removed from the lines kept.
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 
 import trafilatura
 
@@ -51,6 +53,10 @@ _MAGIC = (
     (b"OggS", "a media file"),
     (b"ID3", "an MP3 file"),
 )
+
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})  # an upload with one of these is a web page
+# <meta charset="windows-1252"> and <meta http-equiv="Content-Type" content="text/html; charset=...">
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 # --- normalisation -------------------------------------------------------------------------
 
@@ -180,6 +186,7 @@ _HEADER_LIMIT = 15  # a dateline further down than this many lines is not one
 _TERMINAL = ".!?\"'”’)…"
 _WRAPPED_WIDTH = 30
 _LIST_ITEM = re.compile(r"(?:\d{1,3}[.)]|[-*•·–])\s")
+_TWO_WORDS = re.compile(r"[\w'’-]*[^\W\d_][\w'’-]* [\w'’-]*[^\W\d_][\w'’-]*")  # each with a letter
 
 # --- explicit publication dates ---------------------------------------------------------------
 
@@ -238,7 +245,8 @@ class _Found:
 
 
 def decode_upload(data: bytes, filename: str | None) -> str:
-    """Decode an uploaded file as text: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+    """Decode an uploaded file as text: UTF-8 (with or without BOM) or UTF-16 with a BOM; an HTML
+    file (.html, .htm, .xhtml) without a BOM may name another charset in a ``<meta>`` tag.
 
     Anything else is refused rather than guessed at, with a message fit to show the user.
     """
@@ -248,14 +256,23 @@ def decode_upload(data: bytes, filename: str | None) -> str:
     for magic, kind in _MAGIC:
         if data.startswith(magic):
             raise ArticleRejected("binary", f"{shown}is {kind}, not text: send it as .txt, .md or .html")
+    declared = None
+    if Path(filename or "").suffix.lower() in HTML_SUFFIXES and not data.startswith(codecs.BOM_UTF8):
+        declared = meta_charset(data)
     try:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             text = data.decode("utf-16")
         elif b"\x00" in data:
             raise ArticleRejected("binary", f"{shown}is binary, not text")
         else:
-            text = data.decode("utf-8-sig")
+            text = data.decode(declared or "utf-8-sig")
     except UnicodeDecodeError:
+        if declared and declared != "utf-8":
+            raise ArticleRejected(
+                "bad_input",
+                f"{shown}is not {declared} text, the charset its <meta> tag names:"
+                " save it as UTF-8 and send it again",
+            ) from None
         raise ArticleRejected(
             "bad_input", f"{shown}is not UTF-8 text: save it as UTF-8 and send it again"
         ) from None
@@ -264,6 +281,27 @@ def decode_upload(data: bytes, filename: str | None) -> str:
     if not text.strip():
         raise ArticleRejected("empty", f"{shown}is empty")
     return text
+
+
+def meta_charset(page: bytes) -> str | None:
+    """The charset an HTML document names in a ``<meta>`` tag in its first 4 KB, as a Python codec
+    name; None if it names none or one Python does not know.
+
+    A UTF-16 or UTF-32 label is read as UTF-8, as browsers do: bytes in which the ASCII
+    ``<meta`` could be found are not UTF-16. Codecs that are not text encodings ("base64") are
+    not charsets.
+    """
+    match = _META_CHARSET.search(page[:4096])
+    if match is None:
+        return None
+    try:
+        name = codecs.lookup(match[1].decode("ascii")).name
+        if name.startswith(("utf-16", "utf-32")):
+            return "utf-8"
+        b"x".decode(name)
+    except (LookupError, UnicodeError):
+        return None
+    return name
 
 
 def clean_text(
@@ -437,13 +475,13 @@ def _clean_lines(
     top_label = None
     if len(keep) >= 3 and _is_short_label(lines[keep[0]]) and _is_headline(lines[keep[1]]):
         top_label = lines[keep.pop(0)]
-    if (
-        found.title is None
-        and len(keep) >= 2
-        and _is_headline(lines[keep[0]])
-        and (paragraphs_per_line or keep[1] != keep[0] + 1 or not _continues(lines[keep[0]], lines[keep[1]]))
-    ):
-        found = replace(found, title=lines[keep.pop(0)])
+    if found.title is None and len(keep) >= 2:
+        first, second = lines[keep[0]], lines[keep[1]]
+        alone = keep[1] != keep[0] + 1  # a blank or dropped line follows: a paragraph of its own
+        if (_is_headline(first) and (paragraphs_per_line or alone or not _continues(first, second))) or (
+            alone and not paragraphs_per_line and _is_short_headline(first) and _opens_body(second)
+        ):
+            found = replace(found, title=lines[keep.pop(0)])
 
     # everything above a dateline is header: title, teaser, photo caption and credits
     for n, i in enumerate(keep[:_HEADER_LIMIT]):
@@ -577,6 +615,19 @@ def _is_short_label(line: str) -> bool:
 def _is_headline(line: str) -> bool:
     words = len(line.split())
     return 3 <= words <= 30 and len(line) <= 250 and line[-1] not in ".,;:" and not _dateline(line)
+
+
+def _is_short_headline(line: str) -> bool:
+    """Two plain words that could be a headline ("Inflation report", "Surat pembaca"), taken as one
+    only when they stand alone above the body. One word is more often an outlet, section or place,
+    and so is a line in capitals ("BANDA ACEH"); punctuation makes a label ("Kompas.com", "Note:")."""
+    return len(line) <= 50 and bool(_TWO_WORDS.fullmatch(line)) and not line.isupper()
+
+
+def _opens_body(line: str) -> bool:
+    """Can ``line`` be the first paragraph under a short headline? Not another label, and not a
+    dateline, above which everything is header anyway (an outlet's name as often as a headline)."""
+    return not _is_short_label(line) and _dateline(line) is None
 
 
 def _is_teaser(folded: str, later: str) -> bool:

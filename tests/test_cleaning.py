@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
 import time
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text, decode_upload
+from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text, decode_upload, meta_charset
 from retrieval.errors import ArticleRejected
 from retrieval.sentences import split_sentences
 
@@ -226,6 +227,56 @@ def test_byline_and_dateline_outlet() -> None:
     assert article.meta.author == "Budi Santoso"
     assert article.meta.outlet == "Kompas"
     assert article.text.startswith("JAKARTA, KOMPAS.com - Pemerintah")
+
+
+INFLATION = [
+    "Inflation fell to <3% in March, the statistics office said on Tuesday.",
+    "Food prices rose slightly, while fuel was cheaper than a year ago.",
+]
+HEADLINES = ["Inflation report", "Reader letters", "Laporan inflasi", "Surat pembaca"]
+
+
+@pytest.mark.parametrize("headline", HEADLINES)
+@pytest.mark.parametrize("markdown", [False, True])
+def test_a_two_word_headline_standing_alone_is_the_title(headline: str, markdown: bool) -> None:
+    article = clean_text("\n\n".join([headline, *INFLATION]), markdown=markdown)
+    assert (article.meta.title, article.text.split("\n\n")) == (headline, INFLATION)
+    # a byline between the headline and the body changes nothing
+    article = clean_text("\n\n".join([headline, "By Ana Lee", *INFLATION]), markdown=markdown)
+    assert (article.meta.title, article.meta.author, article.text.split("\n\n")) == (
+        headline,
+        "Ana Lee",
+        INFLATION,
+    )
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "Inflation report\n",  # no blank line: may be wrapped ("Sensormatic Electronics\nCorp said")
+        "It fell.\n\n",  # a sentence
+        "BANDA ACEH\n\n",  # a place, an outlet or a kicker in capitals
+        "Tribunnews\n\n",  # one word: an outlet or a section as often as a headline
+        "Kompas.com\n\n",
+        "Dear editor,\n\n",
+    ],
+)
+def test_short_first_lines_that_are_not_headlines_stay(first: str) -> None:
+    article = clean_text(first + "\n\n".join(INFLATION))
+    assert article.meta.title is None
+    assert article.text.split("\n\n") == [first.strip(), *INFLATION]
+
+
+def test_a_two_word_line_above_a_dateline_is_header_not_title() -> None:
+    article = clean_text("Tribun Jateng\n\nSEMARANG - " + "\n\n".join(INFLATION))
+    assert article.meta.title is None  # an outlet's name as often as a headline
+    assert article.text.split("\n\n") == ["SEMARANG - " + INFLATION[0], INFLATION[1]]
+
+
+def test_a_two_word_kicker_over_a_headline_stays_the_outlet_label() -> None:
+    article = clean_text("\n\n".join(["Reader letters", "Why the footbridge matters", *INFLATION]))
+    assert (article.meta.title, article.meta.outlet) == ("Why the footbridge matters", "Reader letters")
+    assert article.text.split("\n\n") == INFLATION
 
 
 def test_outlet_falls_back_to_the_url_host() -> None:
@@ -674,6 +725,78 @@ def test_decode_upload_rejections(data: bytes, reason: str) -> None:
 def test_decode_upload_message_says_not_utf8() -> None:
     with pytest.raises(ArticleRejected, match="not UTF-8 text"):
         decode_upload("Café".encode("cp1252"), None)
+
+
+CP1252_PAGE = (
+    "<html><head><meta charset='windows-1252'><title>Café</title></head>"
+    "<body><p>The café “reopened” on Monday.</p></body></html>"
+)
+EQUIV_PAGE = (
+    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
+    "</head><body><p>Le café a rouvert lundi.</p></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("page", "charset", "filename"),
+    [
+        (CP1252_PAGE, "cp1252", "page.html"),
+        (EQUIV_PAGE, "latin-1", "page.HTM"),
+        (EQUIV_PAGE, "latin-1", "page.xhtml"),
+        ("<meta charset=gbk><p>北京</p>", "gbk", "page.html"),
+        ("<meta charset=utf-8><p>Café</p>", "utf-8", "page.html"),
+    ],
+)
+def test_decode_upload_honours_the_meta_charset_of_html(page: str, charset: str, filename: str) -> None:
+    assert decode_upload(page.encode(charset), filename) == page
+
+
+@pytest.mark.parametrize("filename", ["page.txt", "page.md", None])
+def test_decode_upload_ignores_a_meta_charset_outside_html(filename: str | None) -> None:
+    with pytest.raises(ArticleRejected, match="not UTF-8 text") as caught:
+        decode_upload(CP1252_PAGE.encode("cp1252"), filename)
+    assert caught.value.reason == "bad_input"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "message"),
+    [
+        ("<meta charset=utf-8><p>Café</p>".encode("latin-1"), "bad_input", "not UTF-8 text"),
+        ("<meta charset=ascii><p>Café</p>".encode("latin-1"), "bad_input", "not ascii text, the charset"),
+        ("<meta charset=nonsense><p>Café</p>".encode("latin-1"), "bad_input", "not UTF-8 text"),
+        ("<meta charset=base64><p>Café</p>".encode("latin-1"), "bad_input", "not UTF-8 text"),
+        ("<p>no charset: Café</p>".encode("latin-1"), "bad_input", "not UTF-8 text"),
+        (b"<meta charset=latin-1><p>\x00\x00</p>", "binary", "binary"),
+        (b"<meta charset=latin-1>" + bytes(range(1, 32)) * 20, "binary", "binary"),
+    ],
+)
+def test_decode_upload_html_rejections(data: bytes, reason: str, message: str) -> None:
+    with pytest.raises(ArticleRejected, match=message) as caught:
+        decode_upload(data, "page.html")
+    assert caught.value.reason == reason
+
+
+def test_a_bom_wins_over_the_meta_charset() -> None:
+    page = "<meta charset=windows-1252><p>Café “open”</p>"
+    assert decode_upload(codecs.BOM_UTF8 + page.encode(), "page.html") == page
+    assert decode_upload(page.encode("utf-16"), "page.html") == page
+
+
+@pytest.mark.parametrize(
+    ("head", "charset"),
+    [
+        (b"<meta charset=windows-1252>", "cp1252"),
+        (b'<META CHARSET="ISO-8859-1">', "iso8859-1"),
+        (b'<meta http-equiv="content-type" content="text/html; charset=gb2312">', "gb2312"),
+        (b"<meta charset='utf-16le'>", "utf-8"),  # as browsers read it: ASCII "<meta" is not UTF-16
+        (b"<meta charset=nonsense>", None),
+        (b"<meta charset=rot13>", None),  # a Python codec, not a charset
+        (b"<meta name=description content='no charset here'>", None),
+        (b" " * 4096 + b"<meta charset=cp1252>", None),  # only the head is read
+    ],
+)
+def test_meta_charset(head: bytes, charset: str | None) -> None:
+    assert meta_charset(b"<html><head>" + head + b"</head><body></body></html>") == charset
 
 
 # --- plain text is not Markdown -----------------------------------------------------------------

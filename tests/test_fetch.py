@@ -14,10 +14,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fetch import MAX_REDIRECTS, FetchedPage, canonical_url, fetch_article
-from retrieval.cleaning import clean_html
+from retrieval.cleaning import clean_html, clean_text, decode_upload
 from retrieval.errors import ArticleRejected
 
 ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
+# A page that names its charset only in a <meta> tag, read the same fetched or uploaded
+WINDOWS_1252_HTML = (
+    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+    "<title>Café reopens</title></head><body><p>The café “reopened” on Monday, the owner said.</p>"
+    "<p>Its terrace seats forty guests.</p></body></html>"
+).encode("cp1252")
+UTF16_LABEL_HTML = b"<html><head><meta charset='utf-16'></head><body><p>Caf\xc3\xa9 ouvert.</p></body></html>"
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +60,12 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     async def latin1(_request: web.Request) -> web.Response:
         body = "<html><head><meta charset='iso-8859-1'></head><body><p>Café ouvert.</p></body></html>"
         return web.Response(body=body.encode("latin-1"), headers={"Content-Type": "text/html"})
+
+    async def windows_1252(_request: web.Request) -> web.Response:
+        return web.Response(body=WINDOWS_1252_HTML, headers={"Content-Type": "text/html"})
+
+    async def utf16_label(_request: web.Request) -> web.Response:
+        return web.Response(body=UTF16_LABEL_HTML, headers={"Content-Type": "text/html"})
 
     async def echo_host(request: web.Request) -> web.Response:
         return web.Response(text=f"host={request.host}", content_type="text/plain")
@@ -117,6 +130,8 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     app.router.add_get("/article", article)
     app.router.add_get("/plain", plain)
     app.router.add_get("/latin1", latin1)
+    app.router.add_get("/windows-1252", windows_1252)
+    app.router.add_get("/utf16-label", utf16_label)
     app.router.add_get("/echo-host", echo_host)
     app.router.add_get("/redirect/{name}", redirect)
     app.router.add_get("/no-location", no_location)
@@ -179,6 +194,22 @@ async def test_fetches_plain_text(site: Site) -> None:
 async def test_meta_charset_is_honoured(site: Site) -> None:
     page = await fetch_article(f"{site.base}/latin1", allow_private=site.allowed)
     assert "Café ouvert." in page.text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_page_reads_the_same_fetched_or_uploaded(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/windows-1252", allow_private=site.allowed)
+    assert "The café “reopened” on Monday" in page.text
+    assert decode_upload(WINDOWS_1252_HTML, "cafe.html") == page.text
+    fetched, uploaded = clean_html(page.text), clean_text(decode_upload(WINDOWS_1252_HTML, "cafe.html"))
+    assert (uploaded.text, uploaded.meta.title) == (fetched.text, fetched.meta.title)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_utf16_meta_label_on_ascii_bytes_is_read_as_utf8(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/utf16-label", allow_private=site.allowed)
+    assert "Café ouvert." in page.text
+    assert decode_upload(UTF16_LABEL_HTML, "page.html") == page.text
 
 
 @pytest.mark.asyncio(loop_scope="function")
