@@ -514,7 +514,10 @@ def abstention_table(result: AbstentionValidation) -> str:
         "\n".join(rows)
         + f"\n\nAnswerable questions abstained on, by group: {groups}.\n"
         + f"Fitted on every question: weight {rule.weight:.4f}, bar {rule.bar:.3f}, "
-        + f"bar without a crowd {rule.bar_without_crowd:.3f}."
+        + f"bar without a crowd {rule.bar_without_crowd:.3f} (fitted on each answerable question "
+        + "asked of its gold article alone; out of fold, in one-article libraries, it abstains on "
+        + f"{result.alone_answerable:.3f} of the answerable questions and {result.alone_unanswerable:.2f} "
+        + "of the Belebele ones asked of another article)."
     )
 
 

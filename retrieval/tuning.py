@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from retrieval.abstention import AbstentionRule, fit_rule
+from retrieval.abstention import AbstentionRule, bar_for, fit_rule
 from retrieval.config import RetrievalConfig
 from retrieval.errors import NotEnoughData
 from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
@@ -219,6 +219,10 @@ class AbstentionValidation:
     per_seed: tuple[tuple[float, float], ...]
     answerable_by_group: dict[str, float]  # pooled over seeds
     chosen: AbstentionRule  # fitted on every question of every seed: what the config holds
+    # The bar without a crowd, out of fold in one-article libraries: share abstained on with
+    # the gold article alone, and on Belebele questions with one other article alone.
+    alone_answerable: float
+    alone_unanswerable: float
 
     @property
     def unanswerable(self) -> float:
@@ -244,6 +248,7 @@ def cross_validate_abstention(
     on the other folds' questions and judged on the held-out fold. Folds are grouped by gold
     article, so twins and questions over the same passage never straddle a fold."""
     base = base or index.config.abstention
+    alone, elsewhere = _asked_alone(index, questions)
     per_seed = []
     rows_all: list[tuple[float, float, bool]] = []
     by_group: dict[str, list[bool]] = defaultdict(list)
@@ -262,7 +267,8 @@ def cross_validate_abstention(
         abstained: list[tuple[bool, bool]] = []
         for k in range(folds):
             train = [r for r in rows if fold_of_article[r[0].gold_article] != k]
-            rule = fit_rule(*_columns(train), base=base)
+            train_alone = np.array([alone[q.id] for q, *_ in train if q.id in alone])
+            rule = fit_rule(*_columns(train), evidence_alone=train_alone, base=base)
             for q, evidence, lift, answerable in (r for r in rows if fold_of_article[r[0].gold_article] == k):
                 said_no = not rule.answers(evidence, None if np.isnan(lift) else lift)
                 abstained.append((said_no, answerable))
@@ -275,11 +281,61 @@ def cross_validate_abstention(
         np.array([r[0] for r in rows_all]),
         np.array([r[1] for r in rows_all]),
         np.array([r[2] for r in rows_all], bool),
+        evidence_alone=np.array(list(alone.values())),
         base=base,
     )
+    # The bar without a crowd, out of fold: each fold's bar is fitted on the other folds'
+    # answerable questions asked of their gold article alone.
+    gold_of = {q.id: q.gold_article for q, _ in questions}
+    articles = sorted(set(gold_of.values()))
+    random.Random(0).shuffle(articles)
+    fold_of_article = {a: i % folds for i, a in enumerate(articles)}
+    refused: dict[bool, list[bool]] = {True: [], False: []}  # by answerable
+    for k in range(folds):
+        bar = bar_for(np.array([e for q_id, e in alone.items() if fold_of_article[gold_of[q_id]] != k]))
+        for answerable, asked in ((True, alone), (False, elsewhere)):
+            refused[answerable] += [
+                e < bar for q_id, e in asked.items() if fold_of_article[gold_of[q_id]] == k
+            ]
     return AbstentionValidation(
-        tuple(per_seed), {g: sum(v) / len(v) for g, v in sorted(by_group.items())}, chosen
+        tuple(per_seed),
+        {g: sum(v) / len(v) for g, v in sorted(by_group.items())},
+        chosen,
+        alone_answerable=_share(refused[True]),
+        alone_unanswerable=_share(refused[False]),
     )
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
+def _asked_alone(
+    index: CorpusIndex, questions: Sequence[tuple[LabelledQuestion, np.ndarray]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The evidence of each question in a library of one article, as a family chat's small
+    library would weigh it (no crowd, so the evidence alone): with its gold article (answerable),
+    and, for Belebele questions (whose passage no other one answers), with one other article
+    chosen at random (unanswerable). Keyed by question id."""
+    by_ref = {a.info.ref: a for a in index.articles}
+    refs = sorted(by_ref)
+    rng = random.Random(0)
+
+    def evidence(ref: str, question: str, vector: np.ndarray) -> float | None:
+        single = CorpusIndex([by_ref[ref]], index.config, dim=index.dim)
+        signals = single.abstention_signals(single.evidence(question, vector))
+        return None if signals is None else signals[0]
+
+    alone: dict[str, float] = {}
+    elsewhere: dict[str, float] = {}
+    for q, vector in questions:
+        if q.gold_article in by_ref and (e := evidence(q.gold_article, q.question, vector)) is not None:
+            alone[q.id] = e
+        if q.group.split()[0] == "belebele" and len(refs) > 1:
+            other = rng.choice([r for r in refs if r != q.gold_article])
+            if (e := evidence(other, q.question, vector)) is not None:
+                elsewhere[q.id] = e
+    return alone, elsewhere
 
 
 def _columns(rows: Sequence[tuple[LabelledQuestion, float, float, bool]]) -> tuple[np.ndarray, ...]:

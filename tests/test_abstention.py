@@ -13,6 +13,7 @@ from retrieval.abstention import (
     DEFAULT_RULE,
     AbstentionRule,
     adjusted_evidence,
+    bar_for,
     fit_rule,
     standout,
 )
@@ -130,6 +131,19 @@ def test_fit_rule_recovers_the_weight_and_keeps_false_abstention_under_the_targe
     assert rule.min_articles == DEFAULT_RULE.min_articles
     alone = ~np.array([rule.answers(e, None) for e in evidence])
     assert 0.04 <= alone[answerable].mean() <= 0.05  # the evidence-only bar, at the same quantile
+
+
+def test_the_bar_without_a_crowd_is_fitted_where_it_applies() -> None:
+    """Given the evidence of answerable questions each asked of its gold article alone (a small
+    library), the evidence-only bar is that sample's quantile, not the big library's."""
+    evidence, standouts, answerable = synthetic(4000, 0.02, seed=6)
+    alone = np.random.default_rng(10).normal(0.80, 0.01, 1000)
+    rule = fit_rule(evidence, standouts, answerable, evidence_alone=alone, max_false_abstention=0.05)
+    big_library = fit_rule(evidence, standouts, answerable, max_false_abstention=0.05)
+    assert rule.bar_without_crowd == bar_for(alone, 0.05) == pytest.approx(0.8 - 1.645 * 0.01, abs=0.002)
+    assert (alone < rule.bar_without_crowd).mean() <= 0.05
+    assert (rule.weight, rule.bar) == (big_library.weight, big_library.bar)
+    assert abs(rule.bar_without_crowd - big_library.bar_without_crowd) > 0.01
 
 
 def test_fit_rule_gives_no_weight_to_a_useless_standout() -> None:

@@ -104,10 +104,13 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
     assert len(result.per_seed) == 2
     assert result.unanswerable > result.answerable
     assert 0.0 < result.chosen.bar < 1.0
+    # the bar without a crowd, out of fold over one-article libraries of the slice
+    assert 0.0 <= result.alone_answerable < 0.2 < result.alone_unanswerable <= 1.0
 
     report = run_tuning(library, RECORDS, folds=2)  # what `newsbot tune` prints
     assert "| **all** |" in report and "### out-of-fold scores" in report
     assert "| **mean** |" in report and "Fitted on every question: weight" in report
+    assert "in one-article libraries, it abstains on" in report
 
 
 def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
