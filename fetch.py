@@ -21,8 +21,8 @@ from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
-from retrieval.cleaning import meta_charset
 from retrieval.errors import ArticleRejected
+from retrieval.uploads import meta_charset
 
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})

@@ -31,13 +31,14 @@ from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
 from retrieval.bm25 import LexicalIndex
-from retrieval.cleaning import HTML_SUFFIXES, clean_html, clean_text, decode_upload
+from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
 from retrieval.prepare import normalize_language, prepare_article
 from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
+from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
 
 T = TypeVar("T")

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text, decode_upload, meta_charset
+from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text
 from retrieval.errors import ArticleRejected
 from retrieval.sentences import split_sentences
+from retrieval.uploads import decode_upload, meta_charset
 
 DATA = Path(__file__).parent / "data"
 SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"

@@ -14,8 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from fetch import MAX_REDIRECTS, FetchedPage, canonical_url, fetch_article
-from retrieval.cleaning import clean_html, clean_text, decode_upload
+from retrieval.cleaning import clean_html, clean_text
 from retrieval.errors import ArticleRejected
+from retrieval.uploads import decode_upload
 
 ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
 # A page that names its charset only in a <meta> tag, read the same fetched or uploaded
