@@ -172,12 +172,16 @@ def fit_rule(
         )
     weight = float(coef[1] / spread[1]) / float(coef[0] / spread[0])
     bar = bar_for(x[y, 0] + weight * x[y, 1], max_false_abstention)
-    alone = x[y, 0] if evidence_alone is None or not len(evidence_alone) else evidence_alone
+    alone = x[y, 0] if evidence_alone is None else evidence_alone
     return AbstentionRule(weight, bar, bar_for(alone, max_false_abstention), base.min_articles)
 
 
 def bar_for(scores: np.ndarray, share: float = MAX_FALSE_ABSTENTION) -> float:
     """The largest bar that leaves at most ``share`` of these answerable scores below it."""
+    if not len(scores):
+        raise NotEnoughData(
+            "no answerable question to set a bar by (are their gold articles in the library?)"
+        )
     sample = np.sort(np.asarray(scores, np.float64))
     return float(sample[int(np.floor(share * len(sample)))])
 

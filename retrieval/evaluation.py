@@ -20,19 +20,22 @@ class LabelledQuestion:
     group: str
     answers: tuple[str, ...]
     is_span: bool
+    source: str = "?"  # the dataset ("belebele": passages no other passage answers)
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> LabelledQuestion:
         answers = record.get("answers") or ()
         lang = record.get("lang", "?")
         passage_lang = record.get("passage_lang", lang)
+        source = str(record.get("source", "?"))
         return cls(
             id=str(record["id"]),
             question=str(record["question"]),
             gold_article=str(record["article_id"]),
-            group=f"{record.get('source', '?')} {lang}→{passage_lang}",
+            group=f"{source} {lang}→{passage_lang}",
             answers=tuple(str(a) for a in answers) if isinstance(answers, (list, tuple)) else (),
             is_span=record.get("answer_type") == "span",
+            source=source,
         )
 
 

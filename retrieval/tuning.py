@@ -261,9 +261,7 @@ def cross_validate_abstention(
                 lift = np.nan if signals[1] is None else signals[1]
                 rows.append((q, signals[0], lift, q.gold_article not in removed))
         rows_all += [(e, s, y) for _, e, s, y in rows]
-        articles = sorted({q.gold_article for q, *_ in rows})
-        random.Random(0).shuffle(articles)
-        fold_of_article = {a: i % folds for i, a in enumerate(articles)}
+        fold_of_article = _article_folds({q.gold_article for q, *_ in rows}, folds)
         abstained: list[tuple[bool, bool]] = []
         for k in range(folds):
             train = [r for r in rows if fold_of_article[r[0].gold_article] != k]
@@ -287,9 +285,7 @@ def cross_validate_abstention(
     # The bar without a crowd, out of fold: each fold's bar is fitted on the other folds'
     # answerable questions asked of their gold article alone.
     gold_of = {q.id: q.gold_article for q, _ in questions}
-    articles = sorted(set(gold_of.values()))
-    random.Random(0).shuffle(articles)
-    fold_of_article = {a: i % folds for i, a in enumerate(articles)}
+    fold_of_article = _article_folds(set(gold_of.values()), folds)
     refused: dict[bool, list[bool]] = {True: [], False: []}  # by answerable
     for k in range(folds):
         bar = bar_for(np.array([e for q_id, e in alone.items() if fold_of_article[gold_of[q_id]] != k]))
@@ -304,6 +300,14 @@ def cross_validate_abstention(
         alone_answerable=_share(refused[True]),
         alone_unanswerable=_share(refused[False]),
     )
+
+
+def _article_folds(articles: set[str], folds: int) -> dict[str, int]:
+    """A fold per gold article, dealt after a fixed shuffle: questions over one article (twins,
+    several questions on one passage) never straddle a fold."""
+    order = sorted(articles)
+    random.Random(0).shuffle(order)
+    return {a: i % folds for i, a in enumerate(order)}
 
 
 def _share(flags: Sequence[bool]) -> float:
@@ -331,7 +335,7 @@ def _asked_alone(
     for q, vector in questions:
         if q.gold_article in by_ref and (e := evidence(q.gold_article, q.question, vector)) is not None:
             alone[q.id] = e
-        if q.group.split()[0] == "belebele" and len(refs) > 1:
+        if q.source == "belebele" and len(refs) > 1:
             other = rng.choice([r for r in refs if r != q.gold_article])
             if (e := evidence(other, q.question, vector)) is not None:
                 elsewhere[q.id] = e

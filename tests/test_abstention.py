@@ -146,6 +146,15 @@ def test_the_bar_without_a_crowd_is_fitted_where_it_applies() -> None:
     assert abs(rule.bar_without_crowd - big_library.bar_without_crowd) > 0.01
 
 
+def test_no_bar_without_answerable_questions() -> None:
+    """A fold whose other folds hold no gold article (a wrong --db) is not measurable, said so."""
+    with pytest.raises(NotEnoughData, match="no answerable question"):
+        bar_for(np.array([]))
+    evidence, standouts, answerable = synthetic(200, 0.02, seed=11)
+    with pytest.raises(NotEnoughData, match="no answerable question"):
+        fit_rule(evidence, standouts, answerable, evidence_alone=np.array([]))
+
+
 def test_fit_rule_gives_no_weight_to_a_useless_standout() -> None:
     evidence, _, answerable = synthetic(4000, 0.0, seed=7)
     noise = np.random.default_rng(8).normal(1.0, 1.5, 4000)

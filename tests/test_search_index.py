@@ -112,6 +112,11 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
     assert "| **mean** |" in report and "Fitted on every question: weight" in report
     assert "in one-article libraries, it abstains on" in report
 
+    # Gold articles nearly all missing (the wrong --db): "not measured", never an IndexError.
+    held = QUESTIONS[0].gold_article
+    scarce = [r | {"article_id": r["article_id"] if r["article_id"] == held else "missing"} for r in RECORDS]
+    assert "Not measured, the rule is not refitted: " in run_tuning(library, scarce, 2)
+
 
 def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
     from retrieval.search import _stack
