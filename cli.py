@@ -526,6 +526,7 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
     that is not one (before the model loads)."""
     _check_text_file(path)
     records = []
+    seen: dict[str, int] = {}  # id -> line
     for number, line in enumerate(jsonl_lines(path), start=1):
         if not line.strip():
             continue
@@ -535,15 +536,27 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
             raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
         if not (
             isinstance(record, dict)
-            and all(isinstance(record.get(k), str | int) for k in ("id", "article_id"))
+            and all(_is_key(record.get(k)) for k in ("id", "article_id"))
             and isinstance(record.get("question"), str)
             and record["question"].strip()
         ):
             raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
+        if str(record["id"]) in seen:
+            raise NewsbotError(
+                f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"
+            )
+        seen[str(record["id"])] = number
         records.append(record)
     if not records:
         raise NewsbotError(f"{path} holds no questions")
     return records
+
+
+def _is_key(value: object) -> bool:
+    """An id or article ref: a non-empty string or an integer (not a boolean)."""
+    return (isinstance(value, str) and bool(value.strip())) or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
 
 
 def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:

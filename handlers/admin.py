@@ -9,7 +9,7 @@ from telegram.constants import ChatAction, ChatType
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from fetch import readable_size, too_large
-from handlers.common import Context, library, reply_plain, require_admin, settings
+from handlers.common import Context, for_another_bot, library, reply_plain, require_admin, settings
 from retrieval.errors import NotFound
 from retrieval.types import ArticleInfo
 
@@ -22,6 +22,8 @@ ADD_USAGE = (
 # Pasted text is an article from this many words on; a link followed by fewer ("/add URL please")
 # is the link. (Articles are refused under a few sentences anyway.)
 LINK_NOTE_WORDS = 30
+# Punctuation that ends the sentence a link was written in, not the link (as Telegram reads it).
+URL_TRAILERS = ".,;:!?)]}'\"”’»"
 # "example.com/news/x", "127.0.0.1:8080/page": a link without its scheme.
 _BARE_LINK = re.compile(
     r"(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?(?:/\S*)?|\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/\S*)?", re.I
@@ -44,7 +46,7 @@ async def on_add(update: Update, context: Context) -> None:
         return
     elif words[0].lower().startswith(("http://", "https://")) and len(words) < LINK_NOTE_WORDS:
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        info = await library(context).add_url(words[0])
+        info = await library(context).add_url(words[0].rstrip(URL_TRAILERS))  # "/add URL, please"
     elif len(words) == 1 and _BARE_LINK.fullmatch(words[0]):
         await reply_plain(message, f"To add a web page, send the whole link: /add https://{words[0]}")
         return
@@ -58,10 +60,10 @@ async def on_document(update: Update, context: Context) -> None:
     private chat."""
     message = update.effective_message
     assert message is not None and message.document is not None
-    command, _, addressee = ((message.caption or "").split(maxsplit=1)[:1] or [""])[0].partition("@")
-    if addressee and addressee.lower() != (context.bot.username or "").lower():
-        return  # "/add@OtherBot": for another bot in the group
-    if command.lower() != "/add" and message.chat.type != ChatType.PRIVATE:
+    command = ((message.caption or "").split(maxsplit=1)[:1] or [""])[0]
+    if for_another_bot(command, context):
+        return
+    if command.partition("@")[0].lower() != "/add" and message.chat.type != ChatType.PRIVATE:
         return
     await require_admin(update, context, "add articles")
     info = await _add_document(message.document, context, message.chat_id)
@@ -85,10 +87,12 @@ async def on_delete(update: Update, context: Context) -> None:
     assert message is not None
     await require_admin(update, context, "delete articles")
     if not context.args:
-        await reply_plain(message, "Usage: /delete REF (the ref is shown under every answer and in /sources)")
+        await reply_plain(
+            message, "Usage: /delete REF [REF ...] (refs are shown under every answer and in /sources)"
+        )
         return
     lines = []
-    for ref in dict.fromkeys(context.args):
+    for ref in {ref.casefold(): ref for ref in context.args}.values():  # refs match in any case
         try:
             info = await library(context).delete(ref)
         except NotFound as error:

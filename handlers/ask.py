@@ -20,7 +20,6 @@ from handlers.common import (
     remember_question,
     reply_pieces,
     reply_plain,
-    settings,
 )
 from handlers.format import Piece, answer_pieces, render, source_line
 
@@ -49,11 +48,9 @@ async def answer_question(
     finally:
         typing.cancel()
     sent = await reply_pieces(message, answer_pieces(answer))
-    # A follow-up of a follow-up still carries the first question (cut at the question limit,
-    # keeping its start: the first question names the topic).
-    remembered = f"{follow_up_of} {question}" if follow_up_of else question
-    remembered = remembered[: settings(context).max_question_chars]
-    remember_question(context, message.chat_id, [m.message_id for m in sent], remembered)
+    # A follow-up of a follow-up is asked in the context of the first question, which names the
+    # topic ("and what else did it say?" under "why does that matter?" under the trade question).
+    remember_question(context, message.chat_id, [m.message_id for m in sent], follow_up_of or question)
 
 
 async def on_private_text(update: Update, context: Context) -> None:
@@ -148,11 +145,12 @@ _LAUGHTER = re.compile(r"(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}h?|(?:wk){2,}w?|l+o
 
 
 def is_small_talk(text: str) -> bool:
-    """Whether ``text`` holds no word but thanks, agreement or laughter (or no word at all:
-    emoji, stickers' alt text, punctuation). Such a message gets no answer: answering "lol"
-    under every answer would fill a family chat with quotes."""
-    words = re.findall(r"[^\W\d_]+", text.casefold())
-    return all(w in SMALL_TALK or _LAUGHTER.fullmatch(w) for w in words)
+    """Whether ``text`` holds no word but thanks, agreement or laughter (or no word and no figure
+    at all: emoji, punctuation). Such a message gets no answer: answering "lol" under every
+    answer would fill a family chat with quotes. "2022?" is a question."""
+    folded = text.casefold()
+    words = re.findall(r"[^\W\d_]+", folded)
+    return not re.search(r"\d", folded) and all(w in SMALL_TALK or _LAUGHTER.fullmatch(w) for w in words)
 
 
 def _follow_up_context(message: Message, context: Context) -> str | None:

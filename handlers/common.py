@@ -51,6 +51,13 @@ async def require_admin(update: Update, context: Context, action: str) -> None:
     raise NotAllowed(f"only admins can {action}")
 
 
+def for_another_bot(command: str, context: Context) -> bool:
+    """Whether ``command`` ("/add@OtherBot", "/article_a1@otherbot") names a bot other than this
+    one; a bare "/add" is for every bot in the chat, this one included."""
+    _, _, addressee = command.partition("@")
+    return bool(addressee) and addressee.lower() != (context.bot.username or "").lower()
+
+
 async def reply_pieces(message: Message, pieces: list[Piece]) -> list[Message]:
     """Reply with HTML, split under Telegram's limit; later parts follow the first."""
     sent: list[Message] = []

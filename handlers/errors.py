@@ -13,6 +13,19 @@ from retrieval.errors import ArticleRejected, NewsbotError, NotAllowed
 log = logging.getLogger("newsbot.bot")
 
 APOLOGY = "Sorry, something went wrong on my side while answering. Please try again in a moment."
+# Bot API refusals (lower case, as substrings) that describe the chat, not a mistake of ours.
+CHAT_STATE_REFUSALS = (
+    "not enough rights",
+    "have no rights",
+    "chat_write_forbidden",
+    "chat not found",
+    "topic_closed",
+    "topic closed",
+    "query is too old",
+    "query id is invalid",
+    "bot was kicked",
+    "user is deactivated",
+)
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -29,8 +42,13 @@ async def on_error(update: object, context: Context) -> None:
             text = f"{str(error)[:1].upper()}{str(error)[1:]}."
         await reply_plain(message, text)
         return
-    # BadRequest is a NetworkError in PTB, but it says our request was wrong (entities that do
-    # not parse, a message too long): a bug to log and apologise for, not weather to wait out.
+    # BadRequest is a NetworkError in PTB. Most say our request was wrong (entities that do not
+    # parse, a message too long): a bug to log and apologise for. Some only say how the chat is
+    # now (the bot may no longer write there, an inline query went stale): nothing to apologise
+    # for, and an apology could not be sent either.
+    if isinstance(error, BadRequest) and any(s in error.message.lower() for s in CHAT_STATE_REFUSALS):
+        log.warning("Telegram refused because of the chat's state: %s", error)
+        return
     if isinstance(error, (RetryAfter, TimedOut, NetworkError)) and not isinstance(error, BadRequest):
         log.warning("Telegram API trouble: %s", error)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
-from handlers.common import Context, library, reply_pieces, reply_plain
+from handlers.common import Context, for_another_bot, library, reply_pieces, reply_plain
 from handlers.format import Piece, source_line
 
 HELP = {
@@ -16,7 +16,7 @@ HELP = {
         "• In a group: /ask your question, reply to one of my answers to follow up, or mention me.\n"
         "• Anywhere: type @{bot} and your question to share an answer.\n\n"
         "/sources lists recent articles, /article REF shows one.\n"
-        "Admins: /add a URL, pasted text or a .txt/.md/.html file; /delete REF; /stats."
+        "Admins: /add a URL, pasted text or a .txt/.md/.html file; /delete REF [REF ...]; /stats."
     ),
     "id": (
         "Saya menjawab pertanyaan tentang artikel berita di perpustakaan saya dengan mengutip "
@@ -25,7 +25,7 @@ HELP = {
         "• Di grup: /ask pertanyaan Anda, balas jawaban saya untuk bertanya lanjut, atau sebut saya.\n"
         "• Di mana saja: ketik @{bot} lalu pertanyaan Anda untuk membagikan jawaban.\n\n"
         "/sources menampilkan artikel terbaru, /article REF menampilkan satu artikel.\n"
-        "Admin: /add URL, teks, atau berkas .txt/.md/.html; /delete REF; /stats."
+        "Admin: /add URL, teks, atau berkas .txt/.md/.html; /delete REF [REF ...]; /stats."
     ),
 }
 
@@ -82,10 +82,10 @@ async def on_article(update: Update, context: Context) -> None:
     if context.args is not None:
         ref = " ".join(context.args)
     else:
-        tapped, _, addressee = message.text.split()[0].partition("@")
-        if addressee and addressee.lower() != (context.bot.username or "").lower():
-            return  # "/article_a1@OtherBot"
-        ref = tapped[len("/article_") :]
+        tapped = message.text.split()[0]
+        if for_another_bot(tapped, context):
+            return
+        ref = tapped.partition("@")[0][len("/article_") :]
     if not ref:
         await reply_plain(message, "Usage: /article REF (refs are shown in /sources and under answers)")
         return

@@ -530,6 +530,7 @@ class FakeTelegram:
         self.chats: dict[int, Chat] = {}
         self.members: dict[int, dict[int, str]] = {}  # chat_id -> user_id -> status
         self.blocked: set[int] = set()
+        self.muted: set[int] = set()  # groups where the bot may no longer send messages
         self.messages: dict[tuple[int, int], Json] = {}  # (chat_id, message_id) -> Message
         self.files: dict[str, StoredFile] = {}
         self.inline_queries: set[str] = set()
@@ -621,6 +622,10 @@ class FakeTelegram:
     def block(self, user: User | int) -> None:
         """The user blocks the bot: sending to their private chat answers 403 Forbidden."""
         self.blocked.add(getattr(user, "id", user))
+
+    def mute(self, chat: Chat | int) -> None:
+        """An administrator takes the bot's right to send messages in a group: 400, as Telegram."""
+        self.muted.add(getattr(chat, "id", chat))
 
     def _user_message(self, chat: Chat, user: User, reply_to: Json | int | None = None) -> Json:
         self.add_user(user)
@@ -903,6 +908,8 @@ class FakeTelegram:
         chat = self.resolve_chat(params.get("chat_id"))
         if chat.type == "private" and chat.id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat.id in self.muted:
+            raise bad_request("not enough rights to send text messages to the chat")
         return chat
 
     async def _api_send_message(self, params: Json) -> Json:

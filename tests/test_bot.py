@@ -409,6 +409,8 @@ async def test_commands_for_other_bots_are_left_to_them(seeded: Harness) -> None
         group, seeded.admin, BRIDGE_TEXT.encode(), "bridge.txt", "text/plain", caption="/add@OtherBot"
     )
     seeded.tg.inject(upload)
+    with pytest.raises(AssertionError, match="waited 5s"):  # updates run concurrently: wait it out
+        await seeded.tg.wait_for("getFile", timeout=5)  # the file is never even fetched
     seeded.tg.inject(seeded.tg.group_text(group, seeded.admin, "/article_a1@OtherBot"))
     seeded.tg.inject(seeded.tg.group_text(group, seeded.admin, "/unknown"))  # maybe another bot's
     ours = await seeded.reply(group.id, seeded.tg.group_text(group, seeded.admin, "/article_a1@NewsTestBot"))
@@ -444,9 +446,9 @@ async def test_admin_conveniences_several_deletes_bare_links_and_unknown_command
         f"To add a web page, send the whole link: /add https://{harness.news_site}/news/footbridge"
     )
     url = f"http://{harness.news_site}/news/footbridge"
-    stored = await harness.reply(chat.id, say(harness.admin, f"/add {url} please, for tomorrow"))
+    stored = await harness.reply(chat.id, say(harness.admin, f"/add {url}, please, for tomorrow"))
     assert stored["text"].startswith("Stored a1: Riverton council approves new footbridge")
-    deleted = await harness.reply(chat.id, say(harness.admin, "/delete A1 a9"))
+    deleted = await harness.reply(chat.id, say(harness.admin, "/delete A1 a9 a1"))
     assert deleted["text"] == (
         "Deleted a1: Riverton council approves new footbridge after two-year debate.\n"
         "Not deleted: no article with ref 'a9'."
@@ -456,6 +458,30 @@ async def test_admin_conveniences_several_deletes_bare_links_and_unknown_command
     await harness.library.add_text(SEED_TEXT)
     tapped = await harness.reply(chat.id, say(harness.admin, "/article_a2 please"))
     assert "TRIBUNNEWS.COM, BEIJING" in tapped["text"]
+
+
+async def test_a_figure_alone_is_a_question_but_emoji_are_not(seeded: Harness) -> None:
+    uma = seeded.tg.make_user("Uma", "uma")
+    seeded.tg.inject(seeded.tg.private_text(uma, "👍🙏"))
+    reply = await seeded.reply(uma.id, seeded.tg.private_text(uma, "2022?"))
+    assert reply["reply_to_message"]["text"] == "2022?" and seeded.sent_count(uma.id) == 1
+
+
+async def test_a_group_that_muted_the_bot_is_not_apologised_to(
+    seeded: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram's 400 "not enough rights" describes the chat, not a bug: a warning, no apology
+    (which could not be sent either), while a 400 of ours would be logged as an error."""
+    group = seeded.tg.make_group("Quiet club")
+    vic = seeded.tg.make_user("Vic", "vic")
+    seeded.tg.mute(group)
+    seeded.tg.inject(seeded.tg.group_text(group, vic, "/ask when did Xi meet Biden"))
+    await seeded.tg.wait_for("sendMessage", group.id, timeout=60)
+    answered = await seeded.reply(vic.id, seeded.tg.private_text(vic, "when did Xi meet Biden"))
+    assert "G20 Bali" in " ".join(quoted(answered))
+    assert [r.status for r in seeded.tg.sent("sendMessage", group.id)] == [400]  # no apology tried
+    assert any("because of the chat's state" in r.message for r in caplog.records)
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
 
 
 async def test_a_question_deleted_before_the_answer_still_gets_it(seeded: Harness) -> None:

@@ -61,6 +61,8 @@ def assert_user_error(result: tuple[int, str, str], expected: str) -> None:
         (["eval", "--questions", "questions.jsonl"], NOT_LABELLED),
         (["tune", "--questions", "questions.jsonl"], NOT_LABELLED),
         (["eval", "--questions", "blank.jsonl"], "newsbot: blank.jsonl holds no questions"),
+        (["eval", "--questions", "twice.jsonl"], "newsbot: twice.jsonl, line 2: id 'q1' is also line 1"),
+        (["eval", "--questions", "odd.jsonl"], 'newsbot: odd.jsonl, line 1: needs {"id", "question"'),
     ],
 )
 def test_file_and_argument_mistakes_are_one_line(
@@ -75,6 +77,9 @@ def test_file_and_argument_mistakes_are_one_line(
     (tmp_path / "latin1.jsonl").write_bytes(b'{"id": "1", "text": "caf\xe9 au lait"}\n')
     (tmp_path / "questions.jsonl").write_text('{"id": "q1", "question": "who?"}\n', encoding="utf-8")
     (tmp_path / "blank.jsonl").write_text("\n\n", encoding="utf-8")
+    labelled = '{"id": "q1", "question": "who?", "article_id": "a1"}\n'
+    (tmp_path / "twice.jsonl").write_text(labelled * 2, encoding="utf-8")
+    (tmp_path / "odd.jsonl").write_text('{"id": true, "question": "who?", "article_id": ""}\n', "utf-8")
     assert_user_error(run(capsys, *argv), expected)
 
 
