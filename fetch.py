@@ -265,22 +265,21 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
 
 
 def _decode(body: bytes, content_type: str, is_html: bool) -> str:
-    """Decode with the declared charset (header, then <meta>), else UTF-8, else Windows-1252."""
+    """Decode with the charset the HTTP header declares; else UTF-8 when the bytes are UTF-8,
+    else the charset of the page's <meta> tag, else Windows-1252 (as ``decode_upload`` reads an
+    uploaded page: a stale <meta> tag on a UTF-8 page is common, a header less so)."""
     if body.startswith(codecs.BOM_UTF8):
         return body.decode("utf-8-sig", errors="replace")
     declared = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
-    charset = declared[1] if declared else None
-    if charset is None and is_html:
-        charset = meta_charset(body)
-    if charset:
+    if declared:
         try:
-            return body.decode(charset, errors="replace")
+            return body.decode(declared[1], errors="replace")
         except LookupError:
             pass
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        return body.decode("cp1252", errors="replace")
+        return body.decode((meta_charset(body) if is_html else None) or "cp1252", errors="replace")
 
 
 def too_large(what: str, size: int, limit: int) -> ArticleRejected:

@@ -2,8 +2,9 @@
 
 Cleaning works on whole lines: a line is either kept verbatim (whitespace normalised) or dropped
 as boilerplate, so the sentences the bot later quotes are exactly the article's. Dropped are
-byline, caption, related-link, share, advert, copyright and navigation lines (``_DROP``), and
-everything above a dateline such as "TRIBUNNEWS.COM, BEIJING - " (title, teaser, photo caption).
+byline, caption, related-link, share, advert, copyright and navigation lines (``_DROP``, ``_BUTTONS``),
+a wire agency's sign-off under the story ("REUTER"), and everything above a dateline such as
+"TRIBUNNEWS.COM, BEIJING - " (title, teaser, photo caption).
 Markdown is read too (the syntax in ``retrieval.markdown``): a YAML (``---``) or TOML (``+++``)
 front-matter block becomes metadata, headings become the title or are dropped, and markup is
 removed from the lines kept.
@@ -44,8 +45,9 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[^\S\n]+")
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-# Only real HTML element names (and custom elements, which contain a hyphen) count as tags:
-# newswire text uses angle brackets too ("<Midland Montagu> said", tickers like "<MDBL.L>").
+# Only real HTML element names (and custom elements: lower case with a hyphen) count as tags, and
+# only in text that holds markup (``_MARKUP``): newswire text uses angle brackets too ("<Midland
+# Montagu> said", "<Rolls-Royce Plc>", tickers like "<MDBL.L>", "<P>" for Phillips, "<DD>").
 _ELEMENTS = """a abbr acronym address area article aside audio b base bdi bdo big blink blockquote body br
     button canvas caption center cite code col colgroup data datalist dd del details dfn dialog dir div
     dl dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head
@@ -54,7 +56,8 @@ _ELEMENTS = """a abbr acronym address area article aside audio b base bdi bdo bi
     pre progress q rp rt ruby s samp script search section select slot small source span strike strong
     style sub summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u
     ul var video wbr xmp math path g rect circle line polyline polygon use defs symbol"""
-_TAG_NAME = r"(?:" + "|".join(sorted(_ELEMENTS.split(), key=len, reverse=True)) + r"|[A-Za-z][\w]*-[\w:-]*)"
+_CUSTOM_ELEMENT = r"(?-i:[a-z][a-z0-9._]*-[a-z0-9._:-]*)"
+_TAG_NAME = r"(?:" + "|".join(sorted(_ELEMENTS.split(), key=len, reverse=True)) + rf"|{_CUSTOM_ELEMENT})"
 _TAG = re.compile(
     rf"<!--.*?-->|<!--.*\Z|</?{_TAG_NAME}(?![\w:-])(?:\s[^<>]*)?/?>|<!(?:doctype|DOCTYPE)[^<>]*>",
     re.S | re.I,
@@ -63,6 +66,14 @@ _HIDDEN = re.compile(r"<(script|style|noscript|template|svg|head|iframe|object)\
 _BLOCK_TAG = re.compile(
     r"</?(address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|form|h[1-6]|header"
     r"|hr|li|main|nav|ol|p|pre|section|table|td|th|tr|ul)\b[^<>]*>",
+    re.I,
+)
+# Markup a text holds, unlike newswire brackets: a closing tag, a tag with an attribute value, a
+# self-closing tag, a bare <br>/<hr>/<wbr> (void, meaningful alone), a tag inside a word ("USS<i>John":
+# prose sets bracketed names off with spaces), a comment or a doctype.
+_MARKUP = re.compile(
+    rf"</{_TAG_NAME}\s*>|<{_TAG_NAME}\s[^<>]*=|<{_TAG_NAME}(?:\s[^<>]*)?/>|<(?:br|hr|wbr)\s*>"
+    rf"|(?<=[^\W_])<{_TAG_NAME}>(?=[^\W_])|<!--|<!doctype\s",
     re.I,
 )
 _HTML_DOCUMENT = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.I)
@@ -75,12 +86,12 @@ def _one_of(phrases: str) -> str:
     return "(?:" + "|".join(p.replace("_", r"\s+") for p in phrases.split()) + ")"
 
 
-_RELATED = _one_of(
-    """baca baca_juga read_more read_also also_read more_from see_also related related_articles
+_RELATED_LABELS = """baca baca_juga read_more read_also also_read more_from see_also related related_articles
     related_stories related_news related_content berita_terkait berita_lainnya artikel_terkait
     artikel_lainnya simak simak_juga lihat lihat_juga tonton tonton_juga saksikan rekomendasi
     recommended"""
-)
+_RELATED = _one_of(_RELATED_LABELS)
+_RELATED_PAIR = _one_of(" ".join(label for label in _RELATED_LABELS.split() if "_" in label))
 _CREDIT = _one_of(
     """penulis editor redaktur penyunting reporter wartawan pewarta kontributor jurnalis fotografer
     videografer author writer written_by reported_by reporting_by edited_by editing_by
@@ -119,7 +130,6 @@ _DROP = tuple(
     re.compile(pattern, re.IGNORECASE)
     for pattern in (
         rf"{_RELATED}\s*[:：»>|]",  # "Baca juga: …", "Read more: …"
-        rf"{_RELATED}\W*$",  # a lone "Baca Juga" over its link
         r"(?:simak|lihat|tonton|saksikan)\s+(?:juga|pula|video|foto)\b",  # "Simak juga video …"
         r"baca\s+(?:berita\s+|artikel\s+)?selengkapnya\b",
         rf"{_CREDIT}\s*[:：]",  # "Penulis: …", "Editor: …", "Sumber: …", "Foto: …"
@@ -131,17 +141,34 @@ _DROP = tuple(
         r"zoom[\s-]?in\b",  # Tribun's photo caption: "zoom-in <title>"
         r"(?:©|\(c\)\s*\d{4}|(?:copyright|hak\s+cipta)\s*(?:©|\(c\)|\d{4}|[:：]))",
         r"(?=.{0,200}$).*\ball\s+rights?\s+reserved\b",
-        rf"{_FILLER}\W*$",
         r"(?:halaman|page|hal\.?)\s*\d+(?:\s*(?:dari|of|/)\s*\d+)?$",  # "Halaman 2 dari 3"
         r"\d+(?:\s+\d+)+(?:\s*(?:selanjutnya|next|»|>))?$",  # "1 2 3 Selanjutnya"
         r"(?:tags?|topik|topics?|kata\s+kunci|keywords?|tag\s+terkait)\s*[:：]",
-        rf"(?=.*\b{_SHARE_SURE}\b)(?:{_SHARE}\b[\s:|/·•,.-]*)+$",  # "Share this article: Facebook …"
         rf"(?=.{{0,300}}$){_FOLLOW}\b.*\b{_CHANNEL}\b",  # "Ikuti kami di Google News"
     )
 )
+# Buttons and labels: lines of nothing but these words. Hard-wrapped text can leave one of them alone
+# on a line ("… 53 cts a" / "share."): in lower case under a line that ends no sentence, it goes on
+# that sentence and is kept.
+_BUTTONS = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        rf"{_RELATED}\W*$",  # a lone "Baca Juga" over its link
+        rf"{_FILLER}\W*$",
+        rf"(?=.*\b{_SHARE_SURE}\b)(?:{_SHARE}\b[\s:|/·•,.-]*)+$",  # "Share this article: Facebook …"
+    )
+)
 # A related-link label whose link text a scraper dropped, glued to the paragraph that follows:
-# "Baca Juga :, Sebelum disepakati …" keeps the paragraph and loses only the label.
-_EMPTY_LINK = re.compile(rf"^(?:\s*{_RELATED}\s*[:：]\s*[,;.])+\s*(?=\S)", re.IGNORECASE)
+# "Baca Juga :, Sebelum disepakati …" and "Baca juga, Kendati …" (a scraper that joined paragraphs
+# with ", ") keep the paragraph and lose only the label. Without a colon only a two-word label
+# counts: "Lihat, …" may open a sentence, "Baca juga, …" does not.
+_EMPTY_LINK = re.compile(
+    rf"^(?:\s*(?:{_RELATED}\s*[:：;]\s*[,;.]|{_RELATED_PAIR}\s*,))+\s*(?=\S)", re.IGNORECASE
+)
+# A wire agency's name alone on the last line signs the story off: "REUTER", "Reuter...", "ANTARA".
+# With a full stop it ends a sentence instead ("… a spokesman told" / "Reuters."). "^M" is a CR
+# spelled out, as in Reuters-21578.
+_SIGN_OFF = re.compile(r"(?:reuters?|antara|afp|ap)(?:\.\.\.|…)?(?:\^M)?", re.IGNORECASE)
 _AUTHOR_LABEL = re.compile(rf"{_AUTHOR}\s*[:：]\s*(?P<name>[^|•·;]+)", re.IGNORECASE)
 _BYLINE = re.compile(  # "By Dana Whitfield", "Oleh: Budi Santoso | 28 November 2022"
     r"(?:[Bb]y|BY|[Oo]leh|OLEH)\s*:?\s+(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})"
@@ -165,7 +192,12 @@ _HEADER_LIMIT = 15  # a dateline further down than this many lines is not one
 _TERMINAL = ".!?\"'”’)…"
 _WRAPPED_WIDTH = 30
 _LIST_ITEM = re.compile(r"(?:\d{1,3}[.)]|[-*•·–])\s")
-_TWO_WORDS = re.compile(r"[\w'’-]*[^\W\d_][\w'’-]* [\w'’-]*[^\W\d_][\w'’-]*")  # each with a letter
+_TWO_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)* [^\W\d_]+(?:['’-][^\W\d_]+)*")  # letters only
+# Two words opening with these are a greeting or a date label ("Good morning", "Updated today").
+_NOT_A_HEADLINE = re.compile(
+    _one_of("dear hi hello hey halo hai good selamat yth updated posted published diperbarui") + r"\b",
+    re.IGNORECASE,
+)
 
 # --- explicit publication dates ---------------------------------------------------------------
 
@@ -226,14 +258,15 @@ class _Found:
 def clean_text(
     raw: str, *, url: str | None = None, archive: bool = False, markdown: bool = False
 ) -> CleanedArticle:
-    """Clean pasted text, a .txt or a .md file; text containing HTML tags is treated as HTML.
+    """Clean pasted text, a .txt or a .md file; text holding HTML markup is treated as HTML.
 
     Markdown needs no flag: front matter (title, date, author, source, url ...) becomes metadata,
     a heading on the first line the title, other headings are dropped, and unambiguous markup
     (emphasis, links, bullets, quotes) is removed everywhere. ``markdown=True`` (a .md file, a
     text/markdown page) also reads what plain text may mean otherwise: numbered list items,
     "---" heading underlines, backslash escapes; a front matter or a first-line heading implies it.
-    ``url``, when given, wins over a url in the front matter.
+    ``url``, when given, wins over a url in the front matter. Markup is a closing tag, a tag with an
+    attribute value, ``<br>`` or a comment: without any, angle brackets are text ("<Rolls-Royce Plc>").
 
     ``archive=True`` is for a JSONL archive's text: already an article body, its title given
     separately, an article by declaration. Only line-level boilerplate ("Baca juga: …") is
@@ -249,7 +282,8 @@ def clean_text(
         markdown = True
     url = url or given_url
     text = _normalize(raw)
-    if _TAG.search(text):
+    markup = _MARKUP.search(text) is not None
+    if markup:
         if _HTML_DOCUMENT.search(text):
             try:
                 article = clean_html(text, url=url)
@@ -264,7 +298,9 @@ def clean_text(
     lines, headings = markdown_lines(text, full=markdown, continues=_continues)
     if archive and not markdown:  # "## Kronologi" in an archive's body: its words are kept
         headings = frozenset()
-    body, found = _clean_lines(lines, found, paragraphs_per_line=False, header=not archive, headings=headings)
+    body, found = _clean_lines(
+        lines, found, paragraphs_per_line=False, header=not archive, headings=headings, markup=markup
+    )
     return _finish(body, found, url, strict=not archive)
 
 
@@ -295,7 +331,10 @@ def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
         author=_tidy(getattr(doc, "author", None)),
         published=_tidy(getattr(doc, "date", None)),
     )
-    body, found = _clean_lines(_normalize(text).split("\n"), found, paragraphs_per_line=True)
+    text = _normalize(text)
+    body, found = _clean_lines(
+        text.split("\n"), found, paragraphs_per_line=True, markup=_MARKUP.search(text) is not None
+    )
     if not body:
         raise ArticleRejected("not_article", "no article text found on this page, only page furniture")
     return _finish(body, found, url)
@@ -314,7 +353,7 @@ def _front_matter(raw: str) -> tuple[_Found, str | None, str] | None:
     front = read_front_matter(_LINE_ENDS.sub("\n", raw))
     if front is None:
         return None
-    titles = [strip_inline(_TAG.sub("", v), full=True) for v in front.titles]
+    titles = [strip_inline(_TAG.sub("", v) if _MARKUP.search(v) else v, full=True) for v in front.titles]
     stamps = [stamp for v in front.dates if (stamp := _parse_date_line(v)) and not stamp[1]]
     found = _Found(
         title=_tidy(next(iter(titles), None)),
@@ -361,13 +400,16 @@ def _clean_lines(
     paragraphs_per_line: bool,
     header: bool = True,
     headings: frozenset[int] = frozenset(),
+    markup: bool = False,
 ) -> tuple[list[str], _Found]:
     """Drop boilerplate lines, find title/outlet/author/date; return the body paragraphs.
 
     ``header=False`` skips what only a whole page has: outlet line, headline, teaser, dateline.
     ``headings`` (line numbers) are never body: the first line, if it is one, is the title.
+    ``markup``: the text holds HTML markup, so tags left in a line are removed.
     """
-    lines = [_SPACES.sub(" ", _TAG.sub("", _EMPTY_LINK.sub("", line))).strip() for line in lines]
+    lines = [_EMPTY_LINK.sub("", line) for line in lines]
+    lines = [_SPACES.sub(" ", _TAG.sub("", line) if markup else line).strip() for line in lines]
     keep: list[int] = []
     after_caption = False
     for i, line in enumerate(lines):
@@ -377,11 +419,20 @@ def _clean_lines(
             after_caption = False
             continue
         after_caption = False
-        dropped, found = _boilerplate(line, found)
+        goes_on = (
+            not paragraphs_per_line
+            and bool(keep)
+            and keep[-1] == i - 1
+            and line[0].islower()
+            and _continues(lines[i - 1], line)
+        )
+        dropped, found = _boilerplate(line, found, buttons=not goes_on)
         if dropped:
             after_caption = line.lower().startswith("zoom")
         else:
             keep.append(i)
+    if keep and _SIGN_OFF.fullmatch(lines[keep[-1]]):  # "REUTER" under the last sentence or table
+        keep.pop()
 
     if headings:
         if header and found.title is None and keep and keep[0] in headings:
@@ -441,11 +492,14 @@ def _paragraphs(lines: list[str], keep: list[int], paragraphs_per_line: bool) ->
     return paragraphs
 
 
-def _boilerplate(line: str, found: _Found) -> tuple[bool, _Found]:
-    """Is ``line`` boilerplate? Metadata it carries (author, outlet, date) goes into ``found``."""
+def _boilerplate(line: str, found: _Found, *, buttons: bool = True) -> tuple[bool, _Found]:
+    """Is ``line`` boilerplate? Metadata it carries (author, outlet, date) goes into ``found``.
+
+    ``buttons=False``: ``line`` goes on the sentence above it, so a lone "share." is a word of it.
+    """
     if (stamp := _parse_date_line(line)) is not None:
         return True, _with_date(found, stamp)
-    if any(pattern.match(line) for pattern in _DROP):
+    if any(pattern.match(line) for pattern in _DROP) or (buttons and any(p.match(line) for p in _BUTTONS)):
         if match := _AUTHOR_LABEL.match(line):
             found = _with_author(found, match["name"])
         elif (match := _REPORTED.match(line)) and (match["site"] or "," in line):
@@ -539,8 +593,13 @@ def _is_headline(line: str) -> bool:
 def _is_short_headline(line: str) -> bool:
     """Two plain words that could be a headline ("Inflation report", "Surat pembaca"), taken as one
     only when they stand alone above the body. One word is more often an outlet, section or place,
-    and so is a line in capitals ("BANDA ACEH"); punctuation makes a label ("Kompas.com", "Note:")."""
-    return len(line) <= 50 and bool(_TWO_WORDS.fullmatch(line)) and not line.isupper()
+    and so is a line in capitals ("BANDA ACEH") or with both words capitalized (a name: "Jakarta
+    Post", "Jane Doe", "Breaking News"); punctuation or digits make a label ("Kompas.com", "Note:",
+    "Updated 2h"), and a greeting is no headline ("Dear readers", "Good morning")."""
+    if len(line) > 50 or not _TWO_WORDS.fullmatch(line) or _NOT_A_HEADLINE.match(line):
+        return False
+    first, second = line.split()
+    return not (first[0].isupper() and second[0].isupper())
 
 
 def _opens_body(line: str) -> bool:

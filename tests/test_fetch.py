@@ -25,6 +25,9 @@ WINDOWS_1252_HTML = (
     "<title>Café reopens</title></head><body><p>The café “reopened” on Monday, the owner said.</p>"
     "<p>Its terrace seats forty guests.</p></body></html>"
 ).encode("cp1252")
+STALE_LABEL_HTML = (
+    "<html><head><meta charset='iso-8859-1'></head><body><p>Café “ouvert”.</p></body></html>".encode()
+)
 UTF16_LABEL_HTML = b"<html><head><meta charset='utf-16'></head><body><p>Caf\xc3\xa9 ouvert.</p></body></html>"
 
 
@@ -67,6 +70,9 @@ def make_app(port_of: dict[str, int]) -> web.Application:
 
     async def utf16_label(_request: web.Request) -> web.Response:
         return web.Response(body=UTF16_LABEL_HTML, headers={"Content-Type": "text/html"})
+
+    async def stale_label(_request: web.Request) -> web.Response:  # re-saved as UTF-8, old tag kept
+        return web.Response(body=STALE_LABEL_HTML, headers={"Content-Type": "text/html"})
 
     async def echo_host(request: web.Request) -> web.Response:
         return web.Response(text=f"host={request.host}", content_type="text/plain")
@@ -133,6 +139,7 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     app.router.add_get("/latin1", latin1)
     app.router.add_get("/windows-1252", windows_1252)
     app.router.add_get("/utf16-label", utf16_label)
+    app.router.add_get("/stale-label", stale_label)
     app.router.add_get("/echo-host", echo_host)
     app.router.add_get("/redirect/{name}", redirect)
     app.router.add_get("/no-location", no_location)
@@ -212,6 +219,13 @@ async def test_a_utf16_meta_label_on_ascii_bytes_is_read_as_utf8(site: Site) -> 
     page = await fetch_article(f"{site.base}/utf16-label", allow_private=site.allowed)
     assert "Café ouvert." in page.text
     assert decode_upload(UTF16_LABEL_HTML, "page.html") == page.text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_utf8_bytes_win_over_a_stale_meta_label_fetched_or_uploaded(site: Site) -> None:
+    page = await fetch_article(f"{site.base}/stale-label", allow_private=site.allowed)
+    assert "Café “ouvert”." in page.text
+    assert decode_upload(STALE_LABEL_HTML, "page.html") == page.text
 
 
 @pytest.mark.asyncio(loop_scope="function")
