@@ -3,6 +3,9 @@
 Sentences are what the bot quotes, so every span is exact: ``text[s.start:s.end] == s.text``.
 pysbd does the hard part (quotes, decimals, English abbreviations); it has no Indonesian rules, so
 its splits after Indonesian titles and abbreviations ("Jl.", "Kol.", "dll.") are merged back here.
+Two things pysbd cannot know about scraped news are handled after it: paragraphs a scraper glued
+together with ", " ("... Alexander McQueen., Event tersebut ...") are split again, and leftovers
+with no letter or digit (the '", :,"' of dropped links) are not sentences.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 
 import pysbd
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from pysbd.lang.common.standard import Standard
 from pysbd.languages import LANGUAGE_CODES
 
 from retrieval.types import ChunkSpan, SentenceSpan
@@ -55,8 +59,19 @@ _ALWAYS_JOIN = _words(
 _JOIN_IF_CONTINUED = _words(
     """dll. dsb. dst. dkk. tbk. s.h. m.h. m.si. s.si. s.sos. m.sos. s.e. m.e. m.m. s.t. m.t. s.kom.
     m.kom. s.pd. m.pd. s.ag. m.ag. s.ip. m.kes. s.ked. s.psi. s.farm. lc. m.a. ma. ph.d. phd. sp.
-    jr. sr. inc. ltd. co. corp. etc. al."""
+    b.a. ba. m.sc. msc. b.sc. bsc. mba. sj. s.j. ofm. svd. jr. sr. inc. ltd. llc. plc. co. corp.
+    etc. al. dpl. mdpl."""
 )
+# The same, written without dots ("SH.", "MSi."), as degrees often are in Indonesian.
+_DOTLESS = frozenset(token.replace(".", "") for token in _JOIN_IF_CONTINUED)
+# pysbd's English abbreviations ("Calif.", "Sen."): the ", " rule below must not split after them in
+# English. Not used for other languages: "ia" (he, she) and "kan" are Indonesian words, not Iowa, Kansas.
+_ENGLISH_ABBREVIATIONS = frozenset(f"{a}." for a in Standard.Abbreviation.ABBREVIATIONS)
+# ".", "!" or "?", closing quotes, then the ", " a scraper joined two paragraphs with. A match starts
+# only where a run of stops does, or a run of 200k dots would take quadratic time.
+_GLUED_END = re.compile(r"(?<![.!?])([.!?]+)([\"'”’»]*), (?=\S)")
+_DOTTED = re.compile(r"(?:[^\W\d_]{1,4}\.){2,}")  # U.S., Ph.D., S.H.I.E.L.D., a.n.
+_INITIAL = re.compile(r"[^\W\d_]\.")  # John F., Kennedy
 _OPENERS = "\"'“‘([«"
 _CLOSERS = "”’)]}»,;:"
 
@@ -83,7 +98,10 @@ def detect_language(text: str) -> str:
 def split_sentences(text: str, lang: str) -> tuple[SentenceSpan, ...]:
     """Split cleaned article text into sentences with exact code-point offsets.
 
-    Never raises and never drops a non-space character: every one lies in exactly one span.
+    Never raises and never drops a letter or digit: every one lies in exactly one span, and every
+    span has one. Outside the spans lie only whitespace, the ", " between glued paragraphs, and
+    punctuation left alone by them or at a paragraph's start ('", :,"'); punctuation pysbd splits
+    off after a sentence (a closing quote) stays with that sentence.
     Line breaks always end a sentence. ``lang`` picks pysbd's rules where it has them, English
     otherwise (plus the Indonesian merges above).
     """
@@ -99,8 +117,10 @@ def split_sentences(text: str, lang: str) -> tuple[SentenceSpan, ...]:
             if s < e:
                 bounds.append((s, e))
             start = end
-        for s, e in _merge(text, bounds):
-            spans.append(SentenceSpan(s, e, text[s:e]))
+        for merged_start, merged_end in _merge(text, bounds):
+            for s, e in _unglue(text, merged_start, merged_end, lang):
+                if any(ch.isalnum() for ch in text[s:e]):
+                    spans.append(SentenceSpan(s, e, text[s:e]))
     return tuple(spans)
 
 
@@ -230,9 +250,67 @@ def _joins(previous: str, following: str) -> bool:
     continued = head.islower() or head.isdigit() or head in _CLOSERS
     if token in _ALWAYS_JOIN:
         return True
-    if token.lower() in _JOIN_IF_CONTINUED and continued:
+    if continued and _abbreviation(token, "", postpositive=True):
         return True
     if head in _CLOSERS or not any(ch.isalnum() for ch in following):
         return True  # a stray closing quote or bracket belongs to the sentence before
     # '"Benarkah?" tanya dia.' : the reporting clause continues the quoted question
     return head.islower() and previous[-1] in "\"'”’?!"
+
+
+def _unglue(text: str, start: int, end: int, lang: str) -> list[tuple[int, int]]:
+    """[start, end) cut where a scraper glued two paragraphs with ", " after a sentence's end."""
+    sentence = text[start:end]  # sliced so that a sentence may start with the ", " it is cut at
+    bounds, cut = [], 0
+    for match in _GLUED_END.finditer(sentence):
+        if _glued(sentence, match, lang):
+            bounds.append(_strip(text, start + cut, start + match.end(2)))
+            cut = match.end()
+    bounds.append((start + cut, end))
+    return [(s, e) for s, e in bounds if s < e]
+
+
+def _glued(text: str, match: re.Match[str], lang: str) -> bool:
+    """Whether ``match`` (of ``_GLUED_END``) ends a sentence: in written text ".," follows only an
+    abbreviation ("Apple Inc., Google"), and "!," or "?," a title ("Yahoo!, Google", which English
+    news names often enough that English is not split there)."""
+    run, quoted, following = match[1], bool(match[2]), text[match.end() : match.end() + 64]
+    if run.count(".") > 1 or text[match.start() - 1 : match.start()] == "…":
+        return False  # an ellipsis trails off: "bercanda..., saya"
+    if "." not in run and lang == "en":
+        return False
+    head = following[0]
+    if head in _CLOSERS:
+        return False
+    if head.islower() and (quoted or run != "." or lang == "en"):
+        # '"Laugh!", acara ini', 'Calif., to': the sentence goes on. After a bare "." in other
+        # languages it is a new sentence whose subject, a link, was dropped ("., dibekali baterai").
+        return False
+    if quoted:
+        return True  # '"... saya.", Sebagai' : the quote closed the sentence
+    if run[-1] == "." and _abbreviation(_last_word(text, match.start()) + ".", lang):
+        return False
+    return not _abbreviation(following.split(None, 1)[0].rstrip(",;:"), lang, postpositive=True)
+
+
+def _last_word(text: str, end: int) -> str:
+    """The word before ``end``, as far back as a space or comma ("musik,itu." -> "itu")."""
+    start, limit = end, max(0, end - 64)
+    while start > limit and not text[start - 1].isspace() and text[start - 1] != ",":
+        start -= 1
+    return text[start:end].lstrip(_OPENERS)
+
+
+def _abbreviation(token: str, lang: str, *, postpositive: bool = False) -> bool:
+    """Whether ``token`` (ending in ".") is an abbreviation a sentence may go on after.
+
+    ``postpositive`` asks only about those that follow a name ("Co., Ltd.", "BA., Drs."): a
+    sentence may well begin with "Dr." or "Jl."."""
+    if not token.endswith(".") or token == ".":
+        return False
+    lowered = token.lower()
+    if lowered in _JOIN_IF_CONTINUED or lowered[:-1] in _DOTLESS or _DOTTED.fullmatch(token):
+        return True
+    if lang == "en" and lowered.rsplit("-", 1)[-1] in _ENGLISH_ABBREVIATIONS:
+        return True  # "Calif.", "Sen.", and "R-Kan."
+    return not postpositive and (token in _ALWAYS_JOIN or _INITIAL.fullmatch(token) is not None)

@@ -28,13 +28,14 @@ def assert_spans_exact(text: str, spans: tuple[SentenceSpan, ...]) -> None:
         assert text[span.start : span.end] == span.text
         assert span.text and span.text == span.text.strip()
         assert "\n" not in span.text
+        assert any(ch.isalnum() for ch in span.text)  # punctuation alone is not a sentence
         assert span.start >= previous_end
         previous_end = span.end
-    # nothing but whitespace lies outside the spans: no character is ever lost
+    # no letter or digit lies outside the spans: no word is ever lost
     rest = list(text)
     for span in spans:
         rest[span.start : span.end] = [" "] * (span.end - span.start)
-    assert "".join(rest).strip() == ""
+    assert not any(ch.isalnum() for ch in rest)
 
 
 # --- Indonesian quirks pysbd's English rules get wrong ---------------------------------------
@@ -121,6 +122,113 @@ def test_degenerate_input(text: str) -> None:
     assert_spans_exact(text, split_sentences(text, "id"))
 
 
+# --- scraped text: paragraphs glued with ", ", leftovers of dropped links ----------------------
+
+
+@pytest.mark.parametrize(
+    "sentences",
+    [
+        [  # clickid-wowkeren-5728fd7482
+            "Aktris itu diundang ke event yang digelar brand fashion ternama Alexander McQueen.",
+            "Event tersebut digelar Jumat (20/9) kemarin.",
+        ],
+        ["Mereka mengagumi kecantikannya.", '"Dia cocok dengan gaya apapun."'],
+        ["Wajahnya tanpa makeup, cantik sekali!", "Melihat dandanan Ayana, kamu pasti terpesona."],
+        ["Apa itu Kuliner Memek?", "Berdasarkan keterangan warga, kuliner itu sudah lama ada."],
+        ['"Saya bersyukur atas dukungan keluarga."', "Sebagai persembahan, dia bernyanyi."],
+        ["Kabar itu diumumkan KPK.", "Sebelumnya DPR menolak revisi itu."],
+        ["Ponsel ini punya sensor sidik jari di belakang.", "dibekali baterai 4.000 mAh."],
+        ["Simak daftar lengkapnya berikut ini, ,.", "Kerjasama ayah dan anak itu berhasil."],
+    ],
+)
+def test_paragraphs_glued_with_a_comma_are_split(sentences: list[str]) -> None:
+    """The CLICK-ID scraper joined paragraphs with ", ": each sentence ends at its own stop, and
+    the comma belongs to neither (a lowercase start is a sentence whose subject link was dropped)."""
+    text = ", ".join(sentences)
+    spans = split_sentences(text, "id")
+    assert [s.text for s in spans] == sentences
+    assert_spans_exact(text, spans)
+
+
+def test_glued_paragraphs_are_split_in_english_after_a_full_stop() -> None:
+    text = "The deal closed on Monday., Shares rose 5 pct., 227,500 will be issued."
+    assert texts(text, "en") == [
+        "The deal closed on Monday.",
+        "Shares rose 5 pct.",
+        "227,500 will be issued.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Apple Inc., Google and Microsoft rose.",
+        "The U.S., and China agreed on Monday.",
+        "Trade with the U.S., West Germany and Japan grew.",
+        "Yahoo!, Google and Amazon reported results.",
+        "Do They Know It's Christmas?, Slade's Merry Christmas Everybody and others charted.",
+        "Sen. Jesse Helms, R-N.C., said he would object.",
+        "Rep. Dan Glickman, D-Kan., Chairman of the panel, agreed.",
+        "The plant in Ashland, Ky., Ashland Oil said, will close.",
+        "Stewart Bainum Jr., 67, becomes vice chairman.",
+        "United president Joseph D., Mahaffey was named.",
+        "The firm, PayPerAction LLC., Leadplex LLC. and Leadplex Inc, was sued.",
+        '"Why?", the man asked.',
+    ],
+)
+def test_commas_after_english_abbreviations_and_titles_do_not_split(sentence: str) -> None:
+    assert texts(sentence, "en") == [sentence]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Kantor di Jl. Sudirman, Jakarta ditutup hari ini.",
+        "Inflasi naik 3.5, 4 dan 5 persen tahun ini.",
+        "PT Bank Central Asia Tbk., Jakarta, melaporkan laba.",
+        "Square Co., Ltd. terbentuk pada April 2003.",
+        "Dr. H. Shofwan Karim, BA., Drs., MA. lahir di Sijunjung.",
+        "Dr. Hamdan Zoelva, SH., MH. dikukuhkan sebagai ketua umum.",
+        "Kantor itu di Washington, D.C., Amerika Serikat.",
+        "Putra mantan presiden B.J., Thareq Kemal Habibie, hadir.",
+        "Gunung itu tumbuh hingga 2.300 m dpl., namun jarang lebih tinggi.",
+        "Harga buah, sayur, dll., naik tajam.",
+        "Dia bercanda..., saya tidak perlu ikut audisi.",
+        'Dengan tagline "Let\'s Make Laugh!", acara ini dimulai.',
+        "Film kedua The Beatles, Help!, kembali disutradarai Lester.",
+        "“Kami akan menjawab semuanya.”, ujar Auddie menutup pembicaraan.",
+        "Grup itu memimpin (D-Tex.), Max dan Budi menyusul.",
+    ],
+)
+def test_commas_after_indonesian_abbreviations_and_titles_do_not_split(sentence: str) -> None:
+    assert texts(sentence) == [sentence]
+
+
+def test_spans_without_a_letter_or_digit_are_not_sentences() -> None:
+    """A dropped link leaves punctuation behind (clickid-wowkeren-b3107641ce): not quotable."""
+    text = (
+        'Korea Drama Awards 2019 telah rampung digelar pada Rabu (2/10).\n\n".\n\n'
+        'Simak daftar lengkap pemenangnya berikut ini:, : Choi Soo Jong "My Only One", :,"\n\n'
+        '", :,"\n\n", :,"\n\n"., Di antara sederet nominasi, aktor senior menang.\n\n'
+        '"\n\n*** \u2014 \U0001f602'
+    )
+    spans = split_sentences(text, "id")
+    assert [s.text for s in spans] == [
+        "Korea Drama Awards 2019 telah rampung digelar pada Rabu (2/10).",
+        'Simak daftar lengkap pemenangnya berikut ini:, : Choi Soo Jong "My Only One", :,"',
+        "Di antara sederet nominasi, aktor senior menang.",
+    ]
+    assert_spans_exact(text, spans)
+    assert split_sentences('", :,"\n\n.\n...', "id") == ()
+    # pysbd ends the sentence at "?", and the "., " left of the next one is not part of it
+    assert texts("Siapa mereka?., Penyanyi itu datang.") == ["Siapa mereka?", "Penyanyi itu datang."]
+
+
+def test_a_closing_quote_split_off_stays_with_its_sentence() -> None:
+    text = 'Dia berkata, "Kami kalah." " Lalu dia pergi.'
+    assert texts(text)[0].startswith('Dia berkata, "Kami kalah."')
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_never_raises_and_offsets_hold_on_any_text(text: str) -> None:
@@ -144,8 +252,9 @@ def test_offsets_hold_on_punctuation_heavy_text(text: str, lang: str) -> None:
         "x" * 200_000,
         "." * 200_000,
         "Jl. " * 50_000,  # every pysbd split merged back
+        "Dia pergi., " * 20_000 + ".!" * 50_000 + ", A",  # every ", " a glued paragraph
     ],
-    ids=["long-paragraph", "tiny-sentences", "no-boundaries", "only-dots", "all-merges"],
+    ids=["long-paragraph", "tiny-sentences", "no-boundaries", "only-dots", "all-merges", "all-glued"],
 )
 def test_large_inputs_finish_quickly(text: str) -> None:
     started = time.perf_counter()
