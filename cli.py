@@ -31,6 +31,7 @@ from index.store import Store
 from library import Library, jsonl_lines
 from retrieval.errors import ArticleRejected, NewsbotError, NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
+from retrieval.prepare import external_id
 from retrieval.tuning import (
     AbstentionValidation,
     FoldChoice,
@@ -536,7 +537,7 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
             raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
         if not (
             isinstance(record, dict)
-            and all(_is_key(record.get(k)) for k in ("id", "article_id"))
+            and all(external_id(record.get(k)) is not None for k in ("id", "article_id"))
             and isinstance(record.get("question"), str)
             and record["question"].strip()
         ):
@@ -550,13 +551,6 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
     if not records:
         raise NewsbotError(f"{path} holds no questions")
     return records
-
-
-def _is_key(value: object) -> bool:
-    """An id or article ref: a non-empty string or an integer (not a boolean)."""
-    return (isinstance(value, str) and bool(value.strip())) or (
-        isinstance(value, int) and not isinstance(value, bool)
-    )
 
 
 def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:

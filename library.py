@@ -35,7 +35,7 @@ from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
-from retrieval.prepare import normalize_language, prepare_article
+from retrieval.prepare import external_id, normalize_language, prepare_article
 from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -529,14 +529,13 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
         raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
         raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
-    ref = obj["id"]
-    if isinstance(ref, bool) or not isinstance(ref, str | int):
-        shown = json.dumps(ref, ensure_ascii=False)
+    ref = external_id(obj["id"])
+    if ref is None and isinstance(obj["id"], str):
+        raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
+    if ref is None:
+        shown = json.dumps(obj["id"], ensure_ascii=False)
         shown = shown if len(shown) <= 40 else shown[:39] + "…"
         raise ArticleRejected("bad_input", f'line {number}: "id" must be a string or an integer, not {shown}')
-    ref = str(ref).strip()
-    if not ref:
-        raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
 
     def opt(key: str) -> str | None:
         value = obj.get(key)

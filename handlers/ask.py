@@ -13,14 +13,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, InlineQueryHandler, MessageHandler, filters
 
-from handlers.common import (
-    Context,
-    earlier_question,
-    library,
-    remember_question,
-    reply_pieces,
-    reply_plain,
-)
+from handlers.common import Context, earlier_question, library, remember_question, reply_pieces, reply_plain
 from handlers.format import Piece, answer_pieces, render, source_line
 
 INLINE_RESULTS = 3

@@ -58,6 +58,14 @@ def normalize_language(value: object) -> str | None:
     return None
 
 
+def external_id(value: object) -> str | None:
+    """An id given from outside (an archive's "id", a question's "article_id") as a ref: a
+    string, stripped, or an integer; None for anything else (a boolean, a float, a blank)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None
+
+
 def content_hash(text: str) -> str:
     """Hash of the text with case and whitespace folded, so a re-pasted copy is a duplicate."""
     folded = " ".join(text.casefold().split())
