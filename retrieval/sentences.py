@@ -72,6 +72,7 @@ _ENGLISH_ABBREVIATIONS = frozenset(f"{a}." for a in Standard.Abbreviation.ABBREV
 _GLUED_END = re.compile(r"(?<![.!?])([.!?]+)([\"'”’»]*), (?=\S)")
 _DOTTED = re.compile(r"(?:[^\W\d_]{1,4}\.){2,}")  # U.S., Ph.D., S.H.I.E.L.D., a.n.
 _INITIAL = re.compile(r"[^\W\d_]\.")  # John F., Kennedy
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]»]*$")
 _OPENERS = "\"'“‘([«"
 _CLOSERS = "”’)]}»,;:"
 
@@ -117,7 +118,7 @@ def split_sentences(text: str, lang: str) -> tuple[SentenceSpan, ...]:
             if s < e:
                 bounds.append((s, e))
             start = end
-        for merged_start, merged_end in _merge(text, bounds):
+        for merged_start, merged_end in _merge(text, _leading_dots(text, bounds)):
             for s, e in _unglue(text, merged_start, merged_end, lang):
                 if any(ch.isalnum() for ch in text[s:e]):
                     spans.append(SentenceSpan(s, e, text[s:e]))
@@ -232,6 +233,24 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _leading_dots(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """pysbd cuts "the .mobi domain" after the dot ("the ." | "mobi domain"): a dot with a space
+    before it and a word right after it starts that word (".mobi", ".NET"), so it moves over."""
+    moved: list[tuple[int, int]] = []
+    for start, end in bounds:
+        if moved and start == moved[-1][1] and text[start - 1] == "." and text[start].isalnum():
+            before_start, _ = moved[-1]
+            if start - 1 == before_start or text[start - 2].isspace():
+                s, e = _strip(text, before_start, start - 1)
+                if s < e:
+                    moved[-1] = (s, e)
+                else:
+                    moved.pop()
+                start -= 1
+        moved.append((start, end))
+    return moved
+
+
 def _merge(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in bounds:
@@ -247,6 +266,8 @@ def _joins(previous: str, following: str) -> bool:
     """True if the boundary between two pysbd sentences is not a real sentence end."""
     token = previous.rsplit(None, 1)[-1].lstrip(_OPENERS)
     head = following[0]
+    if head == "." and following[1:2].isalnum():  # ".mobi", ".NET": a new sentence only after an end
+        return _SENTENCE_END.search(previous) is None
     continued = head.islower() or head.isdigit() or head in _CLOSERS
     if token in _ALWAYS_JOIN:
         return True

@@ -229,13 +229,46 @@ def test_a_closing_quote_split_off_stays_with_its_sentence() -> None:
     assert texts(text)[0].startswith('Dia berkata, "Kami kalah."')
 
 
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        (
+            "Registrars sold names under the new .mobi domain. The .mobi domain would be aimed at phones.",
+            "en",
+            ["Registrars sold names under the new .mobi domain.", "The .mobi domain would be aimed at phones."],
+        ),
+        (
+            "Microsoft released .NET Core in 2016. .NET is free.",
+            "en",
+            ["Microsoft released .NET Core in 2016.", ".NET is free."],
+        ),
+        (
+            "ICANN approved .jobs and .travel. .post is run by the UPU.",
+            "en",
+            ["ICANN approved .jobs and .travel.", ".post is run by the UPU."],
+        ),
+        ("The domain is .mobi. It costs more.", "en", ["The domain is .mobi.", "It costs more."]),
+        (
+            "Ia membeli domain .id kemarin. Situs .go.id milik pemerintah.",
+            "id",
+            ["Ia membeli domain .id kemarin.", "Situs .go.id milik pemerintah."],
+        ),
+    ],
+)
+def test_a_leading_dot_word_keeps_its_dot(text: str, lang: str, expected: list[str]) -> None:
+    """pysbd cuts "the .mobi domain" after the dot: the question "what is the .mobi domain aimed
+    at" quoted "mobi domain would be …"."""
+    assert texts(text, lang) == expected
+    assert_spans_exact(text, split_sentences(text, lang))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_never_raises_and_offsets_hold_on_any_text(text: str) -> None:
     assert_spans_exact(text, split_sentences(text, "id"))
 
 
-_SENTENCEISH = st.text(alphabet="aZ1 .,!?\"'“”‘’()[]…\n\t-:;Dr.Jl.No.Tbk.dll.", max_size=400)
+_SENTENCEISH = st.text(alphabet="aZ1 .,!?\"'“”‘’()[]…\n\t-:;Dr.Jl.No.Tbk.dll. .mobi", max_size=400)
 
 
 @settings(max_examples=300, deadline=None)
