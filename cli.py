@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -51,6 +52,15 @@ NO_REMOVABLE_GOLD = (
     ' joined by "pair_id"), and there are none'
 )
 LABELLED_HELP = 'JSONL of {"id", "question", "article_id"} (the gold article\'s ref), optionally "answers"'
+UNTITLED = "(untitled)"  # an article without a title, here and in the bot (handlers/messages.py)
+HOW_TO_ADD = (
+    "to add an article: newsbot add FILE|URL (or - for stdin), or newsbot import FILE.jsonl for an archive"
+)
+QUIT_WORDS = frozenset({"quit", "exit", "/quit", "/exit"})
+CHAT_HELP = """Type a question about the articles and press Enter: the answer quotes the sentences that say
+so, each with its source. /help shows this; quit, exit, an empty line or Ctrl-D ends the chat.
+Articles are added outside the chat: newsbot add FILE|URL (or - for stdin), newsbot import
+FILE.jsonl; newsbot list shows them."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_run)
     p = command("add", "add one article: a .txt/.md/.html file, a URL, or - for stdin")
     p.add_argument("source")
+    p.add_argument("--title", help="the article's title (for a file or stdin; wins over one in the text)")
     p.set_defaults(func=_add)
     p = command("import", "bulk import a JSONL archive ({id,title,text,...} per line)")
     p.add_argument("file", type=Path)
@@ -241,6 +252,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
     source: str = args.source
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", source)
+    if scheme and args.title is not None:
+        raise NewsbotError("--title is for a file or - (stdin): a web page's title is read from the page")
     data: bytes | None = None
     limit = settings.max_upload_bytes  # checked here, before the model loads (seconds)
     if source == "-":  # bytes, like an uploaded file: the same decoding, messages and size limit
@@ -257,7 +270,9 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
         data, name = path.read_bytes(), path.name
 
     async def body(library: Library) -> int:
-        info = await (library.add_url(source) if data is None else library.add_upload(data, name))
+        info = await (
+            library.add_url(source) if data is None else library.add_upload(data, name, title=args.title)
+        )
         print(_stored(info))
         return 0
 
@@ -303,15 +318,17 @@ async def _with_store(settings: Settings, body: Callable[[Store], Coroutine[Any,
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.db.exists():  # listing must not create a database
-        print(f"the library is empty (no database at {settings.db} yet)")
+        print(f"the library is empty (no database at {settings.db} yet); {HOW_TO_ADD}")
         return 0
 
     async def body(store: Store) -> int:
         articles = await store.recent(args.limit)
         if not articles:
-            print("the library is empty")
+            print(f"the library is empty; {HOW_TO_ADD}")
+        width = max((len(a.ref) for a in articles), default=0)
         for a in articles:
-            print(f"{a.ref:>12}  {a.lang}  {(a.published or '')[:10]:10}  {a.title or '(untitled)'}")
+            date = (a.published or "")[:10]
+            print(f"{a.ref:<{width}}  {a.lang:<3}  {date:10}  {a.title or UNTITLED}")
         if len(articles) == args.limit and (total := (await store.stats()).articles) > args.limit:
             print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
@@ -341,7 +358,7 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body(store: Store) -> int:
         info = await store.delete(args.ref)
-        print(f"deleted {info.ref}: {info.title or '(untitled)'}")
+        print(f"deleted {info.ref}: {info.title or UNTITLED}")
         return 0
 
     return await _with_store(settings, body)
@@ -367,10 +384,14 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 raise
             print(json.dumps(_error_json(args.question, str(error)), ensure_ascii=False))
             return 2
-        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else format_answer(answer))
+        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(library, answer, db))
         return 0
 
-    return await _with_library(settings, body)
+    db = settings.db
+    if db.exists():
+        return await _with_library(settings, body)
+    with tempfile.TemporaryDirectory() as empty:  # asking must not create a database: ask an empty one
+        return await _with_library(settings.model_copy(update={"db": Path(empty) / db.name}), body)
 
 
 async def _answer_line(library: Library, line: str, number: int) -> dict[str, object]:
@@ -409,22 +430,32 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat_loop(library: Library) -> int:
-    print("Ask about the articles in the library (empty line or Ctrl-D to quit).")
+    articles = len(library.index)
+    print(f"Library: {library.settings.db} ({articles} article{'' if articles == 1 else 's'}).")
+    if not articles:
+        print(f"It is empty; {HOW_TO_ADD}.")
+    print("Ask about the articles in it (/help for help; quit, exit, an empty line or Ctrl-D to quit).")
     while True:
         try:
             question = await asyncio.to_thread(input, "\n? ")
         except EOFError:
+            print()  # the shell's prompt would follow "? " on the same line
             return 0
         if not question.strip():
             return 0
         if not sys.stdin.isatty():  # a terminal echoes what was typed; piped questions are shown
             print(question)
+        if question.strip().lower() in QUIT_WORDS:
+            return 0
+        if question.strip().lower() in ("/help", "help"):
+            print(CHAT_HELP)
+            continue
         try:
             answer = await library.ask(question)
         except NewsbotError as error:
             print(error)
             continue
-        print(format_answer(answer))
+        print(_reply(library, answer, library.settings.db))
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -614,12 +645,19 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
 
 
 def _stored(info: ArticleInfo) -> str:
-    return f"stored {info.ref}: {info.title or '(untitled)'} [{info.lang}, {info.sentence_count} sentences]"
+    return f"stored {info.ref}: {info.title or UNTITLED} [{info.lang}, {info.sentence_count} sentences]"
 
 
 def _article_header(info: ArticleInfo) -> str:
-    parts = [info.title or "(untitled)", info.outlet, info.author, info.published, info.url]
+    parts = [info.title or UNTITLED, info.outlet, info.author, info.published, info.url]
     return f"[{info.ref}] " + " · ".join(p for p in parts if p)
+
+
+def _reply(library: Library, answer: Answer, db: Path) -> str:
+    """``format_answer``, and on an empty library where it is and how to fill it."""
+    if answer.abstained and not len(library.index):
+        return f"{format_answer(answer)}\nNothing is stored in {db} yet; {HOW_TO_ADD}."
+    return format_answer(answer)
 
 
 def format_answer(answer: Answer) -> str:

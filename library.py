@@ -257,15 +257,22 @@ class Library:
     # -- adding -------------------------------------------------------------------------------
 
     async def add_text(
-        self, raw: str, *, url: str | None = None, is_html: bool = False, markdown: bool = False
+        self,
+        raw: str,
+        *,
+        url: str | None = None,
+        is_html: bool = False,
+        markdown: bool = False,
+        title: str | None = None,
     ) -> ArticleInfo:
+        """``title``, the user's, wins over any the text gives (see ``clean_text``)."""
         if is_html:
-            cleaned = await self._cpu_bound(clean_html, raw, url=url)
+            cleaned = await self._cpu_bound(clean_html, raw, url=url, title=title)
         else:
-            cleaned = await self._cpu_bound(clean_text, raw, url=url, markdown=markdown)
+            cleaned = await self._cpu_bound(clean_text, raw, url=url, markdown=markdown, title=title)
         return await self._add_cleaned(cleaned)
 
-    async def add_upload(self, data: bytes, filename: str | None) -> ArticleInfo:
+    async def add_upload(self, data: bytes, filename: str | None, *, title: str | None = None) -> ArticleInfo:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise too_large(filename or "the file", len(data), limit)
@@ -274,7 +281,7 @@ class Library:
             raise ArticleRejected("bad_input", f"{filename}: send a .txt, .md or .html file")
         text = decode_upload(data, filename)
         return await self.add_text(
-            text, is_html=suffix in HTML_SUFFIXES, markdown=suffix in MARKDOWN_SUFFIXES
+            text, is_html=suffix in HTML_SUFFIXES, markdown=suffix in MARKDOWN_SUFFIXES, title=title
         )
 
     async def add_url(self, url: str) -> ArticleInfo:

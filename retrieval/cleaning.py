@@ -256,7 +256,12 @@ class _Found:
 
 
 def clean_text(
-    raw: str, *, url: str | None = None, archive: bool = False, markdown: bool = False
+    raw: str,
+    *,
+    url: str | None = None,
+    archive: bool = False,
+    markdown: bool = False,
+    title: str | None = None,
 ) -> CleanedArticle:
     """Clean pasted text, a .txt or a .md file; text holding HTML markup is treated as HTML.
 
@@ -265,8 +270,10 @@ def clean_text(
     (emphasis, links, bullets, quotes) is removed everywhere. ``markdown=True`` (a .md file, a
     text/markdown page) also reads what plain text may mean otherwise: numbered list items,
     "---" heading underlines, backslash escapes; a front matter or a first-line heading implies it.
-    ``url``, when given, wins over a url in the front matter. Markup is a closing tag, a tag with an
-    attribute value, ``<br>`` or a comment: without any, angle brackets are text ("<Rolls-Royce Plc>").
+    ``url``, when given, wins over a url in the front matter, and ``title`` (the user's) over any
+    title found: no line is then taken for one, and a line repeating it is dropped. Markup is a
+    closing tag, a tag with an attribute value, ``<br>`` or a comment: without any, angle brackets
+    are text ("<Rolls-Royce Plc>").
 
     ``archive=True`` is for a JSONL archive's text: already an article body, its title given
     separately, an article by declaration. Only line-level boilerplate ("Baca juga: …") is
@@ -280,6 +287,8 @@ def clean_text(
     if not archive and (front := _front_matter(raw)) is not None:
         found, given_url, raw = front
         markdown = True
+    if _tidy(title):
+        found = replace(found, title=_tidy(title))
     url = url or given_url
     text = _normalize(raw)
     markup = _MARKUP.search(text) is not None
@@ -304,8 +313,9 @@ def clean_text(
     return _finish(body, found, url, strict=not archive)
 
 
-def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
-    """Extract the main text and metadata of an HTML page (already fetched) with trafilatura."""
+def clean_html(html: str, *, url: str | None = None, title: str | None = None) -> CleanedArticle:
+    """Extract the main text and metadata of an HTML page (already fetched) with trafilatura;
+    ``title`` (the user's) wins over the page's."""
     if looks_binary(html):
         raise ArticleRejected("binary", "this looks like binary data, not a web page")
     try:
@@ -326,7 +336,7 @@ def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
     if not text or not text.strip():
         raise ArticleRejected("not_article", "no article text found on this page")
     found = _Found(
-        title=_tidy(getattr(doc, "title", None)),
+        title=_tidy(title) or _tidy(getattr(doc, "title", None)),
         outlet=_tidy(getattr(doc, "sitename", None)),
         author=_tidy(getattr(doc, "author", None)),
         published=_tidy(getattr(doc, "date", None)),
@@ -338,6 +348,25 @@ def clean_html(html: str, *, url: str | None = None) -> CleanedArticle:
     if not body:
         raise ArticleRejected("not_article", "no article text found on this page, only page furniture")
     return _finish(body, found, url)
+
+
+def typed_title(text: str) -> tuple[str | None, str]:
+    """(title, the text under it) when the first line of text typed or pasted into a chat reads as
+    a headline (``_is_headline``: a few words, no final period) over a body it does not run into;
+    else (None, text), and ``clean_text`` finds the title as it does in a file.
+
+    In a chat the writer typed the line breaks, so a long first line is never a hard-wrapped one
+    (which ``clean_text`` must assume of a file, and would run "Flood warning for the capital"
+    into the body's first sentence). Front matter and a Markdown heading are left to
+    ``clean_text``; two words alone above the body are taken there too."""
+    first, _, rest = text.strip().partition("\n")
+    first = _SPACES.sub(" ", first).strip()
+    second = rest.strip().partition("\n")[0].strip()
+    if not first or not second or is_heading(first) or may_open_front_matter(text):
+        return None, text
+    if _is_headline(first) and _opens_body(second) and not _continues(first, second, typed=True):
+        return first, rest
+    return None, text
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -613,13 +642,19 @@ def _is_teaser(folded: str, later: str) -> bool:
     return len(core) >= 30 and later.count(core) >= 2  # itself plus the repeat
 
 
-def _continues(previous: str, line: str) -> bool:
-    """Is ``line`` the hard-wrapped continuation of ``previous``?"""
+def _continues(previous: str, line: str, *, typed: bool = False) -> bool:
+    """Is ``line`` the hard-wrapped continuation of ``previous``? (``typed``: the line breaks
+    were typed, as in a chat, so a long line is not taken for a wrapped one.)"""
     if previous[-1] in _TERMINAL + ":;":
         return False
     # A long line cut mid-sentence (newswire text wrapped at ~70 columns) goes on, whatever
     # the next line starts with: "Midland Bank Plc <MDBL.L> said its" / "<Midland Montagu> …".
-    wrapped = len(previous) >= _WRAPPED_WIDTH and previous[-1].isalnum() and not _LIST_ITEM.match(line)
+    wrapped = (
+        not typed
+        and len(previous) >= _WRAPPED_WIDTH
+        and previous[-1].isalnum()
+        and not _LIST_ITEM.match(line)
+    )
     return wrapped or line[0].islower() or line[0].isdigit() or previous[-1] in ",-–("
 
 

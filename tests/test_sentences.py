@@ -233,9 +233,9 @@ def test_a_closing_quote_split_off_stays_with_its_sentence() -> None:
     ("text", "lang", "expected"),
     [
         (
-            "Registrars sold names under the new .mobi domain. The .mobi domain would be aimed at phones.",
+            "Names sold under the new .mobi domain. The .mobi domain would be aimed at phones.",
             "en",
-            ["Registrars sold names under the new .mobi domain.", "The .mobi domain would be aimed at phones."],
+            ["Names sold under the new .mobi domain.", "The .mobi domain would be aimed at phones."],
         ),
         (
             "Microsoft released .NET Core in 2016. .NET is free.",
