@@ -37,7 +37,9 @@ def build_application(settings: Settings, library: object | None = None) -> Appl
             app.bot_data["library"].watch(settings.refresh_seconds)
         REPLIES_TO_BOT.bot_id = app.bot.id
         await set_commands(app)
-        log.info("newsbot @%s ready", app.bot.username)
+        n = len(app.bot_data["library"].index)
+        articles = f"{n} article{'' if n == 1 else 's'}"
+        log.info("newsbot @%s ready: library %s (%s)", app.bot.username, settings.db, articles)
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         if app.bot_data.get("owns_library"):

@@ -10,14 +10,10 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from fetch import readable_size, too_large
 from handlers.common import Context, for_another_bot, library, reply_plain, require_admin, settings
+from handlers.messages import Lang, count, language, say, untitled
+from retrieval.cleaning import typed_title
 from retrieval.errors import NotFound
 from retrieval.types import ArticleInfo
-
-ADD_USAGE = (
-    "To add an article: /add followed by a URL or the pasted article text, or send a .txt, .md "
-    "or .html file with the caption /add (or reply /add to such a file)."
-)
-
 
 # Pasted text is an article from this many words on; a link followed by fewer ("/add URL please")
 # is the link. (Articles are refused under a few sentences anyway.)
@@ -33,26 +29,33 @@ _BARE_LINK = re.compile(
 async def on_add(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None
-    await require_admin(update, context, "add articles")
+    await require_admin(update, context, "add")
+    lang = language(update.effective_user)
     body = _command_body(message)
     words = body.split()
     replied = message.reply_to_message
     if not body and replied is not None and replied.document is not None:
         info = await _add_document(replied.document, context, message.chat_id)
     elif not body and replied is not None and replied.text:
-        info = await library(context).add_text(replied.text)
+        info = await _add_pasted(replied.text, context)
     elif not body:
-        await reply_plain(message, ADD_USAGE)
+        await reply_plain(message, say(lang, "add_usage"))
         return
     elif words[0].lower().startswith(("http://", "https://")) and len(words) < LINK_NOTE_WORDS:
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
         info = await library(context).add_url(words[0].rstrip(URL_TRAILERS))  # "/add URL, please"
     elif len(words) == 1 and _BARE_LINK.fullmatch(words[0]):
-        await reply_plain(message, f"To add a web page, send the whole link: /add https://{words[0]}")
+        await reply_plain(message, say(lang, "bare_link", link=words[0]))
         return
     else:
-        info = await library(context).add_text(body)
-    await reply_plain(message, _stored(info))
+        info = await _add_pasted(body, context)
+    await reply_plain(message, _stored(info, lang))
+
+
+async def _add_pasted(text: str, context: Context) -> ArticleInfo:
+    """Pasted text; a first line that reads as a headline is its title (``typed_title``)."""
+    title, body = typed_title(text)
+    return await library(context).add_text(body, title=title)
 
 
 async def on_document(update: Update, context: Context) -> None:
@@ -65,9 +68,9 @@ async def on_document(update: Update, context: Context) -> None:
         return
     if command.partition("@")[0].lower() != "/add" and message.chat.type != ChatType.PRIVATE:
         return
-    await require_admin(update, context, "add articles")
+    await require_admin(update, context, "add")
     info = await _add_document(message.document, context, message.chat_id)
-    await reply_plain(message, _stored(info))
+    await reply_plain(message, _stored(info, language(update.effective_user)))
 
 
 async def _add_document(document: Document, context: Context, chat_id: int) -> ArticleInfo:
@@ -85,38 +88,41 @@ async def on_delete(update: Update, context: Context) -> None:
     """/delete REF [REF ...]: each ref on its own; one that is not found does not stop the rest."""
     message = update.effective_message
     assert message is not None
-    await require_admin(update, context, "delete articles")
+    await require_admin(update, context, "delete")
+    lang = language(update.effective_user)
     if not context.args:
-        await reply_plain(
-            message, "Usage: /delete REF [REF ...] (refs are shown under every answer and in /sources)"
-        )
+        await reply_plain(message, say(lang, "delete_usage"))
         return
     lines = []
     for ref in {ref.casefold(): ref for ref in context.args}.values():  # refs match in any case
         try:
             info = await library(context).delete(ref)
-        except NotFound as error:
-            lines.append(f"Not deleted: {error}.")
+        except NotFound:
+            lines.append(say(lang, "not_deleted", ref=repr(ref)))
         else:
-            lines.append(f"Deleted {info.ref}: {info.title or 'untitled article'}.")
+            lines.append(say(lang, "deleted", ref=info.ref, title=untitled(lang, info.title)))
     await reply_plain(message, "\n".join(lines))
 
 
 async def on_stats(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None
-    await require_admin(update, context, "see library statistics")
+    await require_admin(update, context, "stats")
+    lang = language(update.effective_user)
     stats = await library(context).stats()
-    languages = ", ".join(f"{lang} {n}" for lang, n in stats.languages) or "none"
+    languages = ", ".join(f"{code} {n}" for code, n in stats.languages) or say(lang, "none")
     await reply_plain(
         message,
-        f"{_count(stats.articles, 'article')}, {_count(stats.sentences, 'sentence')}, "
-        f"{_count(stats.chunks, 'chunk')}; languages: {languages}; database {readable_size(stats.db_bytes)}.",
+        say(
+            lang,
+            "stats",
+            articles=count(lang, stats.articles, "article"),
+            sentences=count(lang, stats.sentences, "sentence"),
+            chunks=count(lang, stats.chunks, "chunk"),
+            languages=languages,
+            size=readable_size(stats.db_bytes),
+        ),
     )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _command_body(message: Message) -> str:
@@ -128,11 +134,9 @@ def _command_body(message: Message) -> str:
     return text.strip()
 
 
-def _stored(info: ArticleInfo) -> str:
-    return (
-        f"Stored {info.ref}: {info.title or 'untitled article'} "
-        f"({info.lang}, {_count(info.sentence_count, 'sentence')}). Ask away!"
-    )
+def _stored(info: ArticleInfo, lang: Lang) -> str:
+    title, sentences = untitled(lang, info.title), count(lang, info.sentence_count, "sentence")
+    return say(lang, "stored", ref=info.ref, title=title, lang=info.lang, sentences=sentences)
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

@@ -13,8 +13,18 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, InlineQueryHandler, MessageHandler, filters
 
-from handlers.common import Context, earlier_question, library, remember_question, reply_pieces, reply_plain
+from handlers.common import (
+    Context,
+    earlier_question,
+    library,
+    remember_question,
+    reply_pieces,
+    reply_plain,
+    settings,
+)
 from handlers.format import Piece, answer_pieces, render, source_line
+from handlers.messages import Lang, abstention, language, number, say, untitled
+from retrieval.errors import BadQuestion
 
 INLINE_RESULTS = 3
 TYPING_AFTER_SECONDS = 0.8
@@ -30,20 +40,35 @@ async def answer_question(
     message: Message, context: Context, question: str, follow_up_of: str | None = None
 ) -> None:
     question = question.strip()
+    lang = language(message.from_user)
     if not question:
-        await reply_plain(message, "Ask me something about the articles, e.g. /ask what did Xi's letter say")
+        await reply_plain(message, say(lang, "ask_something"))
         return
     # Most answers take well under a second; a "typing…" action for each would spend half of
     # Telegram's 30 calls/s budget (measured: 15 answers/s with it), so only slow ones get it.
     typing = asyncio.create_task(_typing_after(context, message.chat_id, TYPING_AFTER_SECONDS))
     try:
         answer = await library(context).ask(question, context=follow_up_of)
+    except BadQuestion as error:
+        await reply_plain(message, _cannot_ask(lang, error, question, settings(context).max_question_chars))
+        return
     finally:
         typing.cancel()
-    sent = await reply_pieces(message, answer_pieces(answer))
+    empty = not len(library(context).index)
+    sent = await reply_pieces(message, answer_pieces(answer, lang, empty_library=empty))
     # A follow-up of a follow-up is asked in the context of the first question, which names the
     # topic ("and what else did it say?" under "why does that matter?" under the trade question).
     remember_question(context, message.chat_id, [m.message_id for m in sent], follow_up_of or question)
+
+
+def _cannot_ask(lang: Lang, error: BadQuestion, question: str, limit: int) -> str:
+    """Why ``question`` cannot be asked, told by its shape (the core's message is English)."""
+    length = len(" ".join(question.split()))
+    if length > limit:
+        return say(lang, "too_long", length=number(lang, length), limit=number(lang, limit))
+    if not any(ch.isalnum() for ch in question):
+        return say(lang, "cant_ask", reason=say(lang, "reason_no_words"))
+    return say(lang, "cant_ask", reason=error)
 
 
 async def on_private_text(update: Update, context: Context) -> None:
@@ -90,21 +115,24 @@ async def on_inline_query(update: Update, context: Context) -> None:
     if len(question) < 3:
         await query.answer([], cache_time=5, is_personal=True)
         return
+    lang = language(query.from_user)
     answer = await library(context).ask(question)
     if answer.abstained:
+        reason = abstention(lang, answer, empty_library=not len(library(context).index))
         await query.answer(
             [
                 InlineQueryResultArticle(
                     id="none",
-                    title="Nothing in the library answers this",
-                    description=answer.reason or "",
+                    title=say(lang, "inline_none_title"),
+                    description=reason,
                     input_message_content=InputTextMessageContent(
-                        html.escape(f"{question}: nothing in the library answers this ({answer.reason})."),
+                        html.escape(say(lang, "inline_none_text", question=question, reason=reason)),
                         parse_mode=ParseMode.HTML,
                     ),
                 )
             ],
             cache_time=30,
+            is_personal=True,  # in the asker's language
         )
         return
     results = []
@@ -113,13 +141,13 @@ async def on_inline_query(update: Update, context: Context) -> None:
             Piece(question, "<b>{}</b>"),
             Piece("\n"),
             Piece(f"“{citation.text}”", "<blockquote>{}</blockquote>"),
-            *source_line(citation.article),
+            *source_line(citation.article, lang),
         ]
         key = hashlib.sha1(f"{citation.article.ref}:{citation.sentence_index}".encode()).hexdigest()[:32]
         results.append(
             InlineQueryResultArticle(
                 id=key,
-                title=citation.article.title or "Untitled article",
+                title=untitled(lang, citation.article.title),
                 description=citation.text[:200],
                 input_message_content=InputTextMessageContent(render(pieces)[0], parse_mode=ParseMode.HTML),
             )

@@ -9,6 +9,7 @@ from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.ext import ContextTypes
 
 from handlers.format import Piece, render
+from handlers.messages import say
 from retrieval.errors import NotAllowed
 
 if TYPE_CHECKING:
@@ -29,9 +30,21 @@ def settings(context: Context) -> Settings:
     return context.application.bot_data["settings"]
 
 
+class AdminOnly(NotAllowed):
+    """Someone not an admin asked for ``action`` (``add``, ``delete``, ``stats``: the catalogue's
+    ``action_…``); ``user_id`` is set where only they read the refusal."""
+
+    def __init__(self, action: str, user_id: int | None = None) -> None:
+        shown = f" (your user id is {user_id}, for NEWSBOT_ADMIN_IDS)" if user_id is not None else ""
+        super().__init__(f"only admins can {say('en', f'action_{action}')}{shown}")
+        self.action = action
+        self.user_id = user_id
+
+
 async def require_admin(update: Update, context: Context, action: str) -> None:
     """Bot-wide admins from settings; with ``NEWSBOT_TRUST_GROUP_ADMINS``, in a group also its
-    owner and administrators, including one posting anonymously as the group itself."""
+    owner and administrators, including one posting anonymously as the group itself. Raises
+    ``AdminOnly`` for anyone else."""
     user = update.effective_user
     chat = update.effective_chat
     message = update.effective_message
@@ -47,8 +60,8 @@ async def require_admin(update: Update, context: Context, action: str) -> None:
                 return
     if user is not None and chat is not None and chat.type == ChatType.PRIVATE:
         # Said where only they read it: what the bot's owner needs to make them an admin.
-        raise NotAllowed(f"only admins can {action} (your user id is {user.id}, for NEWSBOT_ADMIN_IDS)")
-    raise NotAllowed(f"only admins can {action}")
+        raise AdminOnly(action, user.id)
+    raise AdminOnly(action)
 
 
 def for_another_bot(command: str, context: Context) -> bool:

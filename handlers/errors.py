@@ -7,12 +7,12 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from handlers.common import Context, reply_plain
-from retrieval.errors import ArticleRejected, NewsbotError, NotAllowed
+from handlers.common import AdminOnly, Context, reply_plain, settings
+from handlers.messages import language, refused, rejection, say
+from retrieval.errors import ArticleRejected, NewsbotError
 
 log = logging.getLogger("newsbot.bot")
 
-APOLOGY = "Sorry, something went wrong on my side while answering. Please try again in a moment."
 # Bot API refusals (lower case, as substrings) that describe the chat, not a mistake of ours.
 CHAT_STATE_REFUSALS = (
     "not enough rights",
@@ -31,15 +31,18 @@ CHAT_STATE_REFUSALS = (
 async def on_error(update: object, context: Context) -> None:
     error = context.error
     message = update.effective_message if isinstance(update, Update) else None
+    lang = language(update.effective_user if isinstance(update, Update) else None)
     if isinstance(error, NewsbotError):
         if message is None:
             return
-        if isinstance(error, ArticleRejected):
-            text = f"Not added: {error}."
-        elif isinstance(error, NotAllowed):
-            text = f"Sorry, {error}."
+        if isinstance(error, AdminOnly):
+            action = say(lang, f"action_{error.action}")
+            key = "only_admins" if error.user_id is None else "only_admins_private"
+            text = say(lang, key, action=action, user_id=error.user_id)
+        elif isinstance(error, ArticleRejected):
+            text = rejection(lang, error, max_upload_bytes=settings(context).max_upload_bytes)
         else:
-            text = f"{str(error)[:1].upper()}{str(error)[1:]}."
+            text = refused(lang, error)
         await reply_plain(message, text)
         return
     # BadRequest is a NetworkError in PTB. Most say our request was wrong (entities that do not
@@ -55,6 +58,6 @@ async def on_error(update: object, context: Context) -> None:
     log.error("unhandled error for update %s", getattr(update, "update_id", None), exc_info=error)
     if message is not None:
         try:
-            await reply_plain(message, APOLOGY)
+            await reply_plain(message, say(lang, "apology"))
         except Exception:  # the apology itself failed (e.g. chat gone): the log is all we can do
             log.exception("could not send the apology")

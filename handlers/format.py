@@ -11,6 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 
+from handlers.messages import Lang, abstention, say, untitled
 from retrieval.types import Answer, ArticleInfo
 
 TELEGRAM_LIMIT = 4096
@@ -70,9 +71,9 @@ def _cut_point(text: str, limit: int) -> int:
     return space + 1 if space > end // 2 else end
 
 
-def source_line(info: ArticleInfo) -> list[Piece]:
+def source_line(info: ArticleInfo, lang: Lang = "en") -> list[Piece]:
     """Title (linked when a URL is known), outlet, author, date and the article's ref."""
-    title = info.title or "Untitled article"
+    title = untitled(lang, info.title)
     linked = info.url is not None and re.match(r"https?://", info.url) is not None
     wrap = f'<a href="{html.escape(info.url)}">{{}}</a>' if linked and info.url else "<b>{}</b>"
     pieces = [Piece(title, wrap)]
@@ -85,12 +86,12 @@ def source_line(info: ArticleInfo) -> list[Piece]:
     return pieces
 
 
-def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
+def answer_pieces(answer: Answer, lang: Lang = "en", *, empty_library: bool = False) -> list[Piece]:
+    """Numbered quotes, then the numbered sources; or why nothing is quoted (``empty_library``:
+    the library held no article, which the answer cannot say)."""
     if answer.abstained:
-        return [Piece("I can't answer that from the library: "), Piece(f"{answer.reason}.")]
+        return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer, empty_library=empty_library)))]
     pieces: list[Piece] = []
-    if header:
-        pieces += [Piece(header, "<b>{}</b>"), Piece("\n")]
     numbers: dict[str, int] = {}
     for citation in answer.citations:
         number = numbers.setdefault(citation.article.ref, len(numbers) + 1)
@@ -99,5 +100,5 @@ def answer_pieces(answer: Answer, *, header: str | None = None) -> list[Piece]:
     pieces.append(Piece("\n"))
     articles = {c.article.ref: c.article for c in answer.citations}
     for ref, number in numbers.items():
-        pieces += [Piece(f"[{number}] "), *source_line(articles[ref]), Piece("\n")]
+        pieces += [Piece(f"[{number}] "), *source_line(articles[ref], lang), Piece("\n")]
     return pieces

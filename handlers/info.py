@@ -7,27 +7,8 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from handlers.common import Context, for_another_bot, library, reply_pieces, reply_plain
 from handlers.format import Piece, source_line
-
-HELP = {
-    "en": (
-        "I answer questions about the news articles in my library by quoting the sentences that "
-        "say so, each with its source.\n\n"
-        "• In a private chat, just write your question.\n"
-        "• In a group: /ask your question, reply to one of my answers to follow up, or mention me.\n"
-        "• Anywhere: type @{bot} and your question to share an answer.\n\n"
-        "/sources lists recent articles, /article REF shows one.\n"
-        "Admins: /add a URL, pasted text or a .txt/.md/.html file; /delete REF [REF ...]; /stats."
-    ),
-    "id": (
-        "Saya menjawab pertanyaan tentang artikel berita di perpustakaan saya dengan mengutip "
-        "kalimat yang menyatakannya, lengkap dengan sumbernya.\n\n"
-        "• Di obrolan pribadi, tulis saja pertanyaan Anda.\n"
-        "• Di grup: /ask pertanyaan Anda, balas jawaban saya untuk bertanya lanjut, atau sebut saya.\n"
-        "• Di mana saja: ketik @{bot} lalu pertanyaan Anda untuk membagikan jawaban.\n\n"
-        "/sources menampilkan artikel terbaru, /article REF menampilkan satu artikel.\n"
-        "Admin: /add URL, teks, atau berkas .txt/.md/.html; /delete REF [REF ...]; /stats."
-    ),
-}
+from handlers.messages import count, language, say
+from retrieval.errors import NotFound
 
 PRIVATE_COMMANDS = [
     BotCommand("help", "how to ask"),
@@ -42,17 +23,27 @@ GROUP_COMMANDS = [
     BotCommand("article", "show one article: /article REF"),
     BotCommand("help", "how to ask"),
 ]
+# The menus Telegram shows users whose app is in Indonesian.
+PRIVATE_COMMANDS_ID = [
+    BotCommand("help", "cara bertanya"),
+    BotCommand("sources", "artikel terbaru"),
+    BotCommand("article", "tampilkan satu artikel: /article REF"),
+    BotCommand("add", "admin: tambah artikel"),
+    BotCommand("stats", "admin: statistik perpustakaan"),
+]
+GROUP_COMMANDS_ID = [
+    BotCommand("ask", "tanya tentang berita: /ask pertanyaan Anda"),
+    BotCommand("sources", "artikel terbaru"),
+    BotCommand("article", "tampilkan satu artikel: /article REF"),
+    BotCommand("help", "cara bertanya"),
+]
 ARTICLE_PREVIEW_CHARS = 1200
-
-
-def _language(update: Update) -> str:
-    code = (update.effective_user.language_code or "") if update.effective_user else ""
-    return "id" if code.lower().startswith(("id", "ms")) else "en"
 
 
 async def on_help(update: Update, context: Context) -> None:
     assert update.effective_message is not None
-    await reply_plain(update.effective_message, HELP[_language(update)].format(bot=context.bot.username))
+    lang = language(update.effective_user)
+    await reply_plain(update.effective_message, say(lang, "help", bot=context.bot.username))
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:
@@ -60,18 +51,19 @@ async def on_unknown_command(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     command = message.text.split()[0].split("@")[0]
-    await reply_plain(message, f"I don't know {command}. /help says what I can do.")
+    await reply_plain(message, say(language(update.effective_user), "unknown_command", command=command))
 
 
 async def on_sources(update: Update, context: Context) -> None:
     assert update.effective_message is not None
+    lang = language(update.effective_user)
     articles = await library(context).recent(10)
     if not articles:
-        await reply_plain(update.effective_message, "The library is empty. Admins can /add articles.")
+        await reply_plain(update.effective_message, say(lang, "sources_empty"))
         return
-    pieces = [Piece("Recent articles\n", "<b>{}</b>")]
+    pieces = [Piece(say(lang, "sources_header") + "\n", "<b>{}</b>")]
     for info in articles:
-        pieces += [Piece("• "), *source_line(info), Piece("\n")]
+        pieces += [Piece("• "), *source_line(info, lang), Piece("\n")]
     await reply_pieces(update.effective_message, pieces)
 
 
@@ -86,22 +78,29 @@ async def on_article(update: Update, context: Context) -> None:
         if for_another_bot(tapped, context):
             return
         ref = tapped.partition("@")[0][len("/article_") :]
+    lang = language(update.effective_user)
     if not ref:
-        await reply_plain(message, "Usage: /article REF (refs are shown in /sources and under answers)")
+        await reply_plain(message, say(lang, "article_usage"))
         return
-    info, text = await library(context).article(ref.strip())
+    try:
+        info, text = await library(context).article(ref.strip())
+    except NotFound:
+        await reply_plain(message, say(lang, "no_article", ref=repr(ref.strip())))
+        return
     preview = (
         text if len(text) <= ARTICLE_PREVIEW_CHARS else text[:ARTICLE_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
     )
-    await reply_pieces(
-        message,
-        [*source_line(info), Piece(f"\n{info.lang}, {info.sentence_count} sentences\n\n"), Piece(preview)],
-    )
+    sentences = count(lang, info.sentence_count, "sentence")
+    details = say(lang, "article_details", lang=info.lang, sentences=sentences)
+    await reply_pieces(message, [*source_line(info, lang), Piece(f"\n{details}\n\n"), Piece(preview)])
 
 
 async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
-    await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
-    await app.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+    private, groups = BotCommandScopeAllPrivateChats(), BotCommandScopeAllGroupChats()
+    await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=private)
+    await app.bot.set_my_commands(GROUP_COMMANDS, scope=groups)
+    await app.bot.set_my_commands(PRIVATE_COMMANDS_ID, scope=private, language_code="id")
+    await app.bot.set_my_commands(GROUP_COMMANDS_ID, scope=groups, language_code="id")
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

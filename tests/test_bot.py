@@ -69,15 +69,14 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     marker = request.node.get_closest_marker("bot_settings")
     async with FakeTelegram() as tg:
+        defaults = {"NEWSBOT_ADMIN_IDS": str(ADMIN_ID), "NEWSBOT_REFRESH_SECONDS": 0.2}
         settings = make_settings(
             tmp_path,
             TELEGRAM_BOT_TOKEN=tg.token,
             TELEGRAM_BASE_URL=tg.base_url,
             TELEGRAM_BASE_FILE_URL=tg.base_file_url,
-            NEWSBOT_ADMIN_IDS=str(ADMIN_ID),
             NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
-            NEWSBOT_REFRESH_SECONDS=0.2,
-            **(marker.kwargs if marker else {}),
+            **(defaults | (marker.kwargs if marker else {})),
         )
         library = await Library.open(settings, encoder=encoder)
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
@@ -284,11 +283,12 @@ async def test_help_sources_article_delete_and_stats(seeded: Harness) -> None:
     admin = seeded.admin
     stats = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/stats")))["text"]
     assert stats.startswith("1 article, 9 sentences, ")
-    refused = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "/delete a1")))["text"]
-    assert refused == "Sorry, only admins can delete articles (your user id is 777, for NEWSBOT_ADMIN_IDS)."
+    lee = seeded.tg.add_user(User(778, "Lee", "lee"))  # English (tests/test_bot_language.py: Indonesian)
+    refused = (await seeded.reply(lee.id, seeded.tg.private_text(lee, "/delete a1")))["text"]
+    assert refused == "Sorry, only admins can delete articles (your user id is 778, for NEWSBOT_ADMIN_IDS)."
     deleted = (await seeded.reply(admin.id, seeded.tg.private_text(admin, "/delete a1")))["text"]
     assert deleted.startswith("Deleted a1")
-    empty = (await seeded.reply(jo.id, seeded.tg.private_text(jo, "what did Xi's letter say")))["text"]
+    empty = (await seeded.reply(lee.id, seeded.tg.private_text(lee, "what did Xi's letter say")))["text"]
     assert "library has no articles yet" in empty
 
 
@@ -310,12 +310,12 @@ async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
 async def test_unexpected_errors_are_logged_and_apologised_for(
     seeded: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from handlers.errors import APOLOGY
+    from handlers.messages import say
 
     lena = seeded.tg.make_user("Lena", "lena")
     await seeded.library.store.close()  # the database goes away under the bot's feet
     reply = await seeded.reply(lena.id, seeded.tg.private_text(lena, "/sources"))
-    assert reply["text"] == APOLOGY
+    assert reply["text"] == say("en", "apology")
     assert any("unhandled error" in r.message for r in caplog.records)
     answered = await seeded.reply(lena.id, seeded.tg.private_text(lena, "when did Xi meet Biden"))
     assert "G20 Bali" in answered["text"]  # the bot keeps working for what does not need the store

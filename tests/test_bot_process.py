@@ -81,6 +81,7 @@ async def test_polling_bot_answers_and_stops_on_sigterm(tg: FakeTelegram, seeded
         code, err = await stop(process)
     assert code == 0, err
     assert tg.token not in err  # the token is never logged
+    assert f"ready: library {seeded_db} (1 article)" in err  # which database file it serves
     assert "newsbot stopped" in err
 
 

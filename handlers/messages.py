@@ -1,0 +1,221 @@
+"""Every reply the bot writes, in English and Indonesian: one catalogue, picked by the Telegram
+user's ``language_code`` (Indonesian for ``id`` and ``ms``, English otherwise).
+
+Handlers hold no reply text of their own: they call ``say(lang, key, **values)``. The core speaks
+English; what it says is translated here by its structure, never by editing its strings: a
+refusal by its code (``ArticleRejected.reason``), an abstention by what is known of it (an empty
+library, a question without a letter or digit, the two sentence forms of ``CorpusIndex``'s
+reasons). A form not known here is shown as the core wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from telegram import User
+
+from fetch import readable_size
+from retrieval.errors import ArticleRejected, DuplicateArticle
+from retrieval.types import Answer
+
+Lang = Literal["en", "id"]
+
+_EN: dict[str, str] = {
+    "help": (
+        "I answer questions about the news articles in my library by quoting the sentences that "
+        "say so, each with its source.\n\n"
+        "• In a private chat, just write your question.\n"
+        "• In a group: /ask your question, reply to one of my answers to follow up, or mention me.\n"
+        "• Anywhere: type @{bot} and your question to share an answer.\n\n"
+        "/sources lists recent articles, /article REF shows one.\n"
+        "Admins: /add a URL, pasted text (a first line without a final period is its title) or a "
+        ".txt/.md/.html file; /delete REF [REF ...]; /stats."
+    ),
+    "unknown_command": "I don't know {command}. /help says what I can do.",
+    "untitled": "(untitled)",
+    "sources_empty": "The library is empty. Admins can /add articles.",
+    "sources_header": "Recent articles",
+    "article_usage": "Usage: /article REF (refs are shown in /sources and under answers)",
+    "article_details": "{lang}, {sentences}",
+    "no_article": "No article with ref {ref}.",
+    "ask_something": "Ask me something about the articles, e.g. /ask what did Xi's letter say",
+    "too_long": "That question is {length} characters long; please keep it under {limit}.",
+    "cant_ask": "I can't answer that: {reason}.",
+    "cant_answer": "I can't answer that from the library: {reason}.",
+    "reason_empty": "the library has no articles yet; admins can /add them",
+    "reason_no_words": "the question has no letter or digit to look for",
+    "reason_not_mentioned": "nothing in the library mentions {words}",
+    "reason_not_close": "nothing in the library answers this closely enough to quote",
+    "inline_none_title": "Nothing in the library answers this",
+    "inline_none_text": "{question}: nothing in the library answers this ({reason}).",
+    "add_usage": (
+        "To add an article: /add followed by a URL or the pasted article text (a first line without "
+        "a final period is its title), or send a .txt, .md or .html file with the caption /add (or "
+        "reply /add to such a file)."
+    ),
+    "bare_link": "To add a web page, send the whole link: /add https://{link}",
+    "stored": "Stored {ref}: {title} ({lang}, {sentences}). Ask away!",
+    "not_added": "Not added: {reason}.",
+    "delete_usage": "Usage: /delete REF [REF ...] (refs are shown under every answer and in /sources)",
+    "deleted": "Deleted {ref}: {title}.",
+    "not_deleted": "Not deleted: no article with ref {ref}.",
+    "stats": "{articles}, {sentences}, {chunks}; languages: {languages}; database {size}.",
+    "none": "none",
+    "only_admins": "Sorry, only admins can {action}.",
+    "only_admins_private": (
+        "Sorry, only admins can {action} (your user id is {user_id}, for NEWSBOT_ADMIN_IDS)."
+    ),
+    "action_add": "add articles",
+    "action_delete": "delete articles",
+    "action_stats": "see library statistics",
+    "refused": "{error}.",
+    "apology": "Sorry, something went wrong on my side while answering. Please try again in a moment.",
+}
+
+_ID: dict[str, str] = {
+    "help": (
+        "Saya menjawab pertanyaan tentang artikel berita di perpustakaan saya dengan mengutip "
+        "kalimat yang menyatakannya, lengkap dengan sumbernya.\n\n"
+        "• Di obrolan pribadi, tulis saja pertanyaan Anda.\n"
+        "• Di grup: /ask pertanyaan Anda, balas jawaban saya untuk bertanya lanjut, atau sebut saya.\n"
+        "• Di mana saja: ketik @{bot} lalu pertanyaan Anda untuk membagikan jawaban.\n\n"
+        "/sources menampilkan artikel terbaru, /article REF menampilkan satu artikel.\n"
+        "Admin: /add URL, teks (baris pertama tanpa titik di akhir menjadi judulnya), atau berkas "
+        ".txt/.md/.html; /delete REF [REF ...]; /stats."
+    ),
+    "unknown_command": "Saya tidak mengenal {command}. /help menjelaskan apa yang bisa saya lakukan.",
+    "untitled": "(tanpa judul)",
+    "sources_empty": "Perpustakaan masih kosong. Admin dapat menambahkan artikel dengan /add.",
+    "sources_header": "Artikel terbaru",
+    "article_usage": "Cara pakai: /article REF (REF tercantum di /sources dan di bawah jawaban)",
+    "article_details": "{lang}, {sentences}",
+    "no_article": "Tidak ada artikel dengan ref {ref}.",
+    "ask_something": "Tanyakan sesuatu tentang artikel-artikelnya, misalnya /ask apa isi surat Xi",
+    "too_long": "Pertanyaan itu panjangnya {length} karakter; mohon buat kurang dari {limit}.",
+    "cant_ask": "Saya tidak bisa menjawabnya: {reason}.",
+    "cant_answer": "Saya tidak bisa menjawabnya dari perpustakaan: {reason}.",
+    "reason_empty": "perpustakaan belum berisi artikel; admin dapat menambahkannya dengan /add",
+    "reason_no_words": "pertanyaannya tidak berisi huruf atau angka untuk dicari",
+    "reason_not_mentioned": "tidak ada artikel di perpustakaan yang menyebut {words}",
+    "reason_not_close": "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
+    "inline_none_title": "Tidak ada yang menjawab ini di perpustakaan",
+    "inline_none_text": "{question}: tidak ada yang menjawab ini di perpustakaan ({reason}).",
+    "add_usage": (
+        "Untuk menambahkan artikel: /add lalu URL atau teks artikel yang ditempel (baris pertama "
+        "tanpa titik di akhir menjadi judulnya), atau kirim berkas .txt, .md atau .html dengan "
+        "keterangan /add (atau balas berkas itu dengan /add)."
+    ),
+    "bare_link": "Untuk menambahkan halaman web, kirim tautan lengkapnya: /add https://{link}",
+    "stored": "Tersimpan {ref}: {title} ({lang}, {sentences}). Silakan bertanya!",
+    "not_added": "Tidak ditambahkan: {reason}.",
+    "delete_usage": (
+        "Cara pakai: /delete REF [REF ...] (REF tercantum di bawah setiap jawaban dan di /sources)"
+    ),
+    "deleted": "Terhapus {ref}: {title}.",
+    "not_deleted": "Tidak dihapus: tidak ada artikel dengan ref {ref}.",
+    "stats": "{articles}, {sentences}, {chunks}; bahasa: {languages}; basis data {size}.",
+    "none": "tidak ada",
+    "only_admins": "Maaf, hanya admin yang dapat {action}.",
+    "only_admins_private": (
+        "Maaf, hanya admin yang dapat {action} (user id Anda {user_id}, untuk NEWSBOT_ADMIN_IDS)."
+    ),
+    "action_add": "menambahkan artikel",
+    "action_delete": "menghapus artikel",
+    "action_stats": "melihat statistik perpustakaan",
+    "refused": "Tidak bisa: {error}.",
+    "apology": "Maaf, ada yang salah di pihak saya saat menjawab. Silakan coba lagi sebentar lagi.",
+}
+
+CATALOGUE: dict[Lang, dict[str, str]] = {"en": _EN, "id": _ID}
+
+# Why an article was not added, by the refusal's code. English shows the core's own message
+# instead (it names the file, host or size).
+_ID_REJECTIONS = {
+    "empty": "teks atau berkasnya kosong",
+    "binary": "isinya bukan teks; kirim berkas .txt, .md atau .html",
+    "too_large": "terlalu besar; batasnya {limit}",
+    "duplicate": "artikel ini sudah ada di perpustakaan sebagai {ref}",
+    "not_article": "tidak ada teks artikel di situ (setidaknya beberapa kalimat)",
+    "unreachable": "halaman itu tidak dapat diambil; coba lagi nanti, atau tempel teksnya",
+    "private_address": "tautan itu mengarah ke alamat jaringan lokal atau privat",
+    "bad_input": (
+        "itu tidak bisa dibaca sebagai artikel: kirim tautan http(s), teks, atau berkas .txt, .md "
+        "atau .html dalam UTF-8"
+    ),
+    "refused": "basis data menolak artikel ini",
+}
+
+_NOUNS: dict[Lang, dict[str, tuple[str, str]]] = {
+    "en": {
+        "article": ("article", "articles"),
+        "sentence": ("sentence", "sentences"),
+        "chunk": ("chunk", "chunks"),
+    },
+    "id": {
+        "article": ("artikel", "artikel"),
+        "sentence": ("kalimat", "kalimat"),
+        "chunk": ("potongan", "potongan"),
+    },
+}
+
+# CorpusIndex's abstention reasons (retrieval/search.py), the forms known here.
+_NOT_MENTIONED = re.compile(r"nothing in the library mentions (“.+”)")
+_NOT_CLOSE = "nothing in the library answers this closely enough to quote"
+
+
+def language(user: User | None) -> Lang:
+    code = (user.language_code or "") if user is not None else ""
+    return "id" if code.lower().startswith(("id", "ms")) else "en"
+
+
+def say(lang: Lang, key: str, /, **values: object) -> str:
+    return CATALOGUE[lang][key].format(**values)
+
+
+def number(lang: Lang, n: int) -> str:
+    """1,234 in English, 1.234 in Indonesian."""
+    return f"{n:,}" if lang == "en" else f"{n:,}".replace(",", ".")
+
+
+def count(lang: Lang, n: int, noun: str) -> str:
+    """1 sentence, 1,234 articles; 1.234 artikel."""
+    one, many = _NOUNS[lang][noun]
+    return f"{number(lang, n)} {one if n == 1 else many}"
+
+
+def untitled(lang: Lang, title: str | None) -> str:
+    return title or say(lang, "untitled")
+
+
+def abstention(lang: Lang, answer: Answer, *, empty_library: bool) -> str:
+    """Why ``answer`` quotes nothing, in ``lang`` (without the "I can't answer" frame)."""
+    reason = answer.reason or ""
+    if empty_library:
+        return say(lang, "reason_empty")
+    if not any(ch.isalnum() for ch in answer.question):
+        return say(lang, "reason_no_words")
+    if found := _NOT_MENTIONED.fullmatch(reason):
+        return say(lang, "reason_not_mentioned", words=found[1])
+    if reason == _NOT_CLOSE:
+        return say(lang, "reason_not_close")
+    return reason
+
+
+def rejection(lang: Lang, error: ArticleRejected, *, max_upload_bytes: int) -> str:
+    """ "Not added: …" for an article the core refused."""
+    if lang == "en":
+        return say(lang, "not_added", reason=error)
+    if isinstance(error, DuplicateArticle):
+        reason = _ID_REJECTIONS["duplicate"].format(ref=error.existing_ref)
+    elif error.reason in _ID_REJECTIONS and error.reason != "duplicate":
+        reason = _ID_REJECTIONS[error.reason].format(limit=readable_size(max_upload_bytes))
+    else:  # a code not known here, or a duplicate without its ref: as the core says it
+        reason = str(error)
+    return say(lang, "not_added", reason=reason)
+
+
+def refused(lang: Lang, error: Exception) -> str:
+    """Any other refusal the core explains in English (shown as it is, in ``lang``'s frame)."""
+    text = str(error)
+    return say(lang, "refused", error=f"{text[:1].upper()}{text[1:]}" if lang == "en" else text)
