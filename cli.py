@@ -30,6 +30,7 @@ import samples
 from fetch import readable_size, too_large
 from index.store import Store
 from library import Library, jsonl_lines
+from retrieval.answer import answer
 from retrieval.errors import ArticleRejected, NewsbotError, NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
 from retrieval.prepare import external_id
@@ -617,7 +618,7 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
             else index.with_config(replace(index.config, fusion=fusion))
         )
         answers = [
-            variant.answer(q.question, v, encode_passages) for q, v in zip(questions, vectors, strict=True)
+            answer(variant, q.question, v, encode_passages) for q, v in zip(questions, vectors, strict=True)
         ]
         table = markdown_table(score(zip(questions, answers, strict=True)))
         sections.append(f"### {label} ({fusion})\n\n{table}")
@@ -628,12 +629,12 @@ def run_evaluation(library: Library, records: list[dict[str, object]], compare: 
     removed_ids = {a.info.id for a in index.articles if a.info.ref in removed_refs}
     reduced = index.without_articles(removed_ids)
     unanswerable = [
-        reduced.answer(q.question, v)
+        answer(reduced, q.question, v)
         for q, v in zip(questions, vectors, strict=True)
         if q.gold_article in removed_refs
     ]
     answerable = [
-        reduced.answer(q.question, v)
+        answer(reduced, q.question, v)
         for q, v in zip(questions, vectors, strict=True)
         if q.gold_article not in removed_refs
     ]

@@ -30,13 +30,14 @@ import numpy as np
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
+from retrieval.answer import answer
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
+from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
 from retrieval.prepare import external_id, normalize_language, prepare_article
-from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
@@ -250,9 +251,9 @@ class Library:
 
     def _answer(self, index: CorpusIndex, query: str) -> Answer:
         if not len(index):
-            return index.answer(query, np.zeros(index.dim, np.float32))
+            return answer(index, query, np.zeros(index.dim, np.float32))
         vector = self.encoder.encode_queries([query])[0]
-        return index.answer(query, vector, self.encoder.encode_passages)
+        return answer(index, query, vector, self.encoder.encode_passages)
 
     # -- adding -------------------------------------------------------------------------------
 

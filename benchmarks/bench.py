@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import snapshot
 from library import Library, jsonl_lines, parse_import_line
+from retrieval.answer import answer_from
 from retrieval.cleaning import clean_text
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import Encoder, load_encoder
@@ -158,7 +159,7 @@ async def query_latency(library: Library, questions: list[str]) -> dict[str, obj
             t2 = time.perf_counter()
             index.rank(evidence)
             t3 = time.perf_counter()
-            index.answer_from(evidence, encode_passages=encoder.encode_passages)  # quotes re-read too
+            answer_from(index, evidence, encode_passages=encoder.encode_passages)  # quotes re-read too
             t4 = time.perf_counter()
             out["embed"].append((t1 - t0) * 1000)
             out["dense"].append(evidence.dense_seconds * 1000)

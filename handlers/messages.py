@@ -159,7 +159,7 @@ _NOUNS: dict[Lang, dict[str, tuple[str, str]]] = {
     },
 }
 
-# CorpusIndex's abstention reasons (retrieval/search.py), the forms known here.
+# CorpusIndex's abstention reasons (retrieval/answer.py), the forms known here.
 _NOT_MENTIONED = re.compile(r"nothing in the library mentions (“.+”)")
 _NOT_CLOSE = "nothing in the library answers this closely enough to quote"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.bm25 import LexicalState
-from retrieval.search import IndexState, lexical_fingerprint
+from retrieval.corpus import IndexState, lexical_fingerprint
 
 log = logging.getLogger(__name__)
 

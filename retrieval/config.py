@@ -85,7 +85,7 @@ class RetrievalConfig:
     # quotes from the gold article en→id .77 -> .79; ranking and abstention unchanged.
     answer_kind_weight: float = 0.02
     # The best quote candidates are re-read in context (after the start of their article's
-    # lead, ``CorpusIndex._in_context``), and their score moves by this weight x (in-context
+    # lead, ``retrieval.answer.reread_in_context``), and their score moves by this weight x (in-context
     # cosine - own cosine). *Cross-validated*: 3 folds chose 0.5, two 0.75 (with 3 candidates
     # re-read instead of 5: 4 folds 0.5, one 0.25). Out of fold, the gold answer inside the
     # quotes: TyDi .80 -> .87, FacQA .86 -> .85; quotes from the gold article .88 -> .87

@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retrieval.abstention import AbstentionRule, bar_for, fit_rule
+from retrieval.answer import PassageEncoder, abstention_signals, answer_from
 from retrieval.config import RetrievalConfig
+from retrieval.corpus import CorpusIndex, QueryEvidence
 from retrieval.errors import NotEnoughData
 from retrieval.evaluation import GroupScores, LabelledQuestion, answer_in_citations, rank_of, score
-from retrieval.search import CorpusIndex, PassageEncoder, QueryEvidence
 from retrieval.types import Answer
 
 RANKING_GRID: Mapping[str, Sequence[float | int | None]] = {
@@ -124,7 +125,7 @@ def sentence_objective(
     inside: dict[str, list[bool]] = defaultdict(list)
     gold: dict[str, list[bool]] = defaultdict(list)
     for q, ev in items:
-        answer = index.answer_from(ev, replace(config, abstention=NEVER_ABSTAIN), encode_passages)
+        answer = answer_from(index, ev, replace(config, abstention=NEVER_ABSTAIN), encode_passages)
         gold[q.group].append(any(c.article.ref == q.gold_article for c in answer.citations))
         if q.is_span and q.answers:
             inside[q.group].append(answer_in_citations(q.answers, answer))
@@ -204,7 +205,7 @@ def cross_validate(
         choices.append(choice)
         if on_fold:
             on_fold(choice)
-        answers += [(q, index.answer_from(ev, config, encode_passages)) for q, ev in test]
+        answers += [(q, answer_from(index, ev, config, encode_passages)) for q, ev in test]
     final = choose(index, index.config, items, encode_passages)
     return CrossValidation(
         tuple(choices), tuple(score(answers)), {name: getattr(final, name) for name in tuned}
@@ -256,7 +257,7 @@ def cross_validate_abstention(
         reduced = index.without_articles({a.info.id for a in index.articles if a.info.ref in removed})
         rows: list[tuple[LabelledQuestion, float, float, bool]] = []
         for q, vector in questions:
-            signals = reduced.abstention_signals(reduced.evidence(q.question, vector))
+            signals = abstention_signals(reduced, reduced.evidence(q.question, vector))
             if signals is not None:
                 lift = np.nan if signals[1] is None else signals[1]
                 rows.append((q, signals[0], lift, q.gold_article not in removed))
@@ -327,7 +328,7 @@ def _asked_alone(
 
     def evidence(ref: str, question: str, vector: np.ndarray) -> float | None:
         single = CorpusIndex([by_ref[ref]], index.config, dim=index.dim)
-        signals = single.abstention_signals(single.evidence(question, vector))
+        signals = abstention_signals(single, single.evidence(question, vector))
         return None if signals is None else signals[0]
 
     alone: dict[str, float] = {}

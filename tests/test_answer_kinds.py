@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from retrieval.abstention import AbstentionRule
+from retrieval.answer import answer
 from retrieval.answer_kinds import AnswerKind, can_answer, expected_answer
 from retrieval.config import DEFAULT_CONFIG
-from retrieval.search import CorpusIndex
+from retrieval.corpus import CorpusIndex
 from retrieval.types import ArticleInfo, IndexedArticle
 
 
@@ -78,11 +79,11 @@ def test_a_sentence_holding_a_date_moves_ahead_for_a_when_question() -> None:
     query = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
     always = AbstentionRule(weight=0.0, bar=-1.0, bar_without_crowd=-1.0)
     plain = CorpusIndex([article], replace(DEFAULT_CONFIG, answer_kind_weight=0.0, abstention=always), dim=4)
-    first = plain.answer("Kapan Perang Barito berakhir?", query).citations[0]
+    first = answer(plain, "Kapan Perang Barito berakhir?", query).citations[0]
     assert first.text.startswith("Pertempuran")
     kinded = plain.with_config(replace(plain.config, answer_kind_weight=0.02))
-    answer = kinded.answer("Kapan Perang Barito berakhir?", query)
-    assert answer.citations[0].text.startswith("Pada 22 Februari 1860")
+    kinded_answer = answer(kinded, "Kapan Perang Barito berakhir?", query)
+    assert kinded_answer.citations[0].text.startswith("Pada 22 Februari 1860")
     # Questions that ask for no kind of answer are untouched.
-    untouched = kinded.answer("Apa yang terjadi di sungai Barito?", query)
+    untouched = answer(kinded, "Apa yang terjadi di sungai Barito?", query)
     assert untouched.citations[0].text.startswith("Pertempuran")

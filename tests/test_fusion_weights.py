@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from retrieval.abstention import standout
+from retrieval.answer import abstention_signals
 from retrieval.config import DEFAULT_CONFIG, TYPICAL_QUESTION_TERMS
-from retrieval.search import CorpusIndex, QueryEvidence
+from retrieval.corpus import CorpusIndex, QueryEvidence
 from retrieval.types import ArticleInfo, IndexedArticle
 
 CONFIG = replace(DEFAULT_CONFIG, bm25_weight=0.10, english_bm25_weight=0.05, bm25_terms_exponent=1.0)
@@ -89,7 +90,7 @@ def test_the_abstention_standout_is_measured_on_the_fused_ranking_score() -> Non
     every = [np.arange(n)]
     fused, dense = standout(ranked.fused, every), standout(ranked.dense, every)
     assert fused is not None and dense is not None and fused > dense
-    signals = index.abstention_signals(evidence)
+    signals = abstention_signals(index, evidence)
     assert signals is not None and signals[1] == pytest.approx(fused)
-    baseline = index.abstention_signals(evidence, replace(CONFIG, fusion="dense"))
+    baseline = abstention_signals(index, evidence, replace(CONFIG, fusion="dense"))
     assert baseline is not None and baseline[1] == pytest.approx(dense)

@@ -1,4 +1,4 @@
-"""Quote candidates re-read in their article's context (``CorpusIndex._in_context``), with the
+"""Quote candidates re-read in their article's context (``answer.reread_in_context``), with the
 real bundled model: a sentence that leaves its subject to the lead ("Luas pulau ini …") is
 quoted for the question it answers, which e5 alone ranks far below the lead."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from library import Library
-from retrieval.search import CorpusIndex
+from retrieval import answer as pipeline
+from retrieval.answer import answer
 
 # A TyDi QA paragraph (Indonesian Wikipedia, CC BY-SA), one of the dev set's answer-in-quotes
 # misses before quotes were re-read in context.
@@ -22,17 +23,17 @@ QUESTION = "Berapa luas Pulau Inaccessible?"
 
 async def test_a_sentence_that_leaves_its_subject_to_the_lead_is_quoted(library: Library) -> None:
     await library.add_text(INACCESSIBLE)
-    answer = await library.ask(QUESTION)
-    assert not answer.abstained
-    assert any("14km2" in c.text for c in answer.citations), [c.text for c in answer.citations]
+    asked = await library.ask(QUESTION)
+    assert not asked.abstained
+    assert any("14km2" in c.text for c in asked.citations), [c.text for c in asked.citations]
 
     vector = library.encoder.encode_queries([QUESTION])[0]
-    alone = library.index.answer(QUESTION, vector)  # no encoder: sentences scored on their own
+    alone = answer(library.index, QUESTION, vector)  # no encoder: sentences scored on their own
     assert [c.text[:18] for c in alone.citations] == ["Pulau Inaccessible"]
     off = library.index.with_config(replace(library.index.config, context_weight=0.0))
-    assert off.answer(QUESTION, vector, library.encoder.encode_passages).citations == alone.citations
+    assert answer(off, QUESTION, vector, library.encoder.encode_passages).citations == alone.citations
     # The lead itself is never re-read (it has no context before it) and keeps its own score.
-    lead = next(c for c in answer.citations if c.sentence_index == 0)
+    lead = next(c for c in asked.citations if c.sentence_index == 0)
     assert lead.score == alone.citations[0].score
 
 
@@ -53,9 +54,9 @@ async def test_a_run_on_sentence_is_re_read_cut_to_a_bounded_length(library: Lib
 
     question = "berapa harga ikan jenis 7 di pasar ikan Muara Baru?"
     vector = library.encoder.encode_queries([question])[0]
-    library.index.answer(question, vector, recording)  # type: ignore[arg-type]
+    answer(library.index, question, vector, recording)  # type: ignore[arg-type]
     assert read, "no candidate was re-read"
-    assert len(run_on.split()) > CorpusIndex.CONTEXT_SENTENCE_WORDS
-    limit = CorpusIndex.CONTEXT_WORDS + CorpusIndex.CONTEXT_SENTENCE_WORDS
+    assert len(run_on.split()) > pipeline.CONTEXT_SENTENCE_WORDS
+    limit = pipeline.CONTEXT_WORDS + pipeline.CONTEXT_SENTENCE_WORDS
     assert all(len(text.split()) <= limit for text in read)
     assert any(text.split()[-1] != run_on.split()[-1] and "ikan jenis 0" in text for text in read)

@@ -13,9 +13,10 @@ from tests_support import DATA
 
 from cli import run_tuning
 from library import Library
+from retrieval.answer import answer
+from retrieval.corpus import CorpusIndex
 from retrieval.errors import NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_split
-from retrieval.search import CorpusIndex
 from retrieval.tuning import (
     LEXICAL_GRID,
     RANKING_GRID,
@@ -33,7 +34,7 @@ PAIRS = {str(r["id"]): str(r["pair_id"]) for r in RECORDS if r.get("pair_id")}
 def _answers(index: CorpusIndex, vectors: np.ndarray) -> list[tuple[object, ...]]:
     out = []
     for q, v in zip(QUESTIONS, vectors, strict=True):
-        a = index.answer(q.question, v)
+        a = answer(index, q.question, v)
         out.append(
             (a.articles, tuple((c.article.ref, c.sentence_index, round(c.score, 6)) for c in a.citations))
         )
@@ -119,7 +120,7 @@ async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(
 
 
 def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
-    from retrieval.search import _stack
+    from retrieval.corpus import _stack
 
     matrix = np.arange(12, dtype=np.float32).reshape(6, 2).copy()  # owns its data, as the store's does
     tiled = [matrix[0:2], matrix[2:2], matrix[2:6]]
@@ -133,7 +134,7 @@ def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
 def test_added_rows_fill_blocks_in_place_and_branches_never_overwrite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from retrieval.search import _BlockWriter, _VectorRows
+    from retrieval.corpus import _BlockWriter, _VectorRows
 
     monkeypatch.setattr(_BlockWriter, "BLOCK_ROWS", 8)
     rng = np.random.default_rng(0)

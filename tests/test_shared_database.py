@@ -7,13 +7,14 @@ import numpy as np
 from conftest import OpenLibrary
 from tests_support import DATA, SEED_TEXT
 
-from retrieval.search import CorpusIndex
+from retrieval.answer import answer
+from retrieval.corpus import CorpusIndex
 
 
 def _answers(index: CorpusIndex, questions: list[str], vectors: np.ndarray) -> list[tuple[object, ...]]:
     out = []
     for question, vector in zip(questions, vectors, strict=True):
-        a = index.answer(question, vector)
+        a = answer(index, question, vector)
         out.append((a.articles, tuple((c.article.ref, c.text) for c in a.citations)))
     return out
 

@@ -14,7 +14,8 @@ from tests_support import DATA, SEED_TEXT
 
 from index import snapshot
 from library import Library
-from retrieval.search import CorpusIndex
+from retrieval.answer import answer
+from retrieval.corpus import CorpusIndex
 
 QUESTIONS = [
     json.loads(line)["question"]
@@ -25,7 +26,7 @@ QUESTIONS = [
 def _answers(index: CorpusIndex, vectors: np.ndarray) -> list[tuple[object, ...]]:
     out = []
     for question, vector in zip(QUESTIONS, vectors, strict=True):
-        a = index.answer(question, vector)
+        a = answer(index, question, vector)
         out.append(
             (a.articles, a.abstained, tuple((c.article.ref, c.text, round(c.score, 6)) for c in a.citations))
         )

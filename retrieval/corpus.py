@@ -1,5 +1,6 @@
-"""The in-memory hybrid index and the answer pipeline: fuse BM25 and dense evidence per
-article, then quote the sentences that answer, or abstain.
+"""The in-memory hybrid index: every article's chunk and sentence vectors and BM25 postings, and
+the per-article evidence for a question, fused into a ranking (the answer is
+``retrieval/answer.py``'s).
 
 A ``CorpusIndex`` is immutable: adding or removing an article builds a new one, so a question
 being answered in a worker thread always sees one consistent library while an import runs.
@@ -11,21 +12,19 @@ import hashlib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 import numpy as np
 
 from retrieval import lexical as tokenizer_module
-from retrieval.abstention import CROSS_LINGUAL_ALLOWANCE, adjusted_evidence, standout
-from retrieval.answer_kinds import can_answer, expected_answer
+from retrieval.abstention import CROSS_LINGUAL_ALLOWANCE
 from retrieval.bm25 import LexicalIndex, LexicalState
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
-from retrieval.lexical import specific_words, tokenize
+from retrieval.lexical import tokenize
 from retrieval.sentences import detect_language
-from retrieval.types import Answer, ArticleInfo, Citation, IndexedArticle
+from retrieval.types import ArticleInfo, IndexedArticle
 
 # The metadata of a restored slot whose article has left the database (the slot is dead).
 _GONE = ArticleInfo(id=-1, ref="", title=None, outlet=None, author=None, published=None, url=None, lang="und")
@@ -58,19 +57,6 @@ class RankedArticles:
     dense: np.ndarray
     evidence: QueryEvidence
 
-
-PassageEncoder = Callable[[list[str]], np.ndarray]
-"""Texts -> their normalized e5 passage vectors (the model's ``encode_passages``)."""
-
-
-class _Candidate(NamedTuple):
-    """A sentence that may be quoted: ``score`` is what the quote margin compares, ``rank_key``
-    adds its article's standing and orders the candidates."""
-
-    rank_key: float
-    score: float
-    article: int
-    sentence: int
 
 
 class _BlockWriter:
@@ -167,18 +153,6 @@ class CorpusIndex:
     DEAD_SHARE = 0.3
     # The chunks of this many densely best articles are always BM25-scored, whatever their terms.
     DENSE_CANDIDATES = 100
-    # Quote candidates re-scored in their article's context, and how much of the lead they are
-    # read after when the article has no title (``_in_context``). Fixed, not tuned: they bound
-    # the cost (one encoder call of at most 5 short texts, 3.3 on average on dev; on the 45k
-    # library p50/p95 +65/+104 ms, and +38/+82 ms with 3 candidates and 12 words). In sample,
-    # 3-8 candidates and 8-16 words or the whole lead score within one question of each other;
-    # out of fold, 3 and 12 gave TyDi answer-in-quotes .84, FacQA .86, and 5 and 16 gave .87, .85.
-    CONTEXT_CANDIDATES = 5
-    CONTEXT_WORDS = 16
-    # A re-read sentence is cut at this many words: 99.5% of sentences are shorter (dev and the
-    # 45k corpus), and the few run-on ones (up to 370 words) would otherwise cost up to 5 texts
-    # of 512 tokens in one answer.
-    CONTEXT_SENTENCE_WORDS = 80
 
     def __init__(self, articles: Sequence[IndexedArticle], config: RetrievalConfig, *, dim: int) -> None:
         self.config = config
@@ -281,6 +255,16 @@ class CorpusIndex:
 
     def __len__(self) -> int:
         return len(self.articles)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages of the live articles, sorted."""
+        return self._languages
+
+    @property
+    def language_rows(self) -> list[np.ndarray]:
+        """Per language of ``languages``, the slots of its live articles."""
+        return self._language_rows
 
     def article_at(self, slot: int) -> IndexedArticle:
         return self._slots[slot]
@@ -413,185 +397,6 @@ class CorpusIndex:
                 len(rows) + prior_articles
             )
         return baseline
-
-    def answer(
-        self, question: str, query_vector: np.ndarray, encode_passages: PassageEncoder | None = None
-    ) -> Answer:
-        """Quote the 1-3 sentences that best answer ``question``, or abstain saying why.
-        ``encode_passages`` (the model's passage encoder) lets the best candidate sentences be
-        re-scored in their article's context (``RetrievalConfig.context_weight``)."""
-        if not self.articles:
-            return Answer(question, (), (), True, "the library has no articles yet")
-        return self.answer_from(self.evidence(question, query_vector), encode_passages=encode_passages)
-
-    def answer_from(
-        self,
-        evidence: QueryEvidence,
-        config: RetrievalConfig | None = None,
-        encode_passages: PassageEncoder | None = None,
-    ) -> Answer:
-        """The answer ``evidence`` supports under ``config`` (default: the index's own)."""
-        cfg = config or self.config
-        question = evidence.question
-        if not self.articles:
-            return Answer(question, (), (), True, "the library has no articles yet")
-        ranked = self.rank(evidence, cfg)
-        refs = tuple(self._slots[i].info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
-        candidates, strongest = self._score_sentences(ranked, cfg)
-        if strongest is None or not self._supported(strongest, ranked, cfg):
-            return Answer(question, (), refs, True, self._abstain_reason(ranked))
-        if encode_passages is not None and cfg.context_weight and evidence.query_vector is not None:
-            candidates = self._in_context(candidates, evidence, cfg, encode_passages)
-        best = candidates[0].score
-        chosen: list[_Candidate] = []
-        seen_texts: set[str] = set()
-        for candidate in candidates:
-            if len(chosen) == cfg.max_sentences or candidate.score < best - cfg.sentence_margin:
-                break
-            text = self._slots[candidate.article].sentence_text(candidate.sentence)
-            if text in seen_texts:
-                continue
-            seen_texts.add(text)
-            chosen.append(candidate)
-        citations = tuple(
-            Citation(
-                text=self._slots[c.article].sentence_text(c.sentence),
-                score=c.score,
-                article=self._slots[c.article].info,
-                sentence_index=c.sentence,
-            )
-            for c in chosen
-        )
-        return Answer(question, citations, refs, False, None)
-
-    def _in_context(
-        self,
-        candidates: list[_Candidate],
-        evidence: QueryEvidence,
-        cfg: RetrievalConfig,
-        encode_passages: PassageEncoder,
-    ) -> list[_Candidate]:
-        """Re-score the best few candidates as read after their article's headline.
-
-        A sentence embedded alone loses the subject its article names elsewhere ("Luas pulau ini
-        menjangkau hingga 14km2" never says which island), so for "Berapa luas Pulau
-        Inaccessible?" e5 prefers the lead that names the island but not its area (0.905 against
-        0.834). Read after the article's title, or after its lead's first ``CONTEXT_WORDS``
-        words when it has none, the candidate gets its subject back; its score moves by
-        ``context_weight`` x (in-context cosine - own cosine). Leads are not re-read. (Dev's
-        passages have no titles, so the lead is what was measured; a headline names the subject
-        at least as well as a lead's opening words, which in news often start with a dateline.)
-        Costs one encoder call of at most ``CONTEXT_CANDIDATES`` short texts per answer."""
-        query = np.asarray(evidence.query_vector, np.float32)
-        top = [c for c in candidates[: self.CONTEXT_CANDIDATES] if c.sentence > 0]
-        if not top:
-            return candidates
-        texts = []
-        for c in top:
-            article = self._slots[c.article]
-            heading = article.info.title or " ".join(article.sentence_text(0).split()[: self.CONTEXT_WORDS])
-            sentence = " ".join(article.sentence_text(c.sentence).split()[: self.CONTEXT_SENTENCE_WORDS])
-            texts.append(f"{heading} {sentence}")
-        in_context = np.asarray(encode_passages(texts), np.float32) @ query
-        moved = {}
-        for c, cosine in zip(top, in_context.tolist(), strict=True):
-            own = float(evidence.sentence_dense[self.sentence_offsets[c.article] + c.sentence])
-            shift = cfg.context_weight * (cosine - own)
-            moved[(c.article, c.sentence)] = c._replace(rank_key=c.rank_key + shift, score=c.score + shift)
-        rescored = [moved.get((c.article, c.sentence), c) for c in candidates]
-        rescored.sort(key=lambda c: -c.rank_key)
-        return rescored
-
-    def _supported(self, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig) -> bool:
-        """Whether the best sentence's evidence, with how far its article stands out from the
-        library for this question, clears the abstention rule (``retrieval/abstention.py``)."""
-        evidence, lift = self._abstention_signals(best, ranked, cfg)
-        return cfg.abstention.answers(evidence, lift)
-
-    def _abstention_signals(
-        self, best: tuple[float, int, int], ranked: RankedArticles, cfg: RetrievalConfig
-    ) -> tuple[float, float | None]:
-        """(adjusted evidence, standout). The standout is measured on the score that ranks the
-        articles (dense plus the question's BM25 weight x scaled BM25 under convex fusion): an
-        article its words also single out stands further from the crowd than one only e5 finds.
-        Other fusions (the ``eval --compare`` baselines) keep the dense score's standout: an RRF
-        or BM25-only score has no crowd of cosines to be measured against."""
-        evidence, slot, _ = best
-        asked_in = ranked.evidence.lang  # detected once, in ``evidence``
-        cross_lingual = asked_in not in ("und", self._slots[slot].info.lang)
-        scores = ranked.fused if cfg.fusion == "convex" else ranked.dense
-        lift = standout(scores, self._language_rows, min_articles=cfg.abstention.min_articles)
-        return adjusted_evidence(evidence, cross_lingual), lift
-
-    def abstention_signals(
-        self, evidence: QueryEvidence, config: RetrievalConfig | None = None
-    ) -> tuple[float, float | None] | None:
-        """(adjusted evidence, standout) the abstention rule weighs for this question, or None
-        when there is no sentence to quote at all; the tuner fits the rule on these."""
-        cfg = config or self.config
-        if not self.articles:
-            return None
-        ranked = self.rank(evidence, cfg)
-        _, strongest = self._score_sentences(ranked, cfg)
-        if strongest is None:
-            return None
-        return self._abstention_signals(strongest, ranked, cfg)
-
-    def _score_sentences(
-        self, ranked: RankedArticles, cfg: RetrievalConfig
-    ) -> tuple[list[_Candidate], tuple[float, int, int] | None]:
-        """The sentences of the top articles as quote candidates, best first; and the (evidence,
-        article, sentence) the abstention rule weighs, None if there is no sentence.
-
-        A candidate ranks by its e5 cosine plus its article's standing. A sentence that can hold
-        the kind of answer asked for (``retrieval/answer_kinds.py``) gets ``answer_kind_weight``
-        for its place among the quotes, but not as evidence: a date in a sentence does not make
-        the library any likelier to answer the question (measured: as evidence it lowers the
-        share of unanswerable questions caught from 57% to 54%)."""
-        top_fused = float(ranked.fused[ranked.order[0]])
-        question = ranked.evidence.question
-        kind = expected_answer(question) if cfg.answer_kind_weight else None
-        candidates: list[_Candidate] = []
-        strongest: tuple[float, float, int, int] | None = None  # (evidence + prior, evidence, a, s)
-        for article_index in ranked.order[: cfg.answer_articles]:
-            article = self._slots[article_index]
-            prior = cfg.article_prior_weight * (float(ranked.fused[article_index]) - top_fused)
-            first = self.sentence_offsets[article_index]
-            for s in range(article.sentence_count):
-                evidence = float(ranked.evidence.sentence_dense[first + s])
-                if strongest is None or evidence + prior > strongest[0]:
-                    strongest = (evidence + prior, evidence, int(article_index), s)
-                score = evidence
-                if kind is not None and can_answer(kind, question, article.sentence_text(s)):
-                    score += cfg.answer_kind_weight
-                candidates.append(_Candidate(score + prior, score, int(article_index), s))
-        candidates.sort(key=lambda c: -c.rank_key)
-        return candidates, None if strongest is None else strongest[1:]
-
-    def _abstain_reason(self, ranked: RankedArticles) -> str:
-        """Why nothing is quoted: the names and figures of the question no article holds any word
-        of (see ``specific_words``; "North Korea" is not blamed on a library that says "Korea
-        Utara", nor common words, which another language or form may hold), else that nothing
-        answers closely enough.
-
-        A name is only blamed when every article is in the question's language: across
-        languages names are translated (Japan / Jepang, United States / Amerika Serikat; 39% of
-        the names in FLORES' English sentences share no word with the Indonesian translation),
-        so "nothing mentions “Japan”" would be false of an article saying "Jepang". Figures are
-        written alike in every language and are always checked. A name made only of stopwords
-        ("AS", "IT") has no terms to look for and is never blamed."""
-        one_language = self._languages == (ranked.evidence.lang,)
-        missing = [
-            words
-            for words in specific_words(ranked.evidence.question)
-            if (terms := tokenize(words))
-            and (one_language or any(ch.isdigit() for ch in words))
-            and not self.lexical.known_terms(terms)
-        ]
-        if missing:
-            shown = ", ".join(f"“{words}”" for words in missing[:5])
-            return f"nothing in the library mentions {shown}"
-        return "nothing in the library answers this closely enough to quote"
 
 
 def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
