@@ -9,43 +9,50 @@ cleanly (PTB's default stop signals), and the process exits 0.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 import handlers
-from handlers.ask import REPLIES_TO_BOT
+from handlers.common import CONTEXT_TYPES, NewsApp
 from handlers.info import set_commands
 from settings import Settings
+
+if TYPE_CHECKING:
+    from library import Library
 
 log = logging.getLogger("newsbot.bot")
 
 
-def build_application(settings: Settings, library: object | None = None) -> Application:  # type: ignore[type-arg]
-    """The configured Application; pass ``library`` to reuse an open one (tests, the load script)."""
+def build_application(settings: Settings, library: Library | None = None) -> NewsApp:
+    """The configured Application; pass ``library`` to reuse an open one (tests, the load script).
+    Handlers reach the library and settings as ``context.library`` and ``context.settings``."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
 
-    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
-        from library import Library
+    async def post_init(app: NewsApp) -> None:
+        from library import Library  # the core (about 0.5 s to import), only when the bot starts
 
+        opened = library if library is not None else await Library.open(settings)
         app.bot_data["settings"] = settings
-        app.bot_data["library"] = library if library is not None else await Library.open(settings)
-        app.bot_data["owns_library"] = library is None
+        app.bot_data["library"] = opened
         if settings.refresh_seconds:  # articles an admin imports from the command line meanwhile
-            app.bot_data["library"].watch(settings.refresh_seconds)
-        REPLIES_TO_BOT.bot_id = app.bot.id
+            opened.watch(settings.refresh_seconds)
         await set_commands(app)
-        n = len(app.bot_data["library"].index)
+        n = len(opened.index)
         articles = f"{n} article{'' if n == 1 else 's'}"
         log.info("newsbot @%s ready: library %s (%s)", app.bot.username, settings.db, articles)
 
-    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-        if app.bot_data.get("owns_library"):
-            await app.bot_data["library"].close()
-        elif "library" in app.bot_data:
-            app.bot_data["library"].stop_watching()
+    async def post_shutdown(app: NewsApp) -> None:
+        opened: Library | None = app.bot_data.get("library")
+        if opened is None:
+            return
+        if library is None:  # ours: opened in post_init
+            await opened.close()
+        else:
+            opened.stop_watching()
 
     app = (
         ApplicationBuilder()
@@ -54,6 +61,7 @@ def build_application(settings: Settings, library: object | None = None) -> Appl
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(16)
+        .context_types(CONTEXT_TYPES)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application
-
 from handlers import admin, ask, info
+from handlers.common import NewsApp
 from handlers.errors import on_error
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: NewsApp) -> None:
     # Order matters within a group: commands first, then the catch-alls for plain text.
     info.register(app)
     admin.register(app)

@@ -6,10 +6,10 @@ import re
 
 from telegram import Document, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.ext import Application, CommandHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from fetch import readable_size, too_large
-from handlers.common import Context, for_another_bot, library, reply_plain, require_admin, settings
+from handlers.common import Context, NewsApp, for_another_bot, reply_plain, require_admin
 from handlers.messages import Lang, count, language, say, untitled
 from retrieval.cleaning import typed_title
 from retrieval.errors import NotFound
@@ -43,7 +43,7 @@ async def on_add(update: Update, context: Context) -> None:
         return
     elif words[0].lower().startswith(("http://", "https://")) and len(words) < LINK_NOTE_WORDS:
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        info = await library(context).add_url(words[0].rstrip(URL_TRAILERS))  # "/add URL, please"
+        info = await context.library.add_url(words[0].rstrip(URL_TRAILERS))  # "/add URL, please"
     elif len(words) == 1 and _BARE_LINK.fullmatch(words[0]):
         await reply_plain(message, say(lang, "bare_link", link=words[0]))
         return
@@ -55,7 +55,7 @@ async def on_add(update: Update, context: Context) -> None:
 async def _add_pasted(text: str, context: Context) -> ArticleInfo:
     """Pasted text; a first line that reads as a headline is its title (``typed_title``)."""
     title, body = typed_title(text)
-    return await library(context).add_text(body, title=title)
+    return await context.library.add_text(body, title=title)
 
 
 async def on_document(update: Update, context: Context) -> None:
@@ -74,14 +74,14 @@ async def on_document(update: Update, context: Context) -> None:
 
 
 async def _add_document(document: Document, context: Context, chat_id: int) -> ArticleInfo:
-    limit = settings(context).max_upload_bytes
+    limit = context.settings.max_upload_bytes
     if document.file_size is not None and document.file_size > limit:
         raise too_large(document.file_name or "the file", document.file_size, limit)
     # Cleaning, splitting and embedding a long file takes seconds to minutes: show it is under way.
     await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
     file = await document.get_file()
     data = bytes(await file.download_as_bytearray())
-    return await library(context).add_upload(data, document.file_name)
+    return await context.library.add_upload(data, document.file_name)
 
 
 async def on_delete(update: Update, context: Context) -> None:
@@ -96,7 +96,7 @@ async def on_delete(update: Update, context: Context) -> None:
     lines = []
     for ref in {ref.casefold(): ref for ref in context.args}.values():  # refs match in any case
         try:
-            info = await library(context).delete(ref)
+            info = await context.library.delete(ref)
         except NotFound:
             lines.append(say(lang, "not_deleted", ref=repr(ref)))
         else:
@@ -109,7 +109,7 @@ async def on_stats(update: Update, context: Context) -> None:
     assert message is not None
     await require_admin(update, context, "stats")
     lang = language(update.effective_user)
-    stats = await library(context).stats()
+    stats = await context.library.stats()
     languages = ", ".join(f"{code} {n}" for code, n in stats.languages) or say(lang, "none")
     await reply_plain(
         message,
@@ -139,7 +139,7 @@ def _stored(info: ArticleInfo, lang: Lang) -> str:
     return say(lang, "stored", ref=info.ref, title=title, lang=info.lang, sentences=sentences)
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: NewsApp) -> None:
     # New messages only: an edited /add or /delete must not act twice; never channel posts.
     new = filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("add", on_add, filters=new))

@@ -8,19 +8,18 @@ import hashlib
 import html
 import re
 
-from telegram import InlineQueryResultArticle, InputTextMessageContent, Message, MessageEntity, Update
+from telegram import Bot, InlineQueryResultArticle, InputTextMessageContent, Message, MessageEntity, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, InlineQueryHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, InlineQueryHandler, MessageHandler, filters
 
 from handlers.common import (
     Context,
+    NewsApp,
     earlier_question,
-    library,
     remember_question,
     reply_pieces,
     reply_plain,
-    settings,
 )
 from handlers.format import Piece, answer_pieces, render, source_line
 from handlers.messages import Lang, abstention, language, number, say, untitled
@@ -48,13 +47,13 @@ async def answer_question(
     # Telegram's 30 calls/s budget (measured: 15 answers/s with it), so only slow ones get it.
     typing = asyncio.create_task(_typing_after(context, message.chat_id, TYPING_AFTER_SECONDS))
     try:
-        answer = await library(context).ask(question, context=follow_up_of)
+        answer = await context.library.ask(question, context=follow_up_of)
     except BadQuestion as error:
-        await reply_plain(message, _cannot_ask(lang, error, question, settings(context).max_question_chars))
+        await reply_plain(message, _cannot_ask(lang, error, question, context.settings.max_question_chars))
         return
     finally:
         typing.cancel()
-    empty = not len(library(context).index)
+    empty = not len(context.library.index)
     sent = await reply_pieces(message, answer_pieces(answer, lang, empty_library=empty))
     # A follow-up of a follow-up is asked in the context of the first question, which names the
     # topic ("and what else did it say?" under "why does that matter?" under the trade question).
@@ -116,9 +115,9 @@ async def on_inline_query(update: Update, context: Context) -> None:
         await query.answer([], cache_time=5, is_personal=True)
         return
     lang = language(query.from_user)
-    answer = await library(context).ask(question)
+    answer = await context.library.ask(question)
     if answer.abstained:
-        reason = abstention(lang, answer, empty_library=not len(library(context).index))
+        reason = abstention(lang, answer, empty_library=not len(context.library.index))
         await query.answer(
             [
                 InlineQueryResultArticle(
@@ -181,27 +180,25 @@ def _follow_up_context(message: Message, context: Context) -> str | None:
     return earlier_question(context, message.chat_id, replied.message_id)
 
 
-class _RepliesToBot(filters.MessageFilter):
-    """A message that replies to one of this bot's messages (set up once the bot id is known)."""
+class RepliesTo(filters.MessageFilter):
+    """A message that replies to one of ``bot``'s messages. Built per Application; the bot's id is
+    read when a message arrives, by then known from getMe (``initialize()``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bot: Bot) -> None:
         super().__init__(name="RepliesToBot")
-        self.bot_id: int | None = None
+        self.bot = bot
 
     def filter(self, message: Message) -> bool:
         replied = message.reply_to_message
-        return bool(replied and replied.from_user and self.bot_id and replied.from_user.id == self.bot_id)
+        return bool(replied and replied.from_user and replied.from_user.id == self.bot.id)
 
 
-REPLIES_TO_BOT = _RepliesToBot()
-
-
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: NewsApp) -> None:
     # Questions, new or edited (an edited question gets a fresh answer); never channel posts.
     text = filters.UpdateType.MESSAGES & filters.TEXT & ~filters.COMMAND
     app.add_handler(CommandHandler("ask", on_ask, filters=filters.UpdateType.MESSAGES))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, on_private_text))
-    app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & REPLIES_TO_BOT, on_reply_to_bot))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & text & RepliesTo(app.bot), on_reply_to_bot))
     app.add_handler(
         MessageHandler(filters.ChatType.GROUPS & text & filters.Entity(MessageEntity.MENTION), on_mention)
     )

@@ -1,12 +1,12 @@
-"""What every handler needs: the library, the settings, admin checks and safe replies."""
+"""What every handler needs: the typed context (library, settings), admin checks and safe replies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.ext import ContextTypes
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from handlers.format import Piece, render
 from handlers.messages import say
@@ -16,18 +16,37 @@ if TYPE_CHECKING:
     from library import Library
     from settings import Settings
 
-Context = ContextTypes.DEFAULT_TYPE
-
 # How many recent (chat, bot message) -> question pairs to remember for follow-up replies.
 FOLLOW_UP_MEMORY = 5_000
 
 
-def library(context: Context) -> Library:
-    return context.application.bot_data["library"]
+class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The ``context`` every handler gets: the shared objects as typed properties, as in PTB's
+    ``examples/contexttypesbot.py``. They read ``bot_data``, which ``bot.py``'s ``post_init``
+    fills (after ``initialize()``, where persistence would replace it)."""
+
+    @property
+    def library(self) -> Library:
+        library: Library = self.bot_data["library"]
+        return library
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.bot_data["settings"]
+        return settings
+
+    @property
+    def questions(self) -> dict[tuple[int, int], str]:
+        """(chat id, bot message id) -> the question it answered, for follow-up replies."""
+        questions: dict[tuple[int, int], str] = self.bot_data.setdefault("questions", {})
+        return questions
 
 
-def settings(context: Context) -> Settings:
-    return context.application.bot_data["settings"]
+CONTEXT_TYPES = ContextTypes(context=Context)
+# The Application ``bot.py`` builds: PTB's defaults except the context (and a rate-limited bot).
+NewsApp: TypeAlias = Application[
+    ExtBot[Any], Context, dict[Any, Any], dict[Any, Any], dict[Any, Any], JobQueue[Any]
+]
 
 
 class AdminOnly(NotAllowed):
@@ -48,7 +67,7 @@ async def require_admin(update: Update, context: Context, action: str) -> None:
     user = update.effective_user
     chat = update.effective_chat
     message = update.effective_message
-    config = settings(context)
+    config = context.settings
     if user is not None and user.id in config.admin_ids:
         return
     if config.trust_group_admins and chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
@@ -92,7 +111,7 @@ async def reply_plain(message: Message, text: str) -> Message:
 
 
 def remember_question(context: Context, chat_id: int, message_ids: list[int], question: str) -> None:
-    memory: dict[tuple[int, int], str] = context.application.bot_data.setdefault("questions", {})
+    memory = context.questions
     for message_id in message_ids:
         memory[(chat_id, message_id)] = question
     while len(memory) > FOLLOW_UP_MEMORY:
@@ -100,5 +119,4 @@ def remember_question(context: Context, chat_id: int, message_ids: list[int], qu
 
 
 def earlier_question(context: Context, chat_id: int, message_id: int) -> str | None:
-    memory: dict[tuple[int, int], str] = context.application.bot_data.get("questions", {})
-    return memory.get((chat_id, message_id))
+    return context.questions.get((chat_id, message_id))

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from handlers.common import AdminOnly, Context, reply_plain, settings
+from handlers.common import AdminOnly, Context, reply_plain
 from handlers.messages import language, refused, rejection, say
 from retrieval.errors import ArticleRejected, NewsbotError
 
@@ -40,7 +40,7 @@ async def on_error(update: object, context: Context) -> None:
             key = "only_admins" if error.user_id is None else "only_admins_private"
             text = say(lang, key, action=action, user_id=error.user_id)
         elif isinstance(error, ArticleRejected):
-            text = rejection(lang, error, max_upload_bytes=settings(context).max_upload_bytes)
+            text = rejection(lang, error, max_upload_bytes=context.settings.max_upload_bytes)
         else:
             text = refused(lang, error)
         await reply_plain(message, text)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, CommandHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, MessageHandler, filters
 
-from handlers.common import Context, for_another_bot, library, reply_pieces, reply_plain
+from handlers.common import Context, NewsApp, for_another_bot, reply_pieces, reply_plain
 from handlers.format import Piece, source_line
 from handlers.messages import count, language, say
 from retrieval.errors import NotFound
@@ -57,7 +57,7 @@ async def on_unknown_command(update: Update, context: Context) -> None:
 async def on_sources(update: Update, context: Context) -> None:
     assert update.effective_message is not None
     lang = language(update.effective_user)
-    articles = await library(context).recent(10)
+    articles = await context.library.recent(10)
     if not articles:
         await reply_plain(update.effective_message, say(lang, "sources_empty"))
         return
@@ -83,7 +83,7 @@ async def on_article(update: Update, context: Context) -> None:
         await reply_plain(message, say(lang, "article_usage"))
         return
     try:
-        info, text = await library(context).article(ref.strip())
+        info, text = await context.library.article(ref.strip())
     except NotFound:
         await reply_plain(message, say(lang, "no_article", ref=repr(ref.strip())))
         return
@@ -95,7 +95,7 @@ async def on_article(update: Update, context: Context) -> None:
     await reply_pieces(message, [*source_line(info, lang), Piece(f"\n{details}\n\n"), Piece(preview)])
 
 
-async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(app: NewsApp) -> None:
     private, groups = BotCommandScopeAllPrivateChats(), BotCommandScopeAllGroupChats()
     await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=private)
     await app.bot.set_my_commands(GROUP_COMMANDS, scope=groups)
@@ -103,7 +103,7 @@ async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
     await app.bot.set_my_commands(GROUP_COMMANDS_ID, scope=groups, language_code="id")
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: NewsApp) -> None:
     new = filters.UpdateType.MESSAGE  # an edited /help needs no second reply; no channel posts
     app.add_handler(CommandHandler(["start", "help"], on_help, filters=new))
     app.add_handler(CommandHandler("sources", on_sources, filters=new))
@@ -111,7 +111,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(new & filters.Regex(r"^/article_\w+(@\w+)?(\s|$)"), on_article))
 
 
-def register_fallback(app: Application) -> None:  # type: ignore[type-arg]
+def register_fallback(app: NewsApp) -> None:
     """After every other handler: unknown commands in private chats get a pointer to /help."""
     unknown = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.COMMAND
     app.add_handler(MessageHandler(unknown, on_unknown_command))

