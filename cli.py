@@ -20,7 +20,6 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +29,17 @@ import samples
 from fetch import readable_size, too_large
 from index.store import Store
 from library import Library, jsonl_lines
-from retrieval.answer import answer
-from retrieval.errors import ArticleRejected, NewsbotError, NotEnoughData
-from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
+from retrieval.errors import ArticleRejected, NewsbotError
+from retrieval.evaluation import LabelledQuestion
 from retrieval.prepare import external_id
-from retrieval.tuning import (
-    AbstentionValidation,
-    FoldChoice,
-    MemoizedPassages,
-    cross_validate,
-    cross_validate_abstention,
-    fold_of,
-)
+from retrieval.reports import evaluation_report, pair_ids, tuning_report
+from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
 from settings import Settings
 
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
 SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
 STDIN_NAME = "standard input"  # how ``add -`` names its input in messages
-NO_REMOVABLE_GOLD = (
-    'it removes the gold articles of half the questions whose "source" is "belebele" (twins'
-    ' joined by "pair_id"), and there are none'
-)
 LABELLED_HELP = 'JSONL of {"id", "question", "article_id"} (the gold article\'s ref), optionally "answers"'
 UNTITLED = "(untitled)"  # an article without a title, here and in the bot (handlers/messages.py)
 HOW_TO_ADD = (
@@ -469,7 +457,9 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
         _warn_missing_gold(records, library)
-        report = await asyncio.to_thread(run_evaluation, library, records, args.compare)
+        report = await asyncio.to_thread(
+            evaluation_report, library.index, library.encoder, records, compare=args.compare
+        )
         print(report)
         return 0
 
@@ -479,79 +469,17 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 async def _tune(args: argparse.Namespace, settings: Settings) -> int:
     records = _labelled_questions(args.questions)
     # Folds that would hold no question are refused here, before the model loads.
-    fold_of([LabelledQuestion.from_record(r) for r in records], _pair_ids(records), args.folds)
+    fold_of([LabelledQuestion.from_record(r) for r in records], pair_ids(records), args.folds)
 
     async def body(library: Library) -> int:
         _warn_missing_gold(records, library)
-        report = await asyncio.to_thread(run_tuning, library, records, args.folds)
+        report = await asyncio.to_thread(
+            tuning_report, library.index, library.encoder, records, folds=args.folds
+        )
         print(report)
         return 0
 
     return await _with_library(settings, body)
-
-
-def run_tuning(library: Library, records: list[dict[str, object]], folds: int) -> str:
-    """Cross-validated choice of the tunables: the values each fold chose, the out-of-fold
-    scores, and the values chosen on every question (what ``RetrievalConfig`` should hold)."""
-    questions = [LabelledQuestion.from_record(r) for r in records]
-    vectors = library.encoder.encode_queries([q.question for q in questions])
-    index = library.index
-    items = [(q, index.evidence(q.question, v)) for q, v in zip(questions, vectors, strict=True)]
-    pair_ids = _pair_ids(records)
-
-    def show(choice: FoldChoice) -> None:
-        values = ", ".join(f"{k}={v}" for k, v in choice.values.items())
-        print(f"fold {choice.fold} ({choice.questions} questions held out): {values}", file=sys.stderr)
-
-    result = cross_validate(
-        index, items, pair_ids, folds=folds, on_fold=show, encode_passages=library.encoder.encode_passages
-    )
-    seeds = range(5)
-    removals = [abstention_split(records, seed) for seed in seeds]
-    try:
-        if not removals[0]:
-            raise NotEnoughData(NO_REMOVABLE_GOLD)
-        abstention = abstention_table(
-            cross_validate_abstention(
-                index, list(zip(questions, vectors, strict=True)), removals, folds=folds
-            )
-        )
-    except NotEnoughData as error:
-        abstention = f"Not measured, the rule is not refitted: {error}."
-    names = list(result.chosen)
-    header = "| fold | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1)
-    rows = [f"| {c.fold} | " + " | ".join(str(c.values[n]) for n in names) + " |" for c in result.folds]
-    rows.append("| **all** | " + " | ".join(f"**{result.chosen[n]}**" for n in names) + " |")
-    return (
-        f"### values chosen per fold ({folds} folds; twins kept together)\n\n"
-        + "\n".join([header, *rows])
-        + "\n\n### out-of-fold scores\n\n"
-        + markdown_table(result.out_of_fold)
-        + f"\n\n### abstention, out of fold (split seeds {seeds.start}-{seeds.stop - 1})\n\n"
-        + abstention
-    )
-
-
-def _pair_ids(records: list[dict[str, object]]) -> dict[str, str]:
-    """Belebele twins: question id -> the pair id it shares with its other-language twin."""
-    return {str(r["id"]): str(r["pair_id"]) for r in records if r.get("pair_id")}
-
-
-def abstention_table(result: AbstentionValidation) -> str:
-    rows = ["| split seed | gold removed: abstained | gold present: abstained |", "|---|---|---|"]
-    rows += [f"| {seed} | {u:.2f} | {a:.2f} |" for seed, (u, a) in enumerate(result.per_seed)]
-    rows.append(f"| **mean** | **{result.unanswerable:.2f}** | **{result.answerable:.3f}** |")
-    groups = ", ".join(f"{g} {v:.2f}" for g, v in result.answerable_by_group.items())
-    rule = result.chosen
-    return (
-        "\n".join(rows)
-        + f"\n\nAnswerable questions abstained on, by group: {groups}.\n"
-        + f"Fitted on every question: weight {rule.weight:.4f}, bar {rule.bar:.3f}, "
-        + f"bar without a crowd {rule.bar_without_crowd:.3f} (fitted on each answerable question "
-        + "asked of its gold article alone; out of fold, in one-article libraries, it abstains on "
-        + f"{result.alone_answerable:.3f} of the answerable questions and {result.alone_unanswerable:.2f} "
-        + "of the Belebele ones asked of another article)."
-    )
 
 
 def _labelled_questions(path: Path) -> list[dict[str, object]]:
@@ -596,53 +524,6 @@ def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> No
             "(they count as misses)",
             file=sys.stderr,
         )
-
-
-def run_evaluation(library: Library, records: list[dict[str, object]], compare: bool) -> str:
-    """Every question against the library's index (and, with ``compare``, against BM25 alone and
-    dense alone on the same index), plus abstention on questions whose gold article is removed."""
-    questions = [LabelledQuestion.from_record(r) for r in records]
-    vectors = library.encoder.encode_queries([q.question for q in questions])
-    index = library.index
-    encode_passages = MemoizedPassages(library.encoder.encode_passages)  # variants re-read alike
-    sections = []
-    variants = (
-        [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")]
-        if compare
-        else [(index.config.fusion, "newsbot")]
-    )
-    for fusion, label in variants:
-        variant = (
-            index
-            if fusion == index.config.fusion
-            else index.with_config(replace(index.config, fusion=fusion))
-        )
-        answers = [
-            answer(variant, q.question, v, encode_passages) for q, v in zip(questions, vectors, strict=True)
-        ]
-        table = markdown_table(score(zip(questions, answers, strict=True)))
-        sections.append(f"### {label} ({fusion})\n\n{table}")
-    removed_refs = abstention_split(records)
-    if not removed_refs:
-        sections.append(f"### abstention\n\nNot measured: {NO_REMOVABLE_GOLD}.")
-        return "\n\n".join(sections)
-    removed_ids = {a.info.id for a in index.articles if a.info.ref in removed_refs}
-    reduced = index.without_articles(removed_ids)
-    unanswerable = [
-        answer(reduced, q.question, v)
-        for q, v in zip(questions, vectors, strict=True)
-        if q.gold_article in removed_refs
-    ]
-    answerable = [
-        answer(reduced, q.question, v)
-        for q, v in zip(questions, vectors, strict=True)
-        if q.gold_article not in removed_refs
-    ]
-    sections.append(
-        "### abstention (gold articles of half the Belebele pairs removed)\n\n"
-        + abstention_scores(unanswerable, answerable).markdown()
-    )
-    return "\n\n".join(sections)
 
 
 def _stored(info: ArticleInfo) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
-from retrieval.answer import answer
+from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
@@ -38,6 +38,7 @@ from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
 from retrieval.prepare import external_id, normalize_language, prepare_article
+from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
@@ -247,13 +248,14 @@ class Library:
         index = self._index
         answer = await self._cpu_bound(self._answer, index, query)
         took = (time.perf_counter() - started) * 1000
-        return Answer(question, answer.citations, answer.articles, answer.abstained, answer.reason, took)
+        return replace(answer, question=question, took_ms=took)
 
     def _answer(self, index: CorpusIndex, query: str) -> Answer:
-        if not len(index):
+        if not len(index) or not has_content(query):
             return answer(index, query, np.zeros(index.dim, np.float32))
-        vector = self.encoder.encode_queries([query])[0]
-        return answer(index, query, vector, self.encoder.encode_passages)
+        text = prepared_question(index, query)
+        vector = self.encoder.encode_queries([text])[0]
+        return answer(index, text, vector, self.encoder.encode_passages, asked=query)
 
     # -- adding -------------------------------------------------------------------------------
 

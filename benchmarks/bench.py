@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import snapshot
 from library import Library, jsonl_lines, parse_import_line
-from retrieval.answer import answer_from
+from retrieval.answer import answer_from, prepared_question, reread_in_context, score_sentences
 from retrieval.cleaning import clean_text
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import Encoder, load_encoder
@@ -150,22 +150,32 @@ async def query_latency(library: Library, questions: list[str]) -> dict[str, obj
 
     def stages() -> dict[str, list[float]]:
         index, encoder = library.index, library.encoder
-        out: dict[str, list[float]] = {k: [] for k in ("embed", "dense", "bm25", "fusion", "sentences")}
+        names = ("prepare", "embed", "dense", "bm25", "fusion", "sentences", "sentences_ungrounded")
+        out: dict[str, list[float]] = {k: [] for k in names}
         for q in questions:
             t0 = time.perf_counter()
-            vector = encoder.encode_queries([q])[0]
+            text = prepared_question(index, q)
             t1 = time.perf_counter()
-            evidence = index.evidence(q, vector)
+            vector = encoder.encode_queries([text])[0]
             t2 = time.perf_counter()
-            index.rank(evidence)
+            evidence = index.evidence(text, vector, asked=q)
             t3 = time.perf_counter()
-            answer_from(index, evidence, encode_passages=encoder.encode_passages)  # quotes re-read too
+            ranked = index.rank(evidence)
             t4 = time.perf_counter()
-            out["embed"].append((t1 - t0) * 1000)
+            answer_from(index, evidence, encode_passages=encoder.encode_passages)  # quotes re-read too
+            t5 = time.perf_counter()
+            # The same, without what grounding adds (the question's terms, what the quotes
+            # support, the order by support): the ratio of the two is the grounding's cost.
+            candidates, _ = score_sentences(index, ranked, index.config)
+            reread_in_context(index, candidates, evidence, index.config, encoder.encode_passages)
+            t6 = time.perf_counter()
+            out["prepare"].append((t1 - t0) * 1000)
+            out["embed"].append((t2 - t1) * 1000)
             out["dense"].append(evidence.dense_seconds * 1000)
             out["bm25"].append(evidence.lexical_seconds * 1000)
-            out["fusion"].append((t3 - t2) * 1000)
-            out["sentences"].append(max(t4 - t3 - (t3 - t2), 0.0) * 1000)
+            out["fusion"].append((t4 - t3) * 1000)
+            out["sentences"].append(max(t5 - t4 - (t4 - t3), 0.0) * 1000)
+            out["sentences_ungrounded"].append((t6 - t5) * 1000)
         return out
 
     split = await asyncio.to_thread(stages)

@@ -1,52 +1,35 @@
-"""When to say "nothing in the library answers this": the abstention rule and its two signals.
+"""When to say "nothing in the library answers this": the abstention rule and its signals.
 
 e5 cosines of a question against unrelated text sit in a narrow band (about 0.80-0.88), so the best
 sentence's cosine alone cannot tell "the library has the answer" from "the library has something
-on a nearby topic". A second, per-question signal helps: how far the best article *stands out*
-from the other articles of its language for this query, in standard deviations, beyond what the
-best of that many unrelated articles reaches by chance. An answering article usually stands well
-clear of the crowd; when the answer is missing, the best hit is merely the top of the crowd.
-The score measured is the one that ranks the articles (dense plus the question's BM25 share,
-``CorpusIndex.rank``): an article that e5 *and* the question's words single out stands further
-from the crowd than one that e5 alone prefers.
+on a nearby topic". Three more signals help:
 
-The rule answers when ``evidence + weight x standout >= bar``. A library too small to have a crowd
-(fewer than ``min_articles`` articles in every language: a family chat's handful of articles) has
-no standout to measure, so there the rule is a plain evidence bar, ``bar_without_crowd``, fitted
-the same way on the evidence alone. (It used to be ``bar`` with the standout counted as 0, which
-is stricter than an evidence-only fit by 0.008: answerable questions over a few articles that
-score 0.834-0.840 were refused.)
+- the *standout*: how far the best article stands out from the other articles of its language
+  for this query, in standard deviations, beyond what the best of that many unrelated articles
+  reaches by chance (measured on the score that ranks the articles, dense plus the question's
+  BM25 share: an article that e5 *and* the question's words single out stands further from the
+  crowd). A library too small to have a crowd has none, and its own bar.
+- the *support*: the share of the question's content (its terms, weighed by how specific they
+  are) that the first quote, read with its article's title, lead and previous sentence, holds
+  (``retrieval/grounding.py``). "How many people died in the Bandung earthquake?" finds a
+  flood's "Two people died" close in e5's space, but the quote holds neither "Bandung" nor
+  "earthquake". Across languages only names, figures and cognates can match, so support there
+  has its own weight.
+- what is *missing*: the information of the most specific term the quote leaves unsupported
+  (same language only).
 
-Where the numbers come from (issue 4; the evaluation scripts were scratch work, the fitting is
-``fit_rule``): on the dev set the gold articles of half the Belebele questions are removed
-(``abstention_split`` seeds 0-4), then ``fit_rule`` is refitted inside 5 folds grouped by gold
-article. Out of fold, averaged over the 5 splits, the rule with the standout of the dense score
-alone abstained on 57% of the questions whose gold article is gone (46-61% by split) at 3.0% of
-the answerable ones; the evidence bar alone, refitted the same way, manages 48% at 2.9%.
-Measuring the standout on the fused score instead (no new tunable) catches more: at the same
-2.5% training quantile 63% at 3.6% on seeds 0-4, and over split seeds 0-19 (a scratch
-experiment, same folds and fitting) 63% at 3.1% against 56% at 2.9%; compared at equal answerable
-abstention (3%) it gains 6-7 points over seeds 0-19, within English and within Indonesian
-questions alike, and wins on about 70% of the seeds, not all. To stay within 3% the bar is now
-set at the 2.25% quantile (``fit_rule``): 59% (47-69% by split) at 3.0% on seeds 0-4, 58% at 2.6%
-over seeds 0-19. Part of the gain is a shift: English questions (their BM25 weight is lower, and
-over Indonesian passages their words rarely match) are abstained on more (13% -> 17% of the
-answerable ones), Indonesian ones less (1.6% -> 1.2%). With the language baseline's informed
-prior and ``language_prior_articles`` 200 (session 5) the refit rule reaches 60% (52-68% by
-split) at 2.8% on seeds 0-4.
-The issue's target (80% at <= 3%) is not reached. No other signal tried (margins, gaps, fused
-score level, lexical and name coverage (the question's capitalized words found in the top
-article; in the top 2-5 articles, +2 points over split seeds 0-19 with a weight that changes sign
-between folds), unknown terms, hubness, agreement of the dense and BM25 top articles, a
-per-question null from the k-th best article or sentence, the best sentence against the rest of
-its article, separate rules per question language) added to these two.
+The rule answers when ``evidence + weight x standout + support terms - missing term`` clears a
+bar; ``fit_rule`` chooses the weights and the bars on the libraries users meet
+(``retrieval/scenarios.py``), inside folds, in ``newsbot tune``. The history of the rule and the
+signals measured without gain are in docs/quality-history.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,47 +45,78 @@ target, because a bar set on training folds lets a little more through on new qu
 
 
 @dataclass(frozen=True, slots=True)
-class AbstentionRule:
-    """Answer iff ``evidence + weight * standout >= bar`` (standout 0 when it cannot be measured).
+class Signals:
+    """What the abstention rule weighs for one question (``retrieval/answer.py`` measures it).
 
-    ``weight`` and ``bar`` come from ``fit_rule`` over dev splits 0-4 pooled (``newsbot tune``'s
-    "Fitted on every question"), with the standout measured on the fused ranking score and the
-    retrieval tunables of ``RetrievalConfig`` (chunk_weight 0.75, language_prior_articles 200,
-    article_prior_weight 1.0, the BM25 weights: the evidence's and the standout's scale depend on
-    them, so refit when they change; with language_prior_articles 20 it was weight 0.0280, bar
-    0.841). The 25 fold fits (5 splits x 5 folds) ranged 0.013-0.065 in weight and 0.84-0.86 in
-    bar, so only the first two digits of the weight mean anything. With the dense score's
-    standout and the 2.5% quantile the same fit gave weight 0.0216, bar 0.835.
-    ``bar_without_crowd`` is the same quantile of the evidence alone, fitted where it applies:
-    each answerable dev question asked of its gold article alone (``newsbot tune``). Fitted on
-    the whole library instead (0.833), it refused 10% of the answerable questions in simulated
-    libraries of 1-16 dev articles: there the best sentence has no sibling passages lifting it,
-    and that evidence hardly depends on the library's size (its 2.25% quantile is 0.819 at 1, 4,
-    8 and 16 articles). Out of fold in one-article libraries 0.819 refuses 2.8% of the
-    answerable questions and 93% of the Belebele ones asked of another article; in the 1-16
-    article simulation, 2% of the answerable and 76% of such unanswerable questions (90% at one
-    article), and 39% of questions whose library holds articles sharing their names but not
-    the answer (57% with 0.833). Both bars lie below the seed article's weakest answer (0.847,
-    "when did Xi meet Biden") and above its most tempting absent topic (0.812). ``min_articles``
-    is not tuned: a z-score over fewer articles is mostly noise.
+    ``support`` is the share of the question's content (its terms weighed by how specific they
+    are, ``retrieval/grounding.py``) that the first quote, read with its article's title, lead
+    and previous sentence, supports; ``missing`` is the information of the most specific term it
+    leaves unsupported, over ``MAX_INFORMATION`` (0 when none is). ``cross_lingual``: the first
+    quote is in another language than the question, where words rarely match and only names,
+    figures and cognates can support it."""
+
+    evidence: float
+    standout: float | None
+    support: float = 0.0
+    missing: float = 0.0
+    cross_lingual: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """One side of the rule: answer iff ``evidence + standout x standout + support term -
+    missing term >= bar``, where the support term is ``support`` (``cross_lingual_support``
+    across languages) x the quote's support and the missing term ``missing`` x the most specific
+    unsupported term's information (same language only: across languages a term's absence says
+    little)."""
+
+    bar: float
+    support: float = 0.0
+    cross_lingual_support: float = 0.0
+    missing: float = 0.0
+    standout: float = 0.0
+
+    def score(self, signals: Signals) -> float:
+        """Everything but the bar."""
+        support = self.cross_lingual_support if signals.cross_lingual else self.support
+        missing = 0.0 if signals.cross_lingual else self.missing
+        lift = self.standout * (signals.standout or 0.0)
+        return signals.evidence + lift + support * signals.support - missing * signals.missing
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionRule:
+    """Two sides, each fitted where it applies: ``crowd`` for a library with at least
+    ``min_articles`` articles in some language (a newsroom's, where the standout can be
+    measured), ``small`` for one without (a family chat's handful: no standout, and the support
+    carries more of the decision, as the evidence of an unrelated article's best sentence is
+    as high as in a big library but what it supports is far less).
+
+    The values come from ``fit_rule`` (``newsbot tune``) over the dev questions asked of the
+    libraries users meet (``retrieval/scenarios.py``: small libraries, the whole library without
+    their answers, near topics), split seeds 0-2; README "Quality" gives the out-of-fold
+    figures. ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
     """
 
-    weight: float = 0.0270
-    bar: float = 0.845
-    bar_without_crowd: float = 0.819
+    crowd: Weights = Weights(bar=0.8403, support=0.06, missing=0.04, standout=0.02)
+    small: Weights = Weights(bar=0.8299, support=0.08, cross_lingual_support=0.06)
     min_articles: int = 20
 
-    def margin(self, evidence: float, standout: float | None) -> float:
-        """How far the question clears the bar (negative: abstain); comparable across questions."""
-        if standout is None:
-            return evidence - self.bar_without_crowd
-        return evidence + self.weight * standout - self.bar
+    def side(self, signals: Signals) -> Weights:
+        return self.small if signals.standout is None else self.crowd
 
-    def answers(self, evidence: float, standout: float | None) -> bool:
-        return self.margin(evidence, standout) >= 0.0
+    def margin(self, signals: Signals) -> float:
+        """How far the question clears the bar (negative: abstain); comparable across questions."""
+        side = self.side(signals)
+        return side.score(signals) - side.bar
+
+    def answers(self, signals: Signals) -> bool:
+        return self.margin(signals) >= 0.0
 
 
 DEFAULT_RULE = AbstentionRule()
+NEVER_ABSTAIN = AbstentionRule(Weights(bar=float("-inf")), Weights(bar=float("-inf")))
+"""Quotes every question (the tuner's sentence stages, which judge only what is quoted)."""
 
 
 def adjusted_evidence(best_evidence: float, cross_lingual: bool) -> float:
@@ -138,42 +152,119 @@ def standout(
     return best
 
 
+CROWD_GRID: dict[str, tuple[float, ...]] = {
+    "support": (0.0, 0.02, 0.04, 0.06, 0.08, 0.12),
+    "cross_lingual_support": (0.0, 0.02, 0.04, 0.06, 0.08, 0.12),
+    "standout": (0.0, 0.01, 0.02, 0.03),
+    "missing": (0.0, 0.02, 0.04),
+}
+SMALL_GRID: dict[str, tuple[float, ...]] = {
+    "support": (0.0, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24),
+    "cross_lingual_support": (0.0, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24),
+    "missing": (0.0, 0.02, 0.04, 0.08),
+}
+"""The values ``fit_rule`` tries on each side: coarse on purpose (dev is a few hundred questions)."""
+
+
 def fit_rule(
-    evidence: np.ndarray,
-    standouts: np.ndarray,
-    answerable: np.ndarray,
+    signals: Sequence[Signals],
+    answerable: Sequence[bool],
+    groups: Sequence[str],
     *,
-    evidence_alone: np.ndarray | None = None,
     max_false_abstention: float = MAX_FALSE_ABSTENTION,
     base: AbstentionRule = DEFAULT_RULE,
+    grids: tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, ...]]] = (CROWD_GRID, SMALL_GRID),
 ) -> AbstentionRule:
-    """Refit ``weight``, ``bar`` and ``bar_without_crowd`` on labelled questions (``standouts``
-    may hold NaN for None).
+    """The rule that declines the most questions without an answer while declining at most
+    ``max_false_abstention`` of the answerable ones, on each side (``AbstentionRule``) apart.
 
-    The weight is the direction of an L2-regularized logistic regression of "answerable" on
-    standardized (evidence, standout); the bar is the largest that leaves at most
-    ``max_false_abstention`` of the answerable questions below it, and ``bar_without_crowd``
-    likewise for the evidence alone: the evidence of ``evidence_alone`` when given (answerable
-    questions each asked of its gold article alone, the small libraries where that bar applies),
-    else of the answerable questions here. 2.25% rather than the 3%
-    target because a bar set on training folds lets a little more through on new questions
-    (at 2.5% the held-out folds of split seeds 0-4 lost 3.6% of their answerable questions).
-    """
-    x = np.column_stack([evidence, np.nan_to_num(np.asarray(standouts, np.float64))]).astype(np.float64)
-    y = np.asarray(answerable, bool)
-    if y.all() or not y.any():
+    For each combination of weights in a side's grid, its bar is set at that share of the
+    side's answerable questions (``bar_for``); the combination kept declines the largest share of
+    the side's unanswerable questions averaged over ``groups`` (each kind of library counts the
+    same, however many questions it has). Ties keep the first combination in grid order (the
+    simpler one). A side with no question keeps ``base``'s weights. ``NotEnoughData`` when there
+    are no unanswerable questions, or a side has questions but no answerable one."""
+    table = _Table.of(signals, answerable, groups)
+    if not (~table.answerable).any() or not table.answerable.any():
         raise NotEnoughData("fitting the abstention rule needs both answerable and unanswerable questions")
-    mean, spread = x.mean(0), x.std(0)
-    spread[spread == 0] = 1.0
-    coef = _logistic((x - mean) / spread, y.astype(np.float64))
-    if coef[0] <= 0:
-        raise NotEnoughData(
-            "in these questions higher evidence does not mean answerable: nothing to calibrate"
+    sides = []
+    for crowd, grid, kept in ((True, grids[0], base.crowd), (False, grids[1], base.small)):
+        on_side = table.crowd == crowd
+        if not on_side.any():
+            sides.append(kept)
+            continue
+        sides.append(table.fitted_side(on_side, grid, max_false_abstention))
+    return replace(base, crowd=sides[0], small=sides[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Labelled signals as columns, for trying many weights at once."""
+
+    signals: tuple[Signals, ...]
+    crowd: np.ndarray
+    answerable: np.ndarray
+    groups: np.ndarray
+
+    @classmethod
+    def of(cls, signals: Sequence[Signals], answerable: Sequence[bool], groups: Sequence[str]) -> _Table:
+        return cls(
+            tuple(signals),
+            np.array([s.standout is not None for s in signals], bool),
+            np.asarray(answerable, bool),
+            np.asarray(groups, object),
         )
-    weight = float(coef[1] / spread[1]) / float(coef[0] / spread[0])
-    bar = bar_for(x[y, 0] + weight * x[y, 1], max_false_abstention)
-    alone = x[y, 0] if evidence_alone is None else evidence_alone
-    return AbstentionRule(weight, bar, bar_for(alone, max_false_abstention), base.min_articles)
+
+    def fitted_side(self, on_side: np.ndarray, grid: dict[str, tuple[float, ...]], share: float) -> Weights:
+        if not (self.answerable & on_side).any():
+            raise NotEnoughData(
+                "no answerable question to set a bar by (are their gold articles in the library?)"
+            )
+        picked = [s for s, keep in zip(self.signals, on_side, strict=True) if keep]
+        answerable, groups = self.answerable[on_side], self.groups[on_side]
+        unanswerable_groups = sorted(set(groups[~answerable].tolist()))
+        columns = _Columns.of(picked)
+        best: tuple[float, Weights] | None = None
+        names = list(grid)
+        for values in itertools.product(*grid.values()):
+            weights = Weights(bar=0.0, **dict(zip(names, values, strict=True)))
+            scores = columns.scores(weights)
+            weights = replace(weights, bar=bar_for(scores[answerable], share))
+            declined = scores < weights.bar
+            value = (
+                float(np.mean([declined[(groups == g) & ~answerable].mean() for g in unanswerable_groups]))
+                if unanswerable_groups
+                else 0.0
+            )
+            if best is None or value > best[0] + 1e-12:
+                best = (value, weights)
+        assert best is not None
+        return best[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    evidence: np.ndarray
+    standout: np.ndarray  # 0 where there is no crowd
+    support: np.ndarray
+    missing: np.ndarray
+    cross_lingual: np.ndarray
+
+    @classmethod
+    def of(cls, signals: Sequence[Signals]) -> _Columns:
+        return cls(
+            np.array([s.evidence for s in signals], np.float64),
+            np.array([s.standout or 0.0 for s in signals], np.float64),
+            np.array([s.support for s in signals], np.float64),
+            np.array([s.missing for s in signals], np.float64),
+            np.array([s.cross_lingual for s in signals], bool),
+        )
+
+    def scores(self, w: Weights) -> np.ndarray:
+        """``Weights.score`` of every row."""
+        support = np.where(self.cross_lingual, w.cross_lingual_support, w.support)
+        missing = np.where(self.cross_lingual, 0.0, w.missing)
+        return self.evidence + w.standout * self.standout + support * self.support - missing * self.missing
 
 
 def bar_for(scores: np.ndarray, share: float = MAX_FALSE_ABSTENTION) -> float:
@@ -184,20 +275,3 @@ def bar_for(scores: np.ndarray, share: float = MAX_FALSE_ABSTENTION) -> float:
         )
     sample = np.sort(np.asarray(scores, np.float64))
     return float(sample[int(np.floor(share * len(sample)))])
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
-    """Slopes of a logistic regression with intercept (Newton's method; the intercept is not
-    penalized). Small and exact enough for two features and a few thousand rows."""
-    design = np.column_stack([np.ones(len(x)), x])
-    beta = np.zeros(design.shape[1])
-    penalty = np.diag([0.0] + [l2] * x.shape[1])
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
-        gradient = design.T @ (y - p) - penalty @ beta
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
-        step = np.linalg.solve(hessian, gradient)
-        beta += step
-        if float(np.abs(step).max()) < 1e-10:
-            break
-    return beta[1:]

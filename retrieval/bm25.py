@@ -364,6 +364,17 @@ class LexicalIndex:
         """The query terms some live chunk holds."""
         return [t for t in query_terms if self._df_of(t) > 0]
 
+    def holders(self, term: str, limit: int) -> np.ndarray:
+        """Up to ``limit`` live rows holding ``term``, the oldest first."""
+        term_id = self._vocabulary.get(term)
+        if term_id is None:
+            return _EMPTY_INT
+        found = []
+        for segment in (self._base, self._tail):
+            rows = segment.postings(term_id)[0]
+            found.append(rows[self._alive[rows]][:limit])
+        return np.concatenate(found)[:limit]
+
     def _df_of(self, term: str) -> int:
         term_id = self._vocabulary.get(term)
         return int(self._df[term_id]) if term_id is not None and term_id < len(self._df) else 0

@@ -75,7 +75,7 @@ class RetrievalConfig:
     # (4 folds of 5, every time), so it is gone.
     answer_articles: int = 3
     max_sentences: int = 3
-    sentence_margin: float = 0.06
+    sentence_margin: float = 0.03
     article_prior_weight: float = 1.0
     # A sentence that can hold the kind of answer the question asks for (a date for "kapan" /
     # "when", a number for "berapa" / "how many", a name for "siapa" / "who" / "di mana") gets
@@ -83,7 +83,7 @@ class RetrievalConfig:
     # ``retrieval/answer_kinds.py``). *Cross-validated*: 4 folds chose 0.02, one 0.03.
     # Out of fold, the gold answer inside the quotes: FacQA .84 -> .86, TyDi .79 -> .80;
     # quotes from the gold article en→id .77 -> .79; ranking and abstention unchanged.
-    answer_kind_weight: float = 0.02
+    answer_kind_weight: float = 0.03
     # The best quote candidates are re-read in context (after the start of their article's
     # lead, ``retrieval.answer.reread_in_context``), and their score moves by this weight x (in-context
     # cosine - own cosine). *Cross-validated*: 3 folds chose 0.5, two 0.75 (with 3 candidates
@@ -93,6 +93,12 @@ class RetrievalConfig:
     # constant bonus for every non-lead sentence, the control, does not do this (in sample TyDi
     # .84 -> .83-.86 and FacQA down to .75).
     context_weight: float = 0.5
+    # The answer first: the best few candidates move by this weight x the share of the
+    # question's content they support (``answer.order_by_support``), and a quote after the
+    # first is added only when it supports at least ``added_support`` more of it (None: any
+    # candidate within the margin is added).
+    quote_support_weight: float = 0.08
+    added_support: float | None = None
 
     # Abstention: answer only if the best sentence's evidence (cross-lingual ones get 0.03 back),
     # plus a weight x how far the best article's fused score stands out from the rest of the

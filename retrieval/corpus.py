@@ -9,22 +9,24 @@ being answered in a worker thread always sees one consistent library while an im
 from __future__ import annotations
 
 import hashlib
-import inspect
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from retrieval import lexical as tokenizer_module
 from retrieval.abstention import CROSS_LINGUAL_ALLOWANCE
 from retrieval.bm25 import LexicalIndex, LexicalState
 from retrieval.config import RetrievalConfig
 from retrieval.fusion import convex, reciprocal_rank
-from retrieval.lexical import tokenize
+from retrieval.lexical import STOPWORDS, TOKENIZER_VERSION, fold, tokenize
 from retrieval.sentences import detect_language
 from retrieval.types import ArticleInfo, IndexedArticle
+
+_WORD = re.compile(r"\w+")
 
 # The metadata of a restored slot whose article has left the database (the slot is dead).
 _GONE = ArticleInfo(id=-1, ref="", title=None, outlet=None, author=None, published=None, url=None, lang="und")
@@ -35,7 +37,7 @@ class QueryEvidence:
     """What the index knows about one question before any fusion tunable is applied; the
     tuner computes it once per question and then tries many configurations on it."""
 
-    question: str
+    question: str  # as the pipeline reads it (``retrieval/questions.py``: one text per typing)
     terms: list[str]
     best_chunk: np.ndarray  # per article: cosine of its best chunk
     best_sentence: np.ndarray  # per article: cosine of its best sentence
@@ -46,6 +48,7 @@ class QueryEvidence:
     known_terms: int = 0  # distinct query terms some live chunk holds
     dense_seconds: float = 0.0  # time spent on each signal (the benchmark reports them)
     lexical_seconds: float = 0.0
+    asked: str | None = None  # the question as typed, when it differs (answers show this one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,6 @@ class RankedArticles:
     fused: np.ndarray
     dense: np.ndarray
     evidence: QueryEvidence
-
 
 
 class _BlockWriter:
@@ -153,6 +155,9 @@ class CorpusIndex:
     DEAD_SHARE = 0.3
     # The chunks of this many densely best articles are always BM25-scored, whatever their terms.
     DENSE_CANDIDATES = 100
+    # Chunks read to learn how the library writes a word (``written_form``): enough to outvote
+    # a headline's capitals, few enough to cost well under a millisecond a word.
+    WRITTEN_FORM_CHUNKS = 8
 
     def __init__(self, articles: Sequence[IndexedArticle], config: RetrievalConfig, *, dim: int) -> None:
         self.config = config
@@ -269,6 +274,30 @@ class CorpusIndex:
     def article_at(self, slot: int) -> IndexedArticle:
         return self._slots[slot]
 
+    def written_form(self, term: str) -> str | None:
+        """How the library usually writes ``term`` (a folded BM25 term): its most frequent
+        spelling among ``WRITTEN_FORM_CHUNKS`` chunks holding it, counting only words inside a
+        sentence (a sentence's first word is capitalized whatever it is), lower case on a tie;
+        None when no live chunk holds it inside a sentence. The canonical question's letter case
+        comes from here."""
+        forms: Counter[str] = Counter()
+        for row in self.lexical.holders(term, self.WRITTEN_FORM_CHUNKS).tolist():
+            slot = int(self._chunk_slot[row])
+            article = self._slots[slot]
+            first, last = article.chunk_bounds[row - self.chunk_offsets[slot]].tolist()
+            start, end = int(article.sentence_bounds[first][0]), int(article.sentence_bounds[last - 1][1])
+            for text in (article.info.title or "", article.text[start:end]):
+                for match in _WORD.finditer(text):
+                    if fold(match.group(0)) == term:
+                        before = text[: match.start()].rstrip()
+                        if before and before[-1] not in '.!?\n"“”:':
+                            forms[match.group(0)] += 1
+        if not forms:
+            return None
+        most = max(forms.values())
+        tied = [form for form, count in forms.items() if count == most]
+        return next((form for form in tied if form.islower()), tied[0])
+
     def with_articles(self, added: Sequence[IndexedArticle]) -> CorpusIndex:
         """A snapshot with ``added`` searchable (replacing any stored under the same ids); costs
         the added articles' rows, not the library's."""
@@ -312,7 +341,16 @@ class CorpusIndex:
             return CorpusIndex(self.articles, config, dim=self.dim)
         return self._successor(config=config)
 
-    def evidence(self, question: str, query_vector: np.ndarray) -> QueryEvidence:
+    def live_slots(self) -> np.ndarray:
+        """The slots of the live articles, in slot order."""
+        return self._live
+
+    def article_terms(self, slot: int) -> list[str]:
+        """The BM25 terms of an article's title and text (the grounding reads them)."""
+        article = self._slots[slot]
+        return tokenize(f"{article.info.title or ''} {article.text}")
+
+    def evidence(self, question: str, query_vector: np.ndarray, *, asked: str | None = None) -> QueryEvidence:
         """Score every article densely (its best chunk and its best sentence) and lexically (its
         best chunk's scaled BM25); no tunable but BM25's own k1 and b is involved yet.
 
@@ -349,6 +387,7 @@ class CorpusIndex:
             known_terms=len(set(self.lexical.known_terms(terms))),
             dense_seconds=dense_done - started,
             lexical_seconds=time.perf_counter() - dense_done,
+            asked=asked if asked != question else None,
         )
 
     def rank(self, evidence: QueryEvidence, config: RetrievalConfig | None = None) -> RankedArticles:
@@ -465,11 +504,16 @@ def _best_per_slot(scores: np.ndarray, offsets: np.ndarray, dead: np.ndarray) ->
     return best
 
 
+CHUNK_TERMS_VERSION = 1
+"""Bump when ``_chunk_terms`` gives a chunk other terms (say, without its title's)."""
+
+
 def lexical_fingerprint() -> str:
-    """Changes whenever the terms a chunk gets could change (the tokenizer, its stopwords, or
-    ``_chunk_terms``): a saved index with another fingerprint holds stale postings."""
-    source = inspect.getsource(tokenizer_module) + inspect.getsource(_chunk_terms)
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    """Changes whenever the terms a chunk gets could change: the tokenizer's version, its
+    stopwords, or ``_chunk_terms``'s version. A saved index with another fingerprint holds stale
+    postings and is rebuilt; an edited comment no longer discards it."""
+    versions = f"tokenize {TOKENIZER_VERSION}; chunks {CHUNK_TERMS_VERSION}; stopwords "
+    return hashlib.sha256((versions + " ".join(sorted(STOPWORDS))).encode()).hexdigest()[:16]
 
 
 def _chunk_terms(article: IndexedArticle) -> list[list[str]]:

@@ -21,6 +21,7 @@ class LabelledQuestion:
     answers: tuple[str, ...]
     is_span: bool
     source: str = "?"  # the dataset ("belebele": passages no other passage answers)
+    answer_doc_ids: tuple[str, ...] = ()  # other articles labelled as holding a gold answer
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> LabelledQuestion:
@@ -36,7 +37,12 @@ class LabelledQuestion:
             answers=tuple(str(a) for a in answers) if isinstance(answers, (list, tuple)) else (),
             is_span=record.get("answer_type") == "span",
             source=source,
+            answer_doc_ids=_strings(record.get("answer_doc_ids")),
         )
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,8 @@ class GroupScores:
     span_n: int
     answer_in_citation: float  # span questions: gold answer inside the cited sentences
     abstained: float
+    answer_in_first: float = 0.0  # span questions: gold answer inside the first quote
+    quotes: float = 0.0  # mean quotes per answer given
 
     def row(self) -> list[str]:
         span = f"{self.answer_in_citation:.2f}" if self.span_n else "–"
@@ -63,11 +71,25 @@ class GroupScores:
             f"{self.mrr_at_10:.3f}",
             f"{self.cited_gold:.2f}",
             span,
+            f"{self.answer_in_first:.2f}" if self.span_n else "–",
+            f"{self.quotes:.1f}",
             f"{self.abstained:.2f}",
         ]
 
 
-HEADER = ["group", "n", "R@1", "R@5", "R@10", "MRR@10", "cited gold", "answer in cited", "abstained"]
+HEADER = [
+    "group",
+    "n",
+    "R@1",
+    "R@5",
+    "R@10",
+    "MRR@10",
+    "cited gold",
+    "answer in cited",
+    "answer in 1st quote",
+    "quotes",
+    "abstained",
+]
 
 
 def rank_of(gold: str, ranked: Sequence[str]) -> int | None:
@@ -102,14 +124,33 @@ def _score_group(group: str, pairs: list[tuple[LabelledQuestion, Answer]]) -> Gr
     cited_gold = sum(1 for q, a in pairs if any(c.article.ref == q.gold_article for c in a.citations)) / n
     spans = [(q, a) for q, a in pairs if q.is_span and q.answers]
     inside = sum(1 for q, a in spans if answer_in_citations(q.answers, a)) / len(spans) if spans else 0.0
+    first = (
+        sum(1 for q, a in spans if answer_in_citations(q.answers, a, first_only=True)) / len(spans)
+        if spans
+        else 0.0
+    )
     abstained = sum(1 for _, a in pairs if a.abstained) / n
+    answered = [a for _, a in pairs if not a.abstained]
+    quotes = sum(len(a.citations) for a in answered) / len(answered) if answered else 0.0
     return GroupScores(
-        group, n, recall(1), recall(5), recall(10), mrr, cited_gold, len(spans), inside, abstained
+        group,
+        n,
+        recall(1),
+        recall(5),
+        recall(10),
+        mrr,
+        cited_gold,
+        len(spans),
+        inside,
+        abstained,
+        first,
+        quotes,
     )
 
 
-def answer_in_citations(answers: Sequence[str], answer: Answer) -> bool:
-    cited = " ".join(c.text for c in answer.citations).casefold()
+def answer_in_citations(answers: Sequence[str], answer: Answer, *, first_only: bool = False) -> bool:
+    """Whether a gold answer string is inside the quotes (the first quote alone, if asked)."""
+    cited = " ".join(c.text for c in answer.citations[: 1 if first_only else None]).casefold()
     return any(a.casefold().strip() and a.casefold().strip() in cited for a in answers)
 
 
@@ -119,36 +160,87 @@ def markdown_table(rows: Sequence[GroupScores]) -> str:
     return "\n".join(lines)
 
 
-def abstention_split(records: Sequence[Mapping[str, object]], seed: int = 0) -> set[str]:
-    """Gold articles to remove so that a fixed random half of the Belebele questions (and their
-    other-language twins, joined by ``pair_id``) have no answer in the library."""
-    import random
-
-    def unit(r: Mapping[str, object]) -> str:  # twins share a pair_id; en→en questions have none
-        return str(r.get("pair_id") or r["id"])
-
-    units = sorted({unit(r) for r in records if r.get("source") == "belebele"})
-    chosen = set(random.Random(seed).sample(units, len(units) // 2))
-    return {str(r["article_id"]) for r in records if r.get("source") == "belebele" and unit(r) in chosen}
-
-
 @dataclass(frozen=True, slots=True)
-class AbstentionScores:
-    unanswerable: int
-    abstained_unanswerable: float
+class UserView:
+    """What users of one scenario saw, over one group of questions (``retrieval/scenarios.py``).
+
+    Declining rates are over answerable and absent questions; the quote measures over the
+    answerable questions the bot answered (``span_*`` over those with a gold answer string)."""
+
+    scenario: str
+    group: str
     answerable: int
-    abstained_answerable: float
+    absent: int
+    absent_declined: float
+    answerable_declined: float
+    from_gold: float  # answered with a quote from the gold article (of all answerable)
+    span_answered: int
+    span_first: float  # a gold answer inside the first quote
+    span_any: float  # a gold answer inside some quote
+    quotes: float  # mean quotes per answer given
 
-    def markdown(self) -> str:
-        return (
-            "| questions | n | abstained |\n|---|---|---|\n"
-            f"| gold article removed | {self.unanswerable} | {self.abstained_unanswerable:.2f} |\n"
-            f"| gold article present | {self.answerable} | {self.abstained_answerable:.2f} |"
-        )
+    HEADER = (
+        "scenario",
+        "group",
+        "answerable",
+        "absent",
+        "absent declined",
+        "answerable declined",
+        "answered from gold",
+        "span in 1st quote",
+        "span in any quote",
+        "quotes per answer",
+    )
+
+    def row(self) -> list[str]:
+        def rate(value: float, n: int) -> str:
+            return f"{value:.2f}" if n else "–"
+
+        return [
+            self.scenario,
+            self.group,
+            str(self.answerable),
+            str(self.absent),
+            rate(self.absent_declined, self.absent),
+            rate(self.answerable_declined, self.answerable),
+            rate(self.from_gold, self.answerable),
+            rate(self.span_first, self.span_answered),
+            rate(self.span_any, self.span_answered),
+            rate(self.quotes, self.answerable),
+        ]
 
 
-def abstention_scores(unanswerable: Sequence[Answer], answerable: Sequence[Answer]) -> AbstentionScores:
-    def rate(answers: Sequence[Answer]) -> float:
-        return sum(a.abstained for a in answers) / len(answers) if answers else 0.0
+def user_view(
+    scenario: str, group: str, results: Sequence[tuple[LabelledQuestion, bool, Answer]]
+) -> UserView:
+    """Score (question, answerable, answer) triples of one scenario and group."""
+    answerable = [(q, a) for q, ok, a in results if ok]
+    absent = [a for _, ok, a in results if not ok]
+    answered = [(q, a) for q, a in answerable if not a.abstained]
+    spans = [(q, a) for q, a in answered if q.is_span and q.answers]
 
-    return AbstentionScores(len(unanswerable), rate(unanswerable), len(answerable), rate(answerable))
+    def share(flags: Iterable[bool], n: int) -> float:
+        return sum(flags) / n if n else 0.0
+
+    return UserView(
+        scenario,
+        group,
+        len(answerable),
+        len(absent),
+        share((a.abstained for a in absent), len(absent)),
+        share((a.abstained for _, a in answerable), len(answerable)),
+        share(
+            (any(c.article.ref == q.gold_article for c in a.citations) for q, a in answerable),
+            len(answerable),
+        ),
+        len(spans),
+        share((answer_in_citations(q.answers, a, first_only=True) for q, a in spans), len(spans)),
+        share((answer_in_citations(q.answers, a) for q, a in spans), len(spans)),
+        sum(len(a.citations) for _, a in answered) / len(answered) if answered else 0.0,
+    )
+
+
+def user_view_table(rows: Sequence[UserView]) -> str:
+    lines = ["| " + " | ".join(UserView.HEADER) + " |", "|" + "---|" * len(UserView.HEADER)]
+    lines += ["| " + " | ".join(r.row()) + " |" for r in rows]
+    return "\n".join(lines)

@@ -41,8 +41,14 @@ ENGLISH_STOPWORDS = frozenset(
 STOPWORDS = INDONESIAN_STOPWORDS | ENGLISH_STOPWORDS
 
 
+TOKENIZER_VERSION = 1
+"""Bump when ``tokenize`` could give other terms for the same text (the stopword lists are
+hashed into the saved index's fingerprint on their own): a saved index holds its postings."""
+
+
 @lru_cache(maxsize=200_000)
-def _fold(word: str) -> str:
+def fold(word: str) -> str:
+    """A word as BM25 and the grounding compare it: case-folded, accents stripped."""
     # Strip accents so "café" meets "cafe"; casefold handles ß and friends.
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -51,7 +57,7 @@ def _fold(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """BM25 terms of ``text`` in order (duplicates kept: term frequency matters). Written as one
     comprehension over ``findall`` because the whole library is tokenized at start-up."""
-    return [t for t in map(_fold, _WORD.findall(text)) if t not in STOPWORDS and t != "_"]
+    return [t for t in map(fold, _WORD.findall(text)) if t not in STOPWORDS and t != "_"]
 
 
 _SURFACE_WORD = re.compile(r"\w[\w'’-]*")

@@ -104,6 +104,11 @@ class Answer:
     abstained: bool
     reason: str | None
     took_ms: float = 0.0
+    # Why it abstained, for callers that word it themselves (the bot, in the user's language):
+    # "empty_library", "no_content" (no letter or digit), "not_mentioned" (``missing`` names the
+    # question's words no article holds, as the question wrote them), "not_close_enough".
+    reason_kind: str | None = None
+    missing: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {

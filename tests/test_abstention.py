@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from retrieval.abstention import (
     CROSS_LINGUAL_ALLOWANCE,
     DEFAULT_RULE,
     AbstentionRule,
+    Signals,
+    Weights,
     adjusted_evidence,
     bar_for,
     fit_rule,
@@ -93,75 +96,74 @@ def test_cross_lingual_evidence_gets_its_allowance_back() -> None:
     assert adjusted_evidence(0.81, cross_lingual=False) == 0.81
 
 
-def test_rule_weighs_standout_against_evidence() -> None:
-    rule = AbstentionRule(weight=0.02, bar=0.84)
-    assert rule.margin(0.82, 1.5) == pytest.approx(0.82 + 0.03 - 0.84)
-    assert rule.answers(0.82, 1.5)
-    assert not rule.answers(0.86, -1.5)  # a high cosine from an article that stands out from nothing
+def test_rule_weighs_standout_and_support_against_evidence() -> None:
+    rule = AbstentionRule(crowd=Weights(bar=0.84, standout=0.02, support=0.05, missing=0.04))
+    assert rule.margin(Signals(0.82, 1.5)) == pytest.approx(0.82 + 0.03 - 0.84)
+    assert rule.answers(Signals(0.82, 1.5))
+    assert not rule.answers(Signals(0.86, -1.5))  # a high cosine from an article that stands out from nothing
+    grounded = Signals(0.80, 1.0, support=0.8, missing=0.25)
+    assert rule.margin(grounded) == pytest.approx(0.80 + 0.02 + 0.05 * 0.8 - 0.04 * 0.25 - 0.84)
 
 
-def test_without_a_crowd_the_rule_is_the_plain_evidence_bar() -> None:
-    """One-article libraries: the seed article's weakest answer ("when did Xi meet Biden", 0.847)
-    is answered and its most tempting absent topic ("what is the price of bitcoin", 0.812) is not;
-    a small library's answer at 0.836 ("what did the governor of Jakarta say?") is quoted, which
-    the bar meant for a crowd (0.845) refused."""
-    assert DEFAULT_RULE.margin(0.85, None) == pytest.approx(0.85 - DEFAULT_RULE.bar_without_crowd)
-    assert DEFAULT_RULE.answers(0.847, None)
-    assert DEFAULT_RULE.answers(0.836, None)
-    assert not DEFAULT_RULE.answers(0.812, None)
-    assert DEFAULT_RULE.bar_without_crowd < DEFAULT_RULE.bar
+def test_across_languages_support_has_its_own_weight_and_nothing_is_missing() -> None:
+    """An English question over an Indonesian quote shares only names and figures with it: its
+    support weighs ``cross_lingual_support``, and a term it lacks says little."""
+    weights = Weights(bar=0.84, support=0.1, cross_lingual_support=0.02, missing=0.5)
+    rule = AbstentionRule(crowd=weights)
+    same = Signals(0.82, 0.0, support=0.5, missing=1.0)
+    across = replace(same, cross_lingual=True)
+    assert rule.margin(same) == pytest.approx(0.82 + 0.05 - 0.5 - 0.84)
+    assert rule.margin(across) == pytest.approx(0.82 + 0.01 - 0.84)
 
 
-def synthetic(n: int, weight: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Questions whose answerability depends on evidence + weight * standout, with noise."""
+def test_without_a_crowd_the_small_side_applies() -> None:
+    """No standout can be measured in a library of a few articles: its own bar and weights."""
+    rule = AbstentionRule(crowd=Weights(bar=0.9, standout=0.5), small=Weights(bar=0.8, support=0.1))
+    assert rule.margin(Signals(0.79, None, support=0.2)) == pytest.approx(0.79 + 0.02 - 0.8)
+    assert rule.margin(Signals(0.79, 0.1, support=0.2)) == pytest.approx(0.79 + 0.05 - 0.9)
+
+
+def labelled(n: int, seed: int) -> tuple[list[Signals], np.ndarray, list[str]]:
+    """Questions in two kinds of library: with a crowd ("removed") and without ("small"). Absent
+    ones have lower evidence, and far lower support; their standout is noise."""
     rng = np.random.default_rng(seed)
-    evidence = rng.normal(0.85, 0.03, n)
-    standouts = rng.normal(1.0, 1.5, n)
-    latent = evidence + weight * standouts + rng.normal(0, 0.01, n)
-    return evidence, standouts, latent > np.median(latent)
+    answerable = rng.random(n) < 0.5
+    crowd = rng.random(n) < 0.5
+    evidence = rng.normal(0.85, 0.02, n) - 0.015 * ~answerable
+    support = np.clip(rng.normal(0.7, 0.15, n) - 0.5 * ~answerable, 0, 1)
+    signals = [
+        Signals(float(e), float(z) if c else None, float(s))
+        for e, z, s, c in zip(evidence, rng.normal(0, 1, n), support, crowd, strict=True)
+    ]
+    return signals, answerable, ["removed" if c else "small" for c in crowd]
 
 
-def test_fit_rule_recovers_the_weight_and_keeps_false_abstention_under_the_target() -> None:
-    evidence, standouts, answerable = synthetic(4000, 0.02, seed=6)
-    rule = fit_rule(evidence, standouts, answerable, max_false_abstention=0.05)
-    assert rule.weight == pytest.approx(0.02, rel=0.15)
-    abstained = ~np.array([rule.answers(e, z) for e, z in zip(evidence, standouts, strict=True)])
-    assert abstained[answerable].mean() <= 0.05
-    assert abstained[~answerable].mean() > 0.6
+def test_fit_rule_finds_the_support_weight_and_keeps_false_abstention_under_the_target() -> None:
+    signals, answerable, groups = labelled(3000, seed=6)
+    rule = fit_rule(signals, answerable, groups, max_false_abstention=0.05)
+    assert rule.crowd.support > 0 and rule.small.support > 0
+    declined = ~np.array([rule.answers(s) for s in signals])
+    for group in ("removed", "small"):
+        in_group = np.array([g == group for g in groups])
+        assert declined[answerable & in_group].mean() <= 0.05
+    evidence_only = fit_rule(
+        signals, answerable, groups, max_false_abstention=0.05, grids=(NO_SUPPORT, NO_SUPPORT)
+    )
+    declined_alone = ~np.array([evidence_only.answers(s) for s in signals])
+    assert declined[~answerable].mean() > declined_alone[~answerable].mean() + 0.2
     assert rule.min_articles == DEFAULT_RULE.min_articles
-    alone = ~np.array([rule.answers(e, None) for e in evidence])
-    assert 0.04 <= alone[answerable].mean() <= 0.05  # the evidence-only bar, at the same quantile
 
 
-def test_the_bar_without_a_crowd_is_fitted_where_it_applies() -> None:
-    """Given the evidence of answerable questions each asked of its gold article alone (a small
-    library), the evidence-only bar is that sample's quantile, not the big library's."""
-    evidence, standouts, answerable = synthetic(4000, 0.02, seed=6)
-    alone = np.random.default_rng(10).normal(0.80, 0.01, 1000)
-    rule = fit_rule(evidence, standouts, answerable, evidence_alone=alone, max_false_abstention=0.05)
-    big_library = fit_rule(evidence, standouts, answerable, max_false_abstention=0.05)
-    assert rule.bar_without_crowd == bar_for(alone, 0.05) == pytest.approx(0.8 - 1.645 * 0.01, abs=0.002)
-    assert (alone < rule.bar_without_crowd).mean() <= 0.05
-    assert (rule.weight, rule.bar) == (big_library.weight, big_library.bar)
-    assert abs(rule.bar_without_crowd - big_library.bar_without_crowd) > 0.01
+NO_SUPPORT: dict[str, tuple[float, ...]] = {"support": (0.0,)}
 
 
 def test_no_bar_without_answerable_questions() -> None:
     """A fold whose other folds hold no gold article (a wrong --db) is not measurable, said so."""
     with pytest.raises(NotEnoughData, match="no answerable question"):
         bar_for(np.array([]))
-    evidence, standouts, answerable = synthetic(200, 0.02, seed=11)
-    with pytest.raises(NotEnoughData, match="no answerable question"):
-        fit_rule(evidence, standouts, answerable, evidence_alone=np.array([]))
-
-
-def test_fit_rule_gives_no_weight_to_a_useless_standout() -> None:
-    evidence, _, answerable = synthetic(4000, 0.0, seed=7)
-    noise = np.random.default_rng(8).normal(1.0, 1.5, 4000)
-    assert abs(fit_rule(evidence, noise, answerable).weight) < 0.002
 
 
 def test_fit_rule_needs_both_kinds_of_question() -> None:
-    evidence, standouts, _ = synthetic(50, 0.02, seed=9)
+    signals, _, groups = labelled(50, seed=9)
     with pytest.raises(NotEnoughData, match="both"):
-        fit_rule(evidence, standouts, np.ones(50, bool))
+        fit_rule(signals, np.ones(50, bool), groups)

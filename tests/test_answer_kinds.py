@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from retrieval.abstention import AbstentionRule
+from retrieval.abstention import NEVER_ABSTAIN
 from retrieval.answer import answer
 from retrieval.answer_kinds import AnswerKind, can_answer, expected_answer
 from retrieval.config import DEFAULT_CONFIG
@@ -77,8 +77,11 @@ def test_a_sentence_holding_a_date_moves_ahead_for_a_when_question() -> None:
         [0.86, 0.85],
     )
     query = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
-    always = AbstentionRule(weight=0.0, bar=-1.0, bar_without_crowd=-1.0)
-    plain = CorpusIndex([article], replace(DEFAULT_CONFIG, answer_kind_weight=0.0, abstention=always), dim=4)
+    plain = CorpusIndex(
+        [article],
+        replace(DEFAULT_CONFIG, answer_kind_weight=0.0, quote_support_weight=0.0, abstention=NEVER_ABSTAIN),
+        dim=4,
+    )
     first = answer(plain, "Kapan Perang Barito berakhir?", query).citations[0]
     assert first.text.startswith("Pertempuran")
     kinded = plain.with_config(replace(plain.config, answer_kind_weight=0.02))

@@ -129,7 +129,7 @@ def test_sql_lives_only_in_index() -> None:
     outside = [
         path for path in python_files(REPO) if path.relative_to(REPO).parts[0] not in ("index", "tests")
     ]
-    assert REPO / "bot.py" in outside and REPO / "retrieval" / "search.py" in outside
+    assert REPO / "bot.py" in outside and REPO / "retrieval" / "corpus.py" in outside
     found = [
         f"{where(path, line)}: {text.strip()[:60]!r}"
         for path in outside

@@ -91,6 +91,6 @@ def test_the_abstention_standout_is_measured_on_the_fused_ranking_score() -> Non
     fused, dense = standout(ranked.fused, every), standout(ranked.dense, every)
     assert fused is not None and dense is not None and fused > dense
     signals = abstention_signals(index, evidence)
-    assert signals is not None and signals[1] == pytest.approx(fused)
+    assert signals is not None and signals.standout == pytest.approx(fused)
     baseline = abstention_signals(index, evidence, replace(CONFIG, fusion="dense"))
-    assert baseline is not None and baseline[1] == pytest.approx(dense)
+    assert baseline is not None and baseline.standout == pytest.approx(dense)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from library import Library
 from retrieval import answer as pipeline
-from retrieval.answer import answer
+from retrieval.answer import answer, prepared_question
 
 # A TyDi QA paragraph (Indonesian Wikipedia, CC BY-SA), one of the dev set's answer-in-quotes
 # misses before quotes were re-read in context.
@@ -27,11 +27,12 @@ async def test_a_sentence_that_leaves_its_subject_to_the_lead_is_quoted(library:
     assert not asked.abstained
     assert any("14km2" in c.text for c in asked.citations), [c.text for c in asked.citations]
 
-    vector = library.encoder.encode_queries([QUESTION])[0]
-    alone = answer(library.index, QUESTION, vector)  # no encoder: sentences scored on their own
+    text = prepared_question(library.index, QUESTION)  # as the library asks it
+    vector = library.encoder.encode_queries([text])[0]
+    alone = answer(library.index, text, vector)  # no encoder: sentences scored on their own
     assert [c.text[:18] for c in alone.citations] == ["Pulau Inaccessible"]
     off = library.index.with_config(replace(library.index.config, context_weight=0.0))
-    assert answer(off, QUESTION, vector, library.encoder.encode_passages).citations == alone.citations
+    assert answer(off, text, vector, library.encoder.encode_passages).citations == alone.citations
     # The lead itself is never re-read (it has no context before it) and keeps its own score.
     lead = next(c for c in asked.citations if c.sentence_index == 0)
     assert lead.score == alone.citations[0].score

@@ -11,20 +11,22 @@ import numpy as np
 import pytest
 from tests_support import DATA
 
-from cli import run_tuning
 from library import Library
 from retrieval.answer import answer
 from retrieval.corpus import CorpusIndex
 from retrieval.errors import NotEnoughData
-from retrieval.evaluation import LabelledQuestion, abstention_split
+from retrieval.evaluation import LabelledQuestion
+from retrieval.reports import tuning_report, whole_library_items
 from retrieval.tuning import (
     LEXICAL_GRID,
+    QUOTE_GRID,
     RANKING_GRID,
     SENTENCE_GRID,
+    MemoizedPassages,
     cross_validate,
-    cross_validate_abstention,
     fold_of,
 )
+from retrieval.user_eval import MemoizedQueries, ask_all, cross_validate_rule, scenarios
 
 RECORDS = [json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()]
 QUESTIONS = [LabelledQuestion.from_record(r) for r in RECORDS]
@@ -84,8 +86,7 @@ def test_small_groups_are_dealt_over_every_fold_and_too_few_questions_are_refuse
 async def test_cross_validation_answers_every_question_out_of_fold(library: Library) -> None:
     await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
     index = library.index
-    vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])
-    items = [(q, index.evidence(q.question, v)) for q, v in zip(QUESTIONS, vectors, strict=True)]
+    items = whole_library_items(index, QUESTIONS, library.encoder)
     seen = []
     result = cross_validate(index, items, PAIRS, folds=2, on_fold=seen.append)
     assert [c.fold for c in seen] == [0, 1]
@@ -94,66 +95,31 @@ async def test_cross_validation_answers_every_question_out_of_fold(library: Libr
     assert overall.group == "overall" and overall.n == len(QUESTIONS)
     assert overall.recall_at_5 >= 0.8
     for name, value in result.chosen.items():
-        assert value in {**RANKING_GRID, **LEXICAL_GRID, **SENTENCE_GRID}[name]
+        assert value in {**RANKING_GRID, **LEXICAL_GRID, **SENTENCE_GRID, **QUOTE_GRID}[name]
 
 
 @pytest.mark.slow
-async def test_abstention_is_fitted_in_folds_and_abstains_more_without_the_gold(library: Library) -> None:
+async def test_abstention_is_fitted_in_folds_on_the_libraries_users_meet(library: Library) -> None:
     await library.import_jsonl(DATA / "dev_slice_corpus.jsonl")
-    vectors = library.encoder.encode_queries([q.question for q in QUESTIONS])
-    removals = [abstention_split(RECORDS, seed) for seed in (0, 1)]
-    result = cross_validate_abstention(
-        library.index, list(zip(QUESTIONS, vectors, strict=True)), removals, folds=2
-    )
-    assert len(result.per_seed) == 2
-    assert result.unanswerable > result.answerable
-    assert 0.0 < result.chosen.bar < 1.0
-    # the bar without a crowd, out of fold over one-article libraries of the slice
-    assert 0.0 <= result.alone_answerable < 0.2 < result.alone_unanswerable <= 1.0
+    index = library.index
+    asked = scenarios(index, QUESTIONS, seed=0)
+    assert {a.scenario for a in asked} == {"small", "removed", "near"}
+    queries = MemoizedQueries(library.encoder.encode_queries)
+    outcomes = ask_all(index, asked, queries, MemoizedPassages(library.encoder.encode_passages))
+    result = cross_validate_rule(outcomes, index.config.abstention, folds=2)
+    assert len(result.per_fold) == 2
+    rows = {(r.scenario, r.group): r for r in result.out_of_fold}
+    small = rows[("small", "overall")]
+    assert small.answerable and small.absent
+    assert small.absent_declined > small.answerable_declined
+    assert 0.0 < result.chosen.crowd.bar < 1.0 and 0.0 < result.chosen.small.bar < 1.0
 
-    report = run_tuning(library, RECORDS, folds=2)  # what `newsbot tune` prints
+    report = tuning_report(index, library.encoder, RECORDS, folds=2, seeds=(0,))  # `newsbot tune`
     assert "| **all** |" in report and "### out-of-fold scores" in report
-    assert "| **mean** |" in report and "Fitted on every question: weight" in report
-    assert "in one-article libraries, it abstains on" in report
+    assert "### what users see, the rule out of fold" in report and "| near | overall |" in report
 
     # Gold articles nearly all missing (the wrong --db): "not measured", never an IndexError.
     held = QUESTIONS[0].gold_article
     scarce = [r | {"article_id": r["article_id"] if r["article_id"] == held else "missing"} for r in RECORDS]
-    assert "Not measured, the rule is not refitted: " in run_tuning(library, scarce, 2)
-
-
-def test_vectors_already_in_one_matrix_are_not_copied_again() -> None:
-    from retrieval.corpus import _stack
-
-    matrix = np.arange(12, dtype=np.float32).reshape(6, 2).copy()  # owns its data, as the store's does
-    tiled = [matrix[0:2], matrix[2:2], matrix[2:6]]
-    assert _stack(tiled, 2) is matrix
-    shuffled = [matrix[2:6], matrix[0:2]]
-    stacked = _stack(shuffled, 2)
-    assert stacked is not matrix and stacked.tolist() == [*matrix[2:6].tolist(), *matrix[0:2].tolist()]
-    assert _stack([matrix[0:2]], 2).tolist() == matrix[0:2].tolist()
-
-
-def test_added_rows_fill_blocks_in_place_and_branches_never_overwrite(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from retrieval.corpus import _BlockWriter, _VectorRows
-
-    monkeypatch.setattr(_BlockWriter, "BLOCK_ROWS", 8)
-    rng = np.random.default_rng(0)
-    base = rng.standard_normal((5, 3)).astype(np.float32)
-    batches = [rng.standard_normal((n, 3)).astype(np.float32) for n in (3, 4, 2, 11, 1)]
-    rows, snapshots = _VectorRows(base), []
-    for batch in batches:
-        rows, stored = rows.appended(batch)
-        assert np.array_equal(stored, batch)
-        snapshots.append(rows)
-    everything = np.vstack([base, *batches])
-    query = rng.standard_normal(3).astype(np.float32)
-    np.testing.assert_allclose(rows.dot(query), everything @ query, rtol=1e-6)
-    assert [len(b) for b in rows.tail] == [7, 2, 11, 1]  # 3+4 share a block; 11 gets one of its own
-    # A branch from an older snapshot gets its own block; the newer snapshots keep their rows.
-    branch, _ = snapshots[0].appended(np.full((2, 3), 9.0, np.float32))
-    np.testing.assert_allclose(snapshots[1].dot(query), np.vstack([base, *batches[:2]]) @ query, rtol=1e-6)
-    np.testing.assert_allclose(rows.dot(query), everything @ query, rtol=1e-6)
-    assert branch.dot(query)[-2:].tolist() == pytest.approx([9.0 * query.sum()] * 2)
+    scarce_report = tuning_report(index, library.encoder, scarce, folds=2, seeds=(0,))
+    assert "Not measured, the rule is not refitted: " in scarce_report
