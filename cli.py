@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine
@@ -198,11 +199,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _existing_file(path: Path) -> Path:
-    """``path``, or a clear refusal when it is missing or a directory."""
-    if path.is_dir():
+    """``path``, or a clear refusal when it is missing or not a regular file: a device reads
+    forever (``/dev/zero``) and a pipe blocks, while their size reads as 0."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NewsbotError(f"{path}: no such file") from None
+    if stat.S_ISDIR(mode):
         raise NewsbotError(f"{path} is a directory, not a file")
-    if not path.exists():
-        raise NewsbotError(f"{path}: no such file")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise NewsbotError(f"{path} is {kind}, not a file")
     return path
 
 
@@ -254,7 +261,10 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
         path = _existing_file(Path(source))  # decoded like an upload (HTML may declare a charset)
         if (size := path.stat().st_size) > limit:
             raise too_large(path.name, size, limit)
-        data, name = path.read_bytes(), path.name
+        with path.open("rb") as file:  # never more than the limit, even from a file still growing
+            data, name = file.read(limit + 1), path.name
+        if len(data) > limit:
+            raise ArticleRejected("too_large", f"{name} is over the limit of {readable_size(limit)}")
 
     async def body(library: Library) -> int:
         info = await (library.add_url(source) if data is None else library.add_upload(data, name))
