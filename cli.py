@@ -29,10 +29,10 @@ from pydantic import ValidationError
 import samples
 from fetch import readable_size, too_large
 from index.store import Store
-from library import Library, jsonl_lines
-from retrieval.errors import ArticleRejected, NewsbotError, NotEnoughData
+from library import Library, jsonl_lines, load_json_line
+from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError, NotEnoughData
 from retrieval.evaluation import LabelledQuestion, abstention_scores, abstention_split, markdown_table, score
-from retrieval.prepare import external_id
+from retrieval.prepare import external_id, lone_surrogate
 from retrieval.tuning import (
     AbstentionValidation,
     FoldChoice,
@@ -371,6 +371,8 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(out, ensure_ascii=False), flush=True)
             return 0
         try:
+            if surrogate := lone_surrogate(args.question):  # bytes that are not UTF-8 on the command line
+                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
             answer = await library.ask(args.question)
         except NewsbotError as error:
             if not args.json:
@@ -387,25 +389,44 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     """The output for one ``--questions`` line: its answer, or an error object of the same shape,
     so one bad line never stops the questions after it."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        return {"id": None, **_error_json(None, f"line {number}: not JSON ({error.msg})")}
+        record = load_json_line(line)
+    except ValueError as error:
+        return {"id": None, **_error_json(None, f"line {number}: {error}")}
     if not isinstance(record, dict):
         return {"id": None, **_error_json(None, f'line {number}: not a {{"id", "question"}} object')}
+    ident = record.get("id")  # echoed as given, so it must print as it came
+    problem = _surrogate_in(record, ("id",))
+    if isinstance(ident, dict | list):
+        problem = '"id" must be a string or a number'
+    if problem:
+        return {"id": None, **_error_json(None, f"line {number}: {problem}")}
     question = record.get("question")
     if not isinstance(question, str):
-        return {"id": record.get("id"), **_error_json(None, f'line {number}: no "question" text')}
+        return {"id": ident, **_error_json(None, f'line {number}: no "question" text')}
+    if problem := _surrogate_in(record, ("question",)):
+        return {"id": ident, **_error_json(None, f"line {number}: {problem}")}
     try:
         out = (await library.ask(question)).as_json()
     except NewsbotError as error:
         out = _error_json(question, str(error))
-    return {"id": record.get("id"), **out}
+    return {"id": ident, **out}
+
+
+def _surrogate_in(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Why one of these fields (a string, or a list of strings) is not text, or None."""
+    for key in keys:
+        value = record.get(key)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (surrogate := lone_surrogate(text)):
+                return f'"{key}" holds a lone surrogate ({surrogate}), which is not text'
+    return None
 
 
 def _error_json(question: str | None, reason: str) -> dict[str, object]:
-    """A question that could not be asked, in the shape of ``Answer.as_json``."""
+    """A question that could not be asked, in the shape of ``Answer.as_json`` (characters that
+    are not text, lone surrogates, shown as "?": the object must print)."""
     return {
-        "question": question,
+        "question": None if question is None else question.encode("utf-8", "replace").decode("utf-8"),
         "abstained": True,
         "reason": reason,
         "answer": [],
@@ -542,9 +563,9 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
+            record = load_json_line(line)
+        except ValueError as error:
+            raise NewsbotError(f"{path}, line {number}: {error}") from None
         if not (
             isinstance(record, dict)
             and all(external_id(record.get(k)) is not None for k in ("id", "article_id"))
@@ -552,6 +573,8 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
             and record["question"].strip()
         ):
             raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
+        if problem := _surrogate_in(record, tuple(record)):
+            raise NewsbotError(f"{path}, line {number}: {problem}")
         if str(record["id"]) in seen:
             raise NewsbotError(
                 f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
-from retrieval.prepare import external_id, normalize_language, prepare_article
+from retrieval.prepare import external_id, lone_surrogate, normalize_language, prepare_article
 from retrieval.search import CorpusIndex, IndexState
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -509,9 +510,44 @@ def _load_model(settings: Settings) -> Encoder:
 
 def jsonl_lines(path: Path) -> list[str]:
     """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
-    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them)."""
-    text = path.read_text(encoding="utf-8")
+    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them).
+    A UTF-8 byte order mark (Windows editors write one) is not part of line 1."""
+    text = path.read_text(encoding="utf-8-sig")
     return text.removesuffix("\n").split("\n") if text else []
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"not JSON ({name} is not a JSON number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotJson(f"not JSON (the number {text[:20]} is too large)")
+    return value
+
+
+def load_json_line(line: str) -> Any:
+    """``json.loads`` for one line of a file from outside: every way it fails is a ValueError
+    saying why in a few words, fit for "line 7: ..." (``not JSON (Expecting value)``). Besides
+    syntax: a number of more than 4,300 digits (Python's limit for ``int``), nesting deeper than
+    the recursion limit, and NaN, Infinity or 1e999, which are not JSON (nor could they be
+    written back as JSON)."""
+    try:
+        return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg})") from None
+    except _NotJson:
+        raise
+    except RecursionError:
+        raise ValueError("JSON newsbot cannot read (nested too deeply)") from None
+    except ValueError:  # int() of a long digit string
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"JSON newsbot cannot read (a number of more than {limit:,} digits)") from None
 
 
 def parse_import_line(line: str, number: int) -> ImportRecord | None:
@@ -524,11 +560,16 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     if not line.strip():
         return None
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
+        obj = load_json_line(line)
+    except ValueError as exc:
+        raise ArticleRejected("bad_input", f"line {number}: {exc}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
         raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
+    for key in ("id", "text", *_META_KEYS):
+        if isinstance(value := obj.get(key), str) and (surrogate := lone_surrogate(value)):
+            raise ArticleRejected(
+                "bad_input", f'line {number}: "{key}" holds a lone surrogate ({surrogate}), which is not text'
+            )
     ref = external_id(obj["id"])
     if ref is None and isinstance(obj["id"], str):
         raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
@@ -551,6 +592,7 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
 
 
+_META_KEYS = ("title", "source", "outlet", "author", "published", "url")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 

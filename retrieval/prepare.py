@@ -58,6 +58,17 @@ def normalize_language(value: object) -> str | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text``, escaped (``\\ud800``), or None. JSON's ``"\\ud800"``
+    and undecodable bytes in a command line (Python's surrogateescape) make them; no encoding
+    takes them, so text holding one can be neither stored, printed nor tokenized."""
+    found = _SURROGATE.search(text)
+    return None if found is None else f"\\u{ord(found[0]):04x}"
+
+
 def external_id(value: object) -> str | None:
     """An id given from outside (an archive's "id", a question's "article_id") as a ref: a
     string, stripped, or an integer; None for anything else (a boolean, a float, a blank)."""
