@@ -15,7 +15,6 @@ import codecs
 import json
 import os
 import re
-import sqlite3
 import stat
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from pydantic import ValidationError
 
 import samples
 from fetch import readable_size, too_large
+from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
 from library import Library, jsonl_lines, load_json_line
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError, NotEnoughData
@@ -69,12 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    settings: Settings | None = None
     try:
         overrides = {"NEWSBOT_DB": args.db} if args.db else {}
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        if settings.db.is_dir():  # sqlite would only say "unable to open database file"
-            raise NewsbotError(f"{settings.db} is a directory, not a database file")
+        check_database_path(settings.db)  # before the model loads (seconds)
         command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
         if command is _run and settings.telegram_bot_token is not None:
             from bot import run_bot
@@ -85,14 +83,14 @@ def _dispatch(argv: list[str] | None) -> int:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)
         return 130
     except Exception as error:
-        message = _explain(error, settings)
+        message = _explain(error)
         if message is None:
             raise
         print(f"newsbot: {message}", file=sys.stderr)
         return 2
 
 
-def _explain(error: Exception, settings: Settings | None) -> str | None:
+def _explain(error: Exception) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug (a traceback)."""
     if isinstance(error, BrokenPipeError):
         return None  # not a user error: ``main`` ends quietly
@@ -100,9 +98,6 @@ def _explain(error: Exception, settings: Settings | None) -> str | None:
         return str(error)
     if isinstance(error, ValidationError):
         return "; ".join(_setting_error(e) for e in error.errors())
-    if isinstance(error, sqlite3.DatabaseError) and _sqlite_code(error) in USER_FIXABLE_SQLITE:
-        where = f" {settings.db}" if settings is not None else ""
-        return f"cannot use the database{where}: {error}"
     if isinstance(error, OSError) and error.filename is not None:
         return f"{error.filename}: {(error.strerror or str(error)).lower()}"
     return None
@@ -116,29 +111,19 @@ def _setting_error(error: Any) -> str:
     return f"invalid setting {name}{shown}: {message}"
 
 
-# What SQLite can say about a file the user chose (not a database, missing folder, read-only,
-# full disk, held by another process); any other database error is a bug and keeps its traceback.
-USER_FIXABLE_SQLITE = frozenset(
-    {"SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED"}
-)
-
-
-def _sqlite_code(error: sqlite3.DatabaseError) -> str:
-    """The primary SQLite result code's name (``SQLITE_READONLY_DBMOVED`` -> ``SQLITE_READONLY``)."""
-    name = str(getattr(error, "sqlite_errorname", ""))
-    return "_".join(name.split("_")[:2])
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``."""
+def _count(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to ``maximum``."""
 
     def parse(text: str) -> int:
+        shown = text if len(text) <= 30 else text[:29] + "…"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {shown}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {shown}")
         return value
 
     return parse
@@ -301,10 +286,12 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_library(settings, body)
 
 
-async def _with_store(settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]]) -> int:
+async def _with_store(
+    settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]], *, read_only: bool = False
+) -> int:
     """Run ``body`` on the database alone: reading the library, or deleting from it, needs no
     model and no index (seconds saved on every ``list``, ``show`` and ``delete``)."""
-    store = await Store.open(settings.db)
+    store = await Store.open(settings.db, read_only=read_only)
     try:
         return await body(store)
     finally:
@@ -326,7 +313,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
 
-    return await _with_store(settings, body)
+    return await _with_store(settings, body, read_only=True)
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,7 +327,7 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
         print(text)
         return 0
 
-    return await _with_store(settings, body)
+    return await _with_store(settings, body, read_only=True)
 
 
 async def _delete(args: argparse.Namespace, settings: Settings) -> int:
@@ -349,11 +336,16 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.db.exists():
         raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
 
+    async def find(store: Store) -> int:
+        await store.article(args.ref)  # a ref that is not there changes nothing, not even a blank file
+        return 0
+
     async def body(store: Store) -> int:
         info = await store.delete(args.ref)
         print(f"deleted {info.ref}: {info.title or '(untitled)'}")
         return 0
 
+    await _with_store(settings, find, read_only=True)
     return await _with_store(settings, body)
 
 

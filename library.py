@@ -30,6 +30,7 @@ import numpy as np
 
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
+from index.errors import DatabaseUnavailable
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
@@ -394,7 +395,7 @@ class Library:
                         del new[refused.position]
                         skip(line.line, _refusal(line, refused))
                         continue
-                    except sqlite3.Error as error:
+                    except (sqlite3.Error, DatabaseUnavailable) as error:
                         raise ImportFailed(
                             f"lines {ready[0].line}-{ready[-1].line} could not be stored ({error}); "
                             "what earlier lines added is stored, and a re-run continues from there"

@@ -8,6 +8,7 @@ the machine down."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import os
@@ -17,9 +18,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import OpenLibrary
+from test_store import make_article
 from tests_support import DATA, REPO
 
 import cli
+from index.errors import DatabaseDamaged
+from index.store import Store
 from library import Library
 
 CAPPED_MEMORY = 2 * 1024**3  # address space of a child newsbot: far above what it needs to refuse
@@ -211,3 +216,119 @@ def test_a_labelled_question_line_that_breaks_the_parser_is_one_line(
     code, out, err = run(capsys, command, "--questions", "labelled.jsonl")
     assert (code, out) == (2, "") and err.count("\n") == 1, err
     assert err.startswith("newsbot: labelled.jsonl, line 2: ") and expected in err, err
+
+
+# -- damaged databases (item 4) --------------------------------------------------------------------
+
+PAGE = 4096
+
+
+async def a_library_file(path: Path, articles: int = 60) -> bytes:
+    """A real database of ``articles`` small articles (refs a1...), closed; returns its bytes."""
+    store = await Store.open(path)
+    for number in range(articles):
+        text = f"Article {number} says something. It has a second sentence {number}. " * 8
+        await store.add_articles([make_article(text, url=f"https://news.test/{number}")])
+    await store.close()
+    return path.read_bytes()
+
+
+def library_file(path: Path, articles: int = 60) -> bytes:
+    """``a_library_file`` for a test without an event loop (``cli.main`` runs its own)."""
+    return asyncio.run(a_library_file(path, articles))
+
+
+def damaged(healthy: bytes, how: str) -> bytes:
+    pages = len(healthy) // PAGE
+    if how == "truncated":
+        return healthy[: pages // 2 * PAGE]
+    if how == "header only":
+        return healthy[:100]
+    if how == "garbage pages":  # the second half of the pages: page 1 and the schema still read
+        noise = bytes((i * 7919 + 13) % 251 for i in range(PAGE))
+        return healthy[: pages // 2 * PAGE] + noise * (pages - pages // 2)
+    assert how == "from the future"
+    user_version = 60  # the header's user_version field
+    return healthy[:user_version] + (999).to_bytes(4, "big") + healthy[user_version + 4 :]
+
+
+def side_files(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir() if p.name.startswith(path.name) and p != path}
+
+
+@pytest.mark.parametrize("how", ["truncated", "header only", "garbage pages", "from the future"])
+@pytest.mark.parametrize(
+    "argv",
+    [["list"], ["show", "a1"], ["delete", "a1"], ["delete", "a60"]],
+    ids=["list", "show", "delete", "delete-last"],
+)
+def test_a_damaged_database_is_one_line_and_never_written_to(
+    how: str, argv: list[str], tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``show`` and ``delete`` succeeded on overwritten pages and wrote into them. Reading
+    commands open the file read-only and say what damage they meet (``show`` of an article
+    on undamaged pages may still show it); a write is preceded by SQLite's integrity check."""
+    db = tmp_path / "newsbot.sqlite3"
+    db.write_bytes(damaged(library_file(db), how))
+    before = db.read_bytes()
+    code, out, err = run(capsys, *argv)
+    assert db.read_bytes() == before
+    if argv[0] == "show" and how == "garbage pages" and code == 0:
+        assert out.startswith("[a1]") and err == ""
+        return
+    assert (code, out) == (2, ""), err
+    assert err.startswith("newsbot: ") and err.count("\n") == 1, err
+    expected = "written by a newer newsbot" if how == "from the future" else "cannot use the database"
+    assert expected in err
+
+
+async def test_an_index_opened_on_damaged_pages_refuses_to_import(
+    tmp_path: Path, open_library: OpenLibrary
+) -> None:
+    db = tmp_path / "newsbot.sqlite3"
+    db.write_bytes(damaged(await a_library_file(db), "garbage pages"))
+    before = db.read_bytes()
+    with pytest.raises(DatabaseDamaged, match=r"cannot use the database .*: it is damaged"):
+        await open_library()
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv", [["list"], ["show", "a1"], ["delete", "a1"]], ids=["list", "show", "delete"])
+def test_an_empty_file_reads_as_an_empty_library_and_stays_empty(
+    argv: list[str], tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``list`` wrote a schema into an existing empty file."""
+    db = tmp_path / "newsbot.sqlite3"
+    db.touch()
+    code, out, err = run(capsys, *argv)
+    if argv == ["list"]:
+        assert (code, out, err) == (0, "the library is empty\n", "")
+    else:
+        assert (code, err) == (2, "newsbot: no article with ref 'a1'\n")
+    assert db.read_bytes() == b"" and side_files(db) == set()
+
+
+def test_a_device_as_database_is_refused(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--db /dev/null`` left a ``/dev/null-journal``."""
+    code, out, err = run(capsys, "--db", "/dev/null", "list")
+    assert (code, out, err) == (2, "", "newsbot: /dev/null is a device, not a database file\n")
+    assert not Path("/dev/null-journal").exists()
+
+
+def test_a_pipe_as_database_is_refused(tmp_path: Path) -> None:
+    """A FIFO blocked the opening, then failed with "Event loop is closed" twice."""
+    os.mkfifo(tmp_path / "pipe.sqlite3")
+    result = newsbot(tmp_path, "--db", str(tmp_path / "pipe.sqlite3"), "list")
+    assert_refused(result, f"newsbot: {tmp_path / 'pipe.sqlite3'} is a pipe, not a database file")
+
+
+def test_a_huge_list_limit_is_an_argument_error(
+    tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OverflowError traceback from SQLite before."""
+    library_file(tmp_path / "newsbot.sqlite3", articles=2)
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["list", "--limit", "1" + "0" * 30])
+    assert exit.value.code == 2
+    assert "argument --limit: must be at most 9,223,372,036,854,775,807, got 1000" in capsys.readouterr().err
+    assert run(capsys, "list", "--limit", str(2**63 - 1))[:2] == (0, run(capsys, "list", "--limit", "9")[1])
