@@ -350,7 +350,7 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    if bool(args.question) == bool(args.questions):
+    if (args.question is None) == (args.questions is None):  # "" is a question, declined as one
         raise NewsbotError("give either a question or --questions FILE")
     if args.questions:  # always JSON lines (the evaluation contract), with or without --json
         _check_text_file(args.questions)
@@ -558,15 +558,22 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
             record = load_json_line(line)
         except ValueError as error:
             raise NewsbotError(f"{path}, line {number}: {error}") from None
+        if isinstance(record, dict) and (problem := _surrogate_in(record, tuple(record))):
+            raise NewsbotError(f"{path}, line {number}: {problem}")
+        refs = []
+        for key in ("id", "article_id") if isinstance(record, dict) else ():
+            try:
+                refs.append(external_id(record.get(key)))
+            except ValueError as error:
+                raise NewsbotError(f'{path}, line {number}: "{key}" {error}') from None
         if not (
             isinstance(record, dict)
-            and all(external_id(record.get(k)) is not None for k in ("id", "article_id"))
+            and None not in refs
             and isinstance(record.get("question"), str)
             and record["question"].strip()
         ):
             raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
-        if problem := _surrogate_in(record, tuple(record)):
-            raise NewsbotError(f"{path}, line {number}: {problem}")
+        record["id"], record["article_id"] = refs  # as refs are stored: stripped, NFC
         if str(record["id"]) in seen:
             raise NewsbotError(
                 f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"

@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -420,6 +421,9 @@ class Library:
             key = _fold(record.ref)
             # Checked before cleaning, so re-runs at scale skip stored lines quickly.
             _check_id(record.ref, number, stored_ids.get(key), seen_ids.get(key))
+            size, limit = len(record.text.encode("utf-8")), self.settings.max_upload_bytes
+            if size > limit:  # the cap of an upload: cleaning and embedding grow with the text
+                raise too_large(f"line {number}: the text", size, limit)
             try:
                 cleaned = await self._cpu_bound(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
@@ -554,7 +558,11 @@ def load_json_line(line: str) -> Any:
 def parse_import_line(line: str, number: int) -> ImportRecord | None:
     """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number.
 
-    The id must be a non-blank string (surrounding spaces are dropped) or an integer. ``lang`` is
+    The id must be a non-blank string (surrounding spaces are dropped, NFC-normalized, with no
+    control, bidi or invisible characters: see ``external_id``) or an integer. ``title``,
+    ``source``/``outlet``, ``author`` and ``published`` are text on one line (an integer, e.g. a
+    year, is written out; a list of strings, e.g. several authors, is joined with ", "); any
+    other value refuses the line rather than storing "{'x': 1}" or "nan". ``lang`` is
     normalized (``English``, ``en-US`` -> ``en``; ``Bahasa Indonesia``, ``ind`` -> ``id``; see
     ``normalize_language``); an unknown language (``xx``, ``und``) is detected from the text, as
     when none is given: the article is still worth keeping, and its language is what it is."""
@@ -571,17 +579,26 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
             raise ArticleRejected(
                 "bad_input", f'line {number}: "{key}" holds a lone surrogate ({surrogate}), which is not text'
             )
-    ref = external_id(obj["id"])
+    try:
+        ref = external_id(obj["id"])
+    except ValueError as exc:
+        raise ArticleRejected("bad_input", f'line {number}: "id" {exc}') from None
     if ref is None and isinstance(obj["id"], str):
         raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
     if ref is None:
-        shown = json.dumps(obj["id"], ensure_ascii=False)
-        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        shown = _shown_json(obj["id"])
         raise ArticleRejected("bad_input", f'line {number}: "id" must be a string or an integer, not {shown}')
 
     def opt(key: str) -> str | None:
         value = obj.get(key)
-        return str(value).strip() or None if value is not None else None
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ", ".join(item.strip() for item in value if item.strip())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif value is not None and not isinstance(value, str):
+            shown = _shown_json(value)
+            raise ArticleRejected("bad_input", f'line {number}: "{key}" must be text, not {shown}')
+        return _CONTROLS.sub("", " ".join(value.split())) or None if value is not None else None
 
     meta = ArticleMeta(
         title=opt("title"),
@@ -593,6 +610,16 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
 
 
+def _shown_json(value: object) -> str:
+    """A JSON value as a message shows it, in at most 40 characters."""
+    try:
+        shown = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        shown = "[[[..." if isinstance(value, list) else "{...}"
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # what whitespace splitting leaves of them
 _META_KEYS = ("title", "source", "outlet", "author", "published", "url")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,12 +422,15 @@ class Store:
 
     @mapping_errors
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
-        """The article's info and its full cleaned text; ``ref`` matches ignoring ASCII case, an
-        exact match first (two refs differing only in case may survive from before version 2)."""
+        """The article's info and its full cleaned text; ``ref`` matches ignoring ASCII case and
+        Unicode normalization (imported ids are stored NFC), an exact match first (two refs
+        differing only in case may survive from before version 2)."""
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
-            " FROM articles a WHERE ref = ?1 COLLATE NOCASE ORDER BY ref = ?1 DESC, id LIMIT 1",
-            (ref,),
+            # not "ref = ?1 COLLATE NOCASE OR ref = ?2 COLLATE NOCASE": SQLite 3.40 then searches
+            # the case-sensitive index ("A1" no longer finds "a1")
+            " FROM articles a WHERE ref COLLATE NOCASE IN (?1, ?2) ORDER BY ref = ?1 DESC, id LIMIT 1",
+            (ref, unicodedata.normalize("NFC", ref)),
         ) as cur:
             row = await cur.fetchone()
         if row is None:

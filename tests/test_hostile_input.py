@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -25,7 +26,11 @@ from tests_support import DATA, REPO
 import cli
 from index.errors import DatabaseDamaged
 from index.store import Store
-from library import Library
+from library import Library, parse_import_line
+from retrieval.config import DEFAULT_CONFIG
+from retrieval.errors import ArticleRejected
+from retrieval.prepare import prepare_article
+from retrieval.types import ArticleMeta, CleanedArticle
 
 CAPPED_MEMORY = 2 * 1024**3  # address space of a child newsbot: far above what it needs to refuse
 
@@ -332,3 +337,98 @@ def test_a_huge_list_limit_is_an_argument_error(
     assert exit.value.code == 2
     assert "argument --limit: must be at most 9,223,372,036,854,775,807, got 1000" in capsys.readouterr().err
     assert run(capsys, "list", "--limit", str(2**63 - 1))[:2] == (0, run(capsys, "list", "--limit", "9")[1])
+
+
+# -- input hygiene (item 6) ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("nul\u0000id", "U+0000 (a control character)"),
+        ("two\nlines", "U+000A (a control character)"),
+        ("tab\tid", "U+0009 (a control character)"),
+        ("abc\u202edef", "U+202E (a bidi control)"),
+        ("left\u200eto", "U+200E (a bidi control)"),
+        ("zero\u200bwidth", "U+200B (an invisible format character)"),
+        ("line\u2028separator", "U+2028 (a line separator)"),
+    ],
+)
+def test_ids_no_one_could_type_or_see_are_refused(given: str, message: str) -> None:
+    """An id "nul\\u0000id" was stored, and could never be shown or deleted."""
+    with pytest.raises(ArticleRejected) as refused:
+        parse_import_line(json.dumps({"id": given, "text": "Some text."}), 4)
+    assert str(refused.value) == f'line 4: "id" cannot hold {message}'
+    assert refused.value.reason == "bad_input"
+
+
+def test_ids_are_nfc_and_keep_the_joiners_scripts_need() -> None:
+    decomposed = parse_import_line(json.dumps({"id": "cafe\u0301", "text": "Some text."}), 1)
+    assert decomposed is not None and decomposed.ref == "caf\u00e9"
+    joined = parse_import_line(json.dumps({"id": "\u0915\u094d\u200d\u0937", "text": "Some text."}), 1)
+    assert joined is not None and joined.ref == "\u0915\u094d\u200d\u0937"  # a Devanagari ZWJ
+
+
+async def test_the_nfc_and_nfd_forms_of_an_id_are_one_article(library: Library, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "archive.jsonl",
+        json.dumps({**SHORT[0], "id": "caf\u00e9-1"}),
+        json.dumps({**SHORT[1], "id": "cafe\u0301-1"}),
+    )
+    summary = await library.import_jsonl(path)
+    assert summary.stored == 1 and summary.problems == ("line 2: id café-1 is already used by line 1",)
+    info, _ = await library.article("cafe\u0301-1")  # NFD, as a user may type it
+    assert info.ref == "caf\u00e9-1"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "stored"),
+    [
+        ("title", {"x": 1}, 'line 1: "title" must be text, not {"x": 1}'),
+        ("title", 1.5, 'line 1: "title" must be text, not 1.5'),
+        ("title", True, 'line 1: "title" must be text, not true'),
+        ("author", [["nested"]], 'line 1: "author" must be text, not [["nested"]]'),
+        ("published", {"year": 2024}, 'line 1: "published" must be text, not {"year": 2024}'),
+        ("title", "  Two\nlines\u0000 ", "Two lines"),
+        ("author", ["Ana ", "Budi"], "Ana, Budi"),
+        ("published", 2024, "2024"),
+    ],
+)
+def test_metadata_is_text_or_deliberately_made_text(field: str, value: object, stored: str) -> None:
+    """A title became "{'x': 1}" or "nan"."""
+    line = json.dumps({"id": "x", "text": "Some text.", field: value})
+    if stored.startswith("line 1: "):
+        with pytest.raises(ArticleRejected, match=f"^{re.escape(stored)}$"):
+            parse_import_line(line, 1)
+        return
+    record = parse_import_line(line, 1)
+    assert record is not None and getattr(record.meta, field) == stored
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "file:///etc/passwd", "data:text/html,<b>hi</b>", "ftp://x.test/a", "https://"]
+)
+def test_only_web_links_are_stored_as_an_articles_link(url: str) -> None:
+    cleaned = CleanedArticle("Harga beras naik. Pedagang mengeluh.", ArticleMeta(title="T", url=url))
+    assert prepare_article(cleaned, DEFAULT_CONFIG).meta.url is None
+    kept = CleanedArticle(cleaned.text, ArticleMeta(url="https://news.test/a"))
+    assert prepare_article(kept, DEFAULT_CONFIG).meta.url == "https://news.test/a"
+
+
+async def test_an_imported_link_that_is_not_http_is_dropped(library: Library, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "archive.jsonl", json.dumps({**SHORT[0], "url": "javascript:alert(1)"}))
+    assert (await library.import_jsonl(path)).stored == 1
+    info, _ = await library.article(SHORT[0]["id"])
+    assert info.url is None
+
+
+async def test_an_imported_article_has_the_size_cap_of_an_upload(
+    open_library: OpenLibrary, tmp_path: Path
+) -> None:
+    """A 1.8 MB line became 40,000 sentences and took 70 s."""
+    library = await open_library(NEWSBOT_MAX_UPLOAD_BYTES=1_500)
+    big = {"id": "big", "text": "Harga beras naik lagi minggu ini. " * 60}
+    path = write_lines(tmp_path / "archive.jsonl", json.dumps(big), json.dumps(SHORT[0]))
+    summary = await library.import_jsonl(path)
+    assert summary.problems == ("line 1: the text is 2.0 kB; the limit is 1.5 kB",)
+    assert summary.skipped == {"too_large": 1} and summary.stored == 1
