@@ -15,7 +15,7 @@ import codecs
 import json
 import os
 import re
-import sqlite3
+import stat
 import sys
 import tempfile
 import textwrap
@@ -27,11 +27,12 @@ from pydantic import ValidationError
 
 import samples
 from fetch import readable_size, too_large
+from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
-from library import Library, jsonl_lines
-from retrieval.errors import ArticleRejected, NewsbotError
+from library import Library, jsonl_lines, load_json_line
+from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
-from retrieval.prepare import external_id
+from retrieval.prepare import external_id, lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
@@ -67,12 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    settings: Settings | None = None
     try:
         overrides = {"NEWSBOT_DB": args.db} if args.db else {}
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        if settings.db.is_dir():  # sqlite would only say "unable to open database file"
-            raise NewsbotError(f"{settings.db} is a directory, not a database file")
+        check_database_path(settings.db)  # before the model loads (seconds)
         command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
         if command is _run and settings.telegram_bot_token is not None:
             from bot import run_bot
@@ -83,14 +82,14 @@ def _dispatch(argv: list[str] | None) -> int:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)
         return 130
     except Exception as error:
-        message = _explain(error, settings)
+        message = _explain(error)
         if message is None:
             raise
         print(f"newsbot: {message}", file=sys.stderr)
         return 2
 
 
-def _explain(error: Exception, settings: Settings | None) -> str | None:
+def _explain(error: Exception) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug (a traceback)."""
     if isinstance(error, BrokenPipeError):
         return None  # not a user error: ``main`` ends quietly
@@ -98,9 +97,6 @@ def _explain(error: Exception, settings: Settings | None) -> str | None:
         return str(error)
     if isinstance(error, ValidationError):
         return "; ".join(_setting_error(e) for e in error.errors())
-    if isinstance(error, sqlite3.DatabaseError) and _sqlite_code(error) in USER_FIXABLE_SQLITE:
-        where = f" {settings.db}" if settings is not None else ""
-        return f"cannot use the database{where}: {error}"
     if isinstance(error, OSError) and error.filename is not None:
         return f"{error.filename}: {(error.strerror or str(error)).lower()}"
     return None
@@ -114,29 +110,19 @@ def _setting_error(error: Any) -> str:
     return f"invalid setting {name}{shown}: {message}"
 
 
-# What SQLite can say about a file the user chose (not a database, missing folder, read-only,
-# full disk, held by another process); any other database error is a bug and keeps its traceback.
-USER_FIXABLE_SQLITE = frozenset(
-    {"SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED"}
-)
-
-
-def _sqlite_code(error: sqlite3.DatabaseError) -> str:
-    """The primary SQLite result code's name (``SQLITE_READONLY_DBMOVED`` -> ``SQLITE_READONLY``)."""
-    name = str(getattr(error, "sqlite_errorname", ""))
-    return "_".join(name.split("_")[:2])
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``."""
+def _count(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to ``maximum``."""
 
     def parse(text: str) -> int:
+        shown = text if len(text) <= 30 else text[:29] + "…"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {shown}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {shown}")
         return value
 
     return parse
@@ -198,11 +184,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _existing_file(path: Path) -> Path:
-    """``path``, or a clear refusal when it is missing or a directory."""
-    if path.is_dir():
+    """``path``, or a clear refusal when it is missing or not a regular file: a device reads
+    forever (``/dev/zero``) and a pipe blocks, while their size reads as 0."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NewsbotError(f"{path}: no such file") from None
+    if stat.S_ISDIR(mode):
         raise NewsbotError(f"{path} is a directory, not a file")
-    if not path.exists():
-        raise NewsbotError(f"{path}: no such file")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise NewsbotError(f"{path} is {kind}, not a file")
     return path
 
 
@@ -256,7 +248,10 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
         path = _existing_file(Path(source))  # decoded like an upload (HTML may declare a charset)
         if (size := path.stat().st_size) > limit:
             raise too_large(path.name, size, limit)
-        data, name = path.read_bytes(), path.name
+        with path.open("rb") as file:  # never more than the limit, even from a file still growing
+            data, name = file.read(limit + 1), path.name
+        if len(data) > limit:
+            raise ArticleRejected("too_large", f"{name} is over the limit of {readable_size(limit)}")
 
     async def body(library: Library) -> int:
         info = await (
@@ -295,10 +290,12 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_library(settings, body)
 
 
-async def _with_store(settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]]) -> int:
+async def _with_store(
+    settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]], *, read_only: bool = False
+) -> int:
     """Run ``body`` on the database alone: reading the library, or deleting from it, needs no
     model and no index (seconds saved on every ``list``, ``show`` and ``delete``)."""
-    store = await Store.open(settings.db)
+    store = await Store.open(settings.db, read_only=read_only)
     try:
         return await body(store)
     finally:
@@ -322,7 +319,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
 
-    return await _with_store(settings, body)
+    return await _with_store(settings, body, read_only=True)
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
@@ -336,7 +333,7 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
         print(text)
         return 0
 
-    return await _with_store(settings, body)
+    return await _with_store(settings, body, read_only=True)
 
 
 async def _delete(args: argparse.Namespace, settings: Settings) -> int:
@@ -345,16 +342,21 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.db.exists():
         raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
 
+    async def find(store: Store) -> int:
+        await store.article(args.ref)  # a ref that is not there changes nothing, not even a blank file
+        return 0
+
     async def body(store: Store) -> int:
         info = await store.delete(args.ref)
         print(f"deleted {info.ref}: {info.title or UNTITLED}")
         return 0
 
+    await _with_store(settings, find, read_only=True)
     return await _with_store(settings, body)
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    if bool(args.question) == bool(args.questions):
+    if (args.question is None) == (args.questions is None):  # "" is a question, declined as one
         raise NewsbotError("give either a question or --questions FILE")
     if args.questions:  # always JSON lines (the evaluation contract), with or without --json
         _check_text_file(args.questions)
@@ -367,6 +369,8 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(out, ensure_ascii=False), flush=True)
             return 0
         try:
+            if surrogate := lone_surrogate(args.question):  # bytes that are not UTF-8 on the command line
+                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
             answer = await library.ask(args.question)
         except NewsbotError as error:
             if not args.json:
@@ -387,25 +391,44 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     """The output for one ``--questions`` line: its answer, or an error object of the same shape,
     so one bad line never stops the questions after it."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        return {"id": None, **_error_json(None, f"line {number}: not JSON ({error.msg})")}
+        record = load_json_line(line)
+    except ValueError as error:
+        return {"id": None, **_error_json(None, f"line {number}: {error}")}
     if not isinstance(record, dict):
         return {"id": None, **_error_json(None, f'line {number}: not a {{"id", "question"}} object')}
+    ident = record.get("id")  # echoed as given, so it must print as it came
+    problem = _surrogate_in(record, ("id",))
+    if isinstance(ident, dict | list):
+        problem = '"id" must be a string or a number'
+    if problem:
+        return {"id": None, **_error_json(None, f"line {number}: {problem}")}
     question = record.get("question")
     if not isinstance(question, str):
-        return {"id": record.get("id"), **_error_json(None, f'line {number}: no "question" text')}
+        return {"id": ident, **_error_json(None, f'line {number}: no "question" text')}
+    if problem := _surrogate_in(record, ("question",)):
+        return {"id": ident, **_error_json(None, f"line {number}: {problem}")}
     try:
         out = (await library.ask(question)).as_json()
     except NewsbotError as error:
         out = _error_json(question, str(error))
-    return {"id": record.get("id"), **out}
+    return {"id": ident, **out}
+
+
+def _surrogate_in(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Why one of these fields (a string, or a list of strings) is not text, or None."""
+    for key in keys:
+        value = record.get(key)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (surrogate := lone_surrogate(text)):
+                return f'"{key}" holds a lone surrogate ({surrogate}), which is not text'
+    return None
 
 
 def _error_json(question: str | None, reason: str) -> dict[str, object]:
-    """A question that could not be asked, in the shape of ``Answer.as_json``."""
+    """A question that could not be asked, in the shape of ``Answer.as_json`` (characters that
+    are not text, lone surrogates, shown as "?": the object must print)."""
     return {
-        "question": question,
+        "question": None if question is None else question.encode("utf-8", "replace").decode("utf-8"),
         "abstained": True,
         "reason": reason,
         "answer": [],
@@ -492,16 +515,25 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise NewsbotError(f"{path}, line {number}: not JSON ({error.msg})") from None
+            record = load_json_line(line)
+        except ValueError as error:
+            raise NewsbotError(f"{path}, line {number}: {error}") from None
+        if isinstance(record, dict) and (problem := _surrogate_in(record, tuple(record))):
+            raise NewsbotError(f"{path}, line {number}: {problem}")
+        refs = []
+        for key in ("id", "article_id") if isinstance(record, dict) else ():
+            try:
+                refs.append(external_id(record.get(key)))
+            except ValueError as error:
+                raise NewsbotError(f'{path}, line {number}: "{key}" {error}') from None
         if not (
             isinstance(record, dict)
-            and all(external_id(record.get(k)) is not None for k in ("id", "article_id"))
+            and None not in refs
             and isinstance(record.get("question"), str)
             and record["question"].strip()
         ):
             raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
+        record["id"], record["article_id"] = refs  # as refs are stored: stripped, NFC
         if str(record["id"]) in seen:
             raise NewsbotError(
                 f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"

@@ -16,6 +16,7 @@ import codecs
 import ipaddress
 import re
 import socket
+import zlib
 from dataclasses import dataclass
 from urllib.parse import unquote_plus, urlsplit
 
@@ -32,6 +33,7 @@ _TEXT_TYPES = frozenset({"text/plain"}) | _MARKDOWN_TYPES
 _HEADERS = {
     "User-Agent": "Mozilla/5.0 (compatible; newsbot/0.1; +article fetcher)",
     "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
+    "Accept-Encoding": "gzip, deflate",  # the encodings ``_Inflater`` reads (httpx would add br, zstd)
 }
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
 # Query parameters that only say how a reader arrived (campaign, click and share ids): compared
@@ -239,9 +241,13 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large("the page", int(declared), max_bytes)
+    inflater = _inflater(response, url)
     chunks, size = [], 0
     try:
-        async for chunk in response.aiter_bytes():
+        # Raw bytes, decompressed here rather than by httpx: its decoders inflate a whole chunk
+        # at once, and 1.7 kB of gzip can hold a gigabyte.
+        async for raw in response.aiter_raw():
+            chunk = raw if inflater is None else inflater.inflate(raw, max_bytes - size + 1)
             size += len(chunk)
             if size > max_bytes:
                 raise ArticleRejected(
@@ -252,6 +258,10 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
         raise ArticleRejected("unreachable", f"{url.host} stopped sending") from None
     except httpx.HTTPError as exc:
         raise ArticleRejected("unreachable", f"reading {_shown(str(url))} failed: {_reason(exc)}") from None
+    except zlib.error as exc:
+        raise ArticleRejected(
+            "unreachable", f"reading {_shown(str(url))} failed: its compressed data is damaged ({exc})"
+        ) from None
     body = b"".join(chunks)
     if not body.strip():
         raise ArticleRejected("empty", f"{_shown(str(url))} is empty")
@@ -262,6 +272,51 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
     return FetchedPage(
         canonical_url(str(url)), mime or ("text/html" if is_html else "text/plain"), text, is_html
     )
+
+
+class _Inflater:
+    """One gzip or deflate layer, inflated at most ``max_length`` bytes per call whatever the
+    compression ratio (zlib's own cap): a bomb costs the caller's limit in memory, no more."""
+
+    def __init__(self, encoding: str) -> None:
+        self._raw_fallback = encoding == "deflate"
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding != "deflate" else zlib.MAX_WBITS)
+
+    def inflate(self, data: bytes, max_length: int) -> bytes:
+        """Up to ``max_length`` bytes of output; exactly ``max_length`` when more was held."""
+        try:
+            return self._zlib.decompress(data, max_length)
+        except zlib.error:
+            if not self._raw_fallback:
+                raise
+            # "deflate" is often sent without its zlib header; browsers (and httpx) read both.
+            self._raw_fallback = False
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._zlib.decompress(data, max_length)
+
+
+_INFLATED = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+def _inflater(response: httpx.Response, url: httpx.URL) -> _Inflater | None:
+    """The decompressor for the response's Content-Encoding (None for none); more than one
+    layer ("gzip, gzip": no server needs it, bombs do) and unknown encodings are refused."""
+    layers = [
+        name.strip().lower()
+        for name in response.headers.get_list("content-encoding", split_commas=True)
+        if name.strip().lower() not in ("", "identity")
+    ]
+    if len(layers) > 1:
+        raise ArticleRejected(
+            "not_article", f"{_shown(str(url))} is compressed {len(layers)} times ({', '.join(layers)})"
+        )
+    if not layers:
+        return None
+    if layers[0] not in _INFLATED:
+        raise ArticleRejected(
+            "not_article", f"{_shown(str(url))} is compressed with {layers[0]}, which newsbot does not read"
+        )
+    return _Inflater(layers[0])
 
 
 def _decode(body: bytes, content_type: str, is_html: bool) -> str:

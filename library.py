@@ -16,7 +16,9 @@ import functools
 import json
 import logging
 import os
+import re
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +31,7 @@ import numpy as np
 
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
+from index.errors import DatabaseUnavailable
 from index.store import ArticleRefused, LibraryStats, NewArticle, Store
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
@@ -37,7 +40,7 @@ from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
-from retrieval.prepare import external_id, normalize_language, prepare_article
+from retrieval.prepare import external_id, lone_surrogate, normalize_language, prepare_article
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -403,7 +406,7 @@ class Library:
                         del new[refused.position]
                         skip(line.line, _refusal(line, refused))
                         continue
-                    except sqlite3.Error as error:
+                    except (sqlite3.Error, DatabaseUnavailable) as error:
                         raise ImportFailed(
                             f"lines {ready[0].line}-{ready[-1].line} could not be stored ({error}); "
                             "what earlier lines added is stored, and a re-run continues from there"
@@ -428,6 +431,9 @@ class Library:
             key = _fold(record.ref)
             # Checked before cleaning, so re-runs at scale skip stored lines quickly.
             _check_id(record.ref, number, stored_ids.get(key), seen_ids.get(key))
+            size, limit = len(record.text.encode("utf-8")), self.settings.max_upload_bytes
+            if size > limit:  # the cap of an upload: cleaning and embedding grow with the text
+                raise too_large(f"line {number}: the text", size, limit)
             try:
                 cleaned = await self._cpu_bound(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
@@ -519,37 +525,90 @@ def _load_model(settings: Settings) -> Encoder:
 
 def jsonl_lines(path: Path) -> list[str]:
     """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
-    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them)."""
-    text = path.read_text(encoding="utf-8")
+    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them).
+    A UTF-8 byte order mark (Windows editors write one) is not part of line 1."""
+    text = path.read_text(encoding="utf-8-sig")
     return text.removesuffix("\n").split("\n") if text else []
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"not JSON ({name} is not a JSON number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotJson(f"not JSON (the number {text[:20]} is too large)")
+    return value
+
+
+def load_json_line(line: str) -> Any:
+    """``json.loads`` for one line of a file from outside: every way it fails is a ValueError
+    saying why in a few words, fit for "line 7: ..." (``not JSON (Expecting value)``). Besides
+    syntax: a number of more than 4,300 digits (Python's limit for ``int``), nesting deeper than
+    the recursion limit, and NaN, Infinity or 1e999, which are not JSON (nor could they be
+    written back as JSON)."""
+    try:
+        return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg})") from None
+    except _NotJson:
+        raise
+    except RecursionError:
+        raise ValueError("JSON newsbot cannot read (nested too deeply)") from None
+    except ValueError:  # int() of a long digit string
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"JSON newsbot cannot read (a number of more than {limit:,} digits)") from None
 
 
 def parse_import_line(line: str, number: int) -> ImportRecord | None:
     """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number.
 
-    The id must be a non-blank string (surrounding spaces are dropped) or an integer. ``lang`` is
+    The id must be a non-blank string (surrounding spaces are dropped, NFC-normalized, with no
+    control, bidi or invisible characters: see ``external_id``) or an integer. ``title``,
+    ``source``/``outlet``, ``author`` and ``published`` are text on one line (an integer, e.g. a
+    year, is written out; a list of strings, e.g. several authors, is joined with ", "); any
+    other value refuses the line rather than storing "{'x': 1}" or "nan". ``lang`` is
     normalized (``English``, ``en-US`` -> ``en``; ``Bahasa Indonesia``, ``ind`` -> ``id``; see
     ``normalize_language``); an unknown language (``xx``, ``und``) is detected from the text, as
     when none is given: the article is still worth keeping, and its language is what it is."""
     if not line.strip():
         return None
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ArticleRejected("bad_input", f"line {number}: not JSON ({exc.msg})") from None
+        obj = load_json_line(line)
+    except ValueError as exc:
+        raise ArticleRejected("bad_input", f"line {number}: {exc}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
         raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
-    ref = external_id(obj["id"])
+    for key in ("id", "text", *_META_KEYS):
+        if isinstance(value := obj.get(key), str) and (surrogate := lone_surrogate(value)):
+            raise ArticleRejected(
+                "bad_input", f'line {number}: "{key}" holds a lone surrogate ({surrogate}), which is not text'
+            )
+    try:
+        ref = external_id(obj["id"])
+    except ValueError as exc:
+        raise ArticleRejected("bad_input", f'line {number}: "id" {exc}') from None
     if ref is None and isinstance(obj["id"], str):
         raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
     if ref is None:
-        shown = json.dumps(obj["id"], ensure_ascii=False)
-        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        shown = _shown_json(obj["id"])
         raise ArticleRejected("bad_input", f'line {number}: "id" must be a string or an integer, not {shown}')
 
     def opt(key: str) -> str | None:
         value = obj.get(key)
-        return str(value).strip() or None if value is not None else None
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ", ".join(item.strip() for item in value if item.strip())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif value is not None and not isinstance(value, str):
+            shown = _shown_json(value)
+            raise ArticleRejected("bad_input", f'line {number}: "{key}" must be text, not {shown}')
+        return _CONTROLS.sub("", " ".join(value.split())) or None if value is not None else None
 
     meta = ArticleMeta(
         title=opt("title"),
@@ -561,6 +620,17 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
 
 
+def _shown_json(value: object) -> str:
+    """A JSON value as a message shows it, in at most 40 characters."""
+    try:
+        shown = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        shown = "[[[..." if isinstance(value, list) else "{...}"
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # what whitespace splitting leaves of them
+_META_KEYS = ("title", "source", "outlet", "author", "published", "url")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 

@@ -39,13 +39,13 @@ class Settings(BaseSettings):
     db: Path = Field(default_factory=default_db, alias="NEWSBOT_DB")
     model: str = Field("bundled", alias="NEWSBOT_MODEL")
     model_cache: Path = Field(default_factory=default_model_cache, alias="NEWSBOT_MODEL_CACHE")
-    encoder_threads: int | None = Field(None, alias="NEWSBOT_ENCODER_THREADS")
+    encoder_threads: int | None = Field(None, ge=1, alias="NEWSBOT_ENCODER_THREADS")
     # "openvino" (default: several times torch's speed on CPU, same vectors) or "torch".
     encoder_backend: Literal["openvino", "torch"] = Field("openvino", alias="NEWSBOT_ENCODER_BACKEND")
 
     webhook_url: str | None = Field(None, alias="NEWSBOT_WEBHOOK_URL")
     webhook_listen: str = Field("0.0.0.0", alias="NEWSBOT_WEBHOOK_LISTEN")
-    webhook_port: int = Field(8443, alias="NEWSBOT_WEBHOOK_PORT")
+    webhook_port: int = Field(8443, ge=1, le=65535, alias="NEWSBOT_WEBHOOK_PORT")
     webhook_secret: SecretStr | None = Field(None, alias="NEWSBOT_WEBHOOK_SECRET")
 
     # Hosts (``host`` or ``host:port``) that URL fetching may reach even though they resolve to
@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     allow_private_hosts: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(), alias="NEWSBOT_ALLOW_PRIVATE_HOSTS"
     )
-    max_upload_bytes: int = Field(2_000_000, alias="NEWSBOT_MAX_UPLOAD_BYTES")
-    max_question_chars: int = Field(1_000, alias="NEWSBOT_MAX_QUESTION_CHARS")
-    fetch_timeout: float = Field(15.0, alias="NEWSBOT_FETCH_TIMEOUT")
+    max_upload_bytes: int = Field(2_000_000, gt=0, alias="NEWSBOT_MAX_UPLOAD_BYTES")
+    max_question_chars: int = Field(1_000, gt=0, alias="NEWSBOT_MAX_QUESTION_CHARS")
+    fetch_timeout: float = Field(15.0, gt=0, alias="NEWSBOT_FETCH_TIMEOUT")
     # How often the bot looks for articles another process (``newsbot import``, ``newsbot delete``)
     # added to or removed from its database; 0 turns it off.
     refresh_seconds: float = Field(10.0, ge=0, alias="NEWSBOT_REFRESH_SECONDS")

@@ -9,6 +9,10 @@ Why these choices:
 - Article ids (and so the automatic refs ``a<id>``) are never reused (AUTOINCREMENT): a deleted
   article's ref, quoted in old chats as ``/article_a3`` or ``[a3]``, never opens another story.
 - Refs are looked up ignoring ASCII case (``A1`` finds ``a1``); an exact match wins.
+- A damaged file is never written to: before its first write a connection runs SQLite's
+  ``quick_check`` (seconds on a multi-GB library, so readers do not: they report the damage
+  they meet), and commands that only read open the file read-only. SQLite's errors about the
+  file (damaged, not a database, read-only, full, locked) become ``DatabaseUnavailable``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,13 @@ from typing import Any
 import aiosqlite
 import numpy as np
 
+from index.errors import (
+    DatabaseDamaged,
+    DatabaseUnavailable,
+    check_database_path,
+    mapped_error,
+    mapping_errors,
+)
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ArticleRejected, ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
@@ -157,28 +169,105 @@ class LibraryStats:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, *, verified: bool = False) -> None:
         self._db = db
         self.path = path
+        self._verified = verified  # passed SQLite's quick_check (or was blank when opened)
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+    async def open(cls, path: Path, *, read_only: bool = False) -> Store:
+        """The database at ``path``, created or upgraded to ``SCHEMA_VERSION`` unless ``read_only``.
+
+        ``read_only`` opens the file read-only (SQLite's ``mode=ro``): nothing can be written, and
+        a missing or blank file reads as an empty library. Refused with ``DatabaseUnavailable``
+        (``DatabaseDamaged``), nothing written: a path that is not a regular file, a file that is
+        not a database or is damaged, another program's database, a newer schema version."""
+        check_database_path(path)
+        blank = not path.exists() or path.stat().st_size == 0
+        if read_only and blank:
+            return await cls._empty(path)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        target = f"{path.resolve().as_uri()}?mode=ro" if read_only else str(path)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=10000")
-            store = cls(db, path)
-            # Foreign keys are enforced only after migrating: a table rebuild drops the old
-            # table, which would otherwise delete every article's sentences and chunks.
-            await store._migrate()
-            await db.execute("PRAGMA foreign_keys=ON")
+            db = await aiosqlite.connect(target, uri=read_only, isolation_level=None)
+        except sqlite3.Error as error:
+            if (mapped := mapped_error(error, path)) is None:
+                raise
+            raise mapped from error
+        store = cls(db, path, verified=blank)
+        try:
+            version = await store._prepare(read_only)
         except BaseException:
             await db.close()
             raise
+        if read_only and version < SCHEMA_VERSION:  # blank, or an older library to upgrade first
+            await db.close()
+            return await (cls.open(path) if version else cls._empty(path))
         return store
 
+    @classmethod
+    async def _empty(cls, path: Path) -> Store:
+        """An empty library in memory, read in place of a blank or missing file (writing nowhere)."""
+        store = cls(await aiosqlite.connect(":memory:", isolation_level=None), path, verified=True)
+        await store._migrate()
+        return store
+
+    @mapping_errors
+    async def _prepare(self, read_only: bool) -> int:
+        """Check the file before anything is written to it, then (unless ``read_only``) switch it
+        to WAL and migrate it; returns the schema version it had."""
+        await self._db.execute("PRAGMA busy_timeout=10000")
+        async with self._db.execute("PRAGMA user_version") as cur:  # damage to the header shows here
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        async with self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = [name async for (name,) in cur]
+        if version > SCHEMA_VERSION:
+            raise DatabaseUnavailable(
+                f"{self.path} was written by a newer newsbot (schema version {version}; this one"
+                f" reads up to {SCHEMA_VERSION}): upgrade newsbot, or choose another file with --db"
+            )
+        if version == 0 and tables:
+            shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+            raise DatabaseUnavailable(
+                f"{self.path} is another program's SQLite database (tables {shown}), not a newsbot library"
+            )
+        if read_only:
+            return version
+        async with self._db.execute("PRAGMA journal_mode") as cur:
+            journal = (await cur.fetchone() or ("",))[0]
+        if journal != "wal" or version < SCHEMA_VERSION:
+            await self._verify()  # both below write to the file
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        # Foreign keys are enforced only after migrating: a table rebuild drops the old
+        # table, which would otherwise delete every article's sentences and chunks.
+        await self._migrate()
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        return version
+
+    async def _verify(self) -> None:
+        """SQLite's quick integrity check, once per connection, before its first write: writing
+        into a damaged file can spread the damage to what was still readable."""
+        if self._verified:
+            return
+        async with self._db.execute("PRAGMA quick_check(1)") as cur:  # stop at the first problem
+            row = await cur.fetchone()
+        problem = str(row[0]) if row else "no answer"
+        if problem != "ok":  # "*** in database main ***\nOn tree page 5013 cell 0: ..."
+            problem = " ".join(line for line in problem.splitlines() if not line.startswith("***"))
+            raise DatabaseDamaged(
+                f"cannot use the database {self.path}: it is damaged ({problem}) and was left as it is;"
+                " restore a copy, or choose another file with --db"
+            )
+        self._verified = True
+
+    async def _begin_write(self) -> None:
+        await self._verify()
+        await self._db.execute("BEGIN IMMEDIATE")
+
+    @mapping_errors
     async def close(self) -> None:
         await self._db.close()
 
@@ -186,13 +275,9 @@ class Store:
         async with self._db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} has schema version {version}, newer than this newsbot ({SCHEMA_VERSION})"
-            )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript would commit on its own; run the statements inside one transaction.
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin_write()
             try:
                 for statement in filter(str.strip, script.split(";")):
                     await self._db.execute(statement)
@@ -211,6 +296,7 @@ class Store:
         if self._db.in_transaction:
             await self._db.execute("ROLLBACK")
 
+    @mapping_errors
     async def check_encoder(self, identity: EncoderIdentity) -> None:
         """Record the encoder on first use; refuse a different one afterwards."""
         async with self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'encoder.%'") as cur:
@@ -222,7 +308,7 @@ class Store:
             "passage_prompt": identity.passage_prompt,
         }
         if not stored:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin_write()
             await self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [(f"encoder.{k}", v) for k, v in wanted.items()],
@@ -236,6 +322,7 @@ class Store:
                 "use the same model (NEWSBOT_MODEL) or a new database (NEWSBOT_DB)"
             )
 
+    @mapping_errors
     async def find_duplicate(
         self, *, text_hash: str | None, url: str | None, ref: str | None
     ) -> ArticleInfo | None:
@@ -248,13 +335,14 @@ class Store:
             row = await cur.fetchone()
         return _info(row) if row else None
 
+    @mapping_errors
     async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
         """Store a batch in one transaction: all of it, or (on any error or a kill) none of it.
 
         A failed constraint raises ``ArticleRefused`` naming the article of the batch it refused,
         so a caller can store the rest without it."""
         stored: list[ArticleInfo] = []
-        await self._db.execute("BEGIN IMMEDIATE")
+        await self._begin_write()
         try:
             for article in articles:
                 stored.append(await self._insert(article))
@@ -320,6 +408,7 @@ class Store:
         info = await self.article_info_by_id(article_id)
         return info
 
+    @mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
@@ -331,22 +420,27 @@ class Store:
             raise NotFound(f"no article with id {article_id}")
         return _info(row)
 
+    @mapping_errors
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
-        """The article's info and its full cleaned text; ``ref`` matches ignoring ASCII case, an
-        exact match first (two refs differing only in case may survive from before version 2)."""
+        """The article's info and its full cleaned text; ``ref`` matches ignoring ASCII case and
+        Unicode normalization (imported ids are stored NFC), an exact match first (two refs
+        differing only in case may survive from before version 2)."""
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id), text"
-            " FROM articles a WHERE ref = ?1 COLLATE NOCASE ORDER BY ref = ?1 DESC, id LIMIT 1",
-            (ref,),
+            # not "ref = ?1 COLLATE NOCASE OR ref = ?2 COLLATE NOCASE": SQLite 3.40 then searches
+            # the case-sensitive index ("A1" no longer finds "a1")
+            " FROM articles a WHERE ref COLLATE NOCASE IN (?1, ?2) ORDER BY ref = ?1 DESC, id LIMIT 1",
+            (ref, unicodedata.normalize("NFC", ref)),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no article with ref {ref!r}")
         return _info(row[:-1]), row[-1]
 
+    @mapping_errors
     async def delete(self, ref: str) -> ArticleInfo:
         info, _ = await self.article(ref)
-        await self._db.execute("BEGIN IMMEDIATE")
+        await self._begin_write()
         try:
             await self._db.execute("DELETE FROM articles WHERE id = ?", (info.id,))
             await self._db.execute("COMMIT")
@@ -355,11 +449,13 @@ class Store:
             raise
         return info
 
+    @mapping_errors
     async def ref_titles(self) -> dict[str, str | None]:
         """Every stored ref with its article's title."""
         async with self._db.execute("SELECT ref, title FROM articles") as cur:
             return {ref: title async for ref, title in cur}
 
+    @mapping_errors
     async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
@@ -368,6 +464,7 @@ class Store:
         ) as cur:
             return [_info(row) async for row in cur]
 
+    @mapping_errors
     async def stats(self) -> LibraryStats:
         async with self._db.execute(
             "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM sentences),"
@@ -385,11 +482,13 @@ class Store:
             size = await cur.fetchone()
         return LibraryStats(row[0], row[1], row[2], languages, int(size[0]) if size else 0)
 
+    @mapping_errors
     async def load_all(self) -> list[IndexedArticle]:
         """Every article with its spans and vectors, for building the in-memory index."""
         _, loaded = await self.load_library(known={})
         return loaded
 
+    @mapping_errors
     async def load_library(
         self, known: Mapping[int, str]
     ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
@@ -406,6 +505,7 @@ class Store:
         finally:
             await self._db.execute("COMMIT")
 
+    @mapping_errors
     async def load_articles(self, ids: Sequence[int]) -> list[IndexedArticle]:
         """These articles (those that still exist) with their spans and vectors."""
         await self._db.execute("BEGIN")
@@ -417,11 +517,13 @@ class Store:
         finally:
             await self._db.execute("COMMIT")
 
+    @mapping_errors
     async def article_hashes(self) -> dict[int, str]:
         """Article id -> content hash, for every stored article."""
         async with self._db.execute("SELECT id, content_hash FROM articles") as cur:
             return {article_id: text_hash async for article_id, text_hash in cur}
 
+    @mapping_errors
     async def data_version(self) -> int:
         """Changes whenever another connection (another process) commits to the database."""
         async with self._db.execute("PRAGMA data_version") as cur:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 from retrieval.config import RetrievalConfig
 from retrieval.errors import ArticleRejected
@@ -58,12 +61,57 @@ def normalize_language(value: object) -> str | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text``, escaped (``\\ud800``), or None. JSON's ``"\\ud800"``
+    and undecodable bytes in a command line (Python's surrogateescape) make them; no encoding
+    takes them, so text holding one can be neither stored, printed nor tokenized."""
+    found = _SURROGATE.search(text)
+    return None if found is None else f"\\u{ord(found[0]):04x}"
+
+
+# Bidi controls (Unicode's Bidi_Control property): they reorder what is shown after them.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSEEN = {
+    "Cc": "a control character",
+    "Cs": "a lone surrogate",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cf": "an invisible format character",
+}
+
+
 def external_id(value: object) -> str | None:
     """An id given from outside (an archive's "id", a question's "article_id") as a ref: a
-    string, stripped, or an integer; None for anything else (a boolean, a float, a blank)."""
+    string, stripped and NFC-normalized (the composed and decomposed "café" are one ref), or an
+    integer; None for anything else (a boolean, a float, a blank).
+
+    Raises ValueError ("cannot hold U+0000 (a control character)") for a string holding a
+    character no one could type or see in a ref: controls (NUL, newline, tab), line and
+    paragraph separators, bidi controls and other invisible format characters (the zero-width
+    joiners that some scripts and emoji need are kept), lone surrogates."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    return str(value).strip() or None
+    ref = unicodedata.normalize("NFC", str(value).strip())
+    for char in ref:
+        kind = "a bidi control" if char in _BIDI_CONTROLS else _UNSEEN.get(unicodedata.category(char))
+        if kind is not None and char not in "\u200c\u200d":
+            raise ValueError(f"cannot hold U+{ord(char):04X} ({kind})")
+    return ref or None
+
+
+def web_link(url: str | None) -> str | None:
+    """``url`` if it is an http(s) link with a host, else None: an article's link is shown and
+    followed, so ``javascript:``, ``file:`` or ``data:`` are never stored as one."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1" and the like
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
 def content_hash(text: str) -> str:
@@ -76,7 +124,8 @@ def prepare_article(
     cleaned: CleanedArticle, config: RetrievalConfig, *, lang: str | None = None
 ) -> PreparedArticle:
     """Split into sentences and chunks; a known ``lang`` (see ``normalize_language``) overrides
-    detection (e.g. from a JSONL field), an unknown one is ignored."""
+    detection (e.g. from a JSONL field), an unknown one is ignored. A link that is not http(s)
+    is dropped (``web_link``), whichever way it came (an archive, front matter, a page's tags)."""
     language = normalize_language(lang) or detect_language(cleaned.text)
     sentences = split_sentences(cleaned.text, language)
     if not sentences:
@@ -84,7 +133,7 @@ def prepare_article(
     chunks = chunk_sentences(sentences, max_chars=config.chunk_chars, overlap=config.chunk_overlap_sentences)
     return PreparedArticle(
         text=cleaned.text,
-        meta=cleaned.meta,
+        meta=replace(cleaned.meta, url=web_link(cleaned.meta.url)),
         lang=language,
         sentences=sentences,
         chunks=chunks,

@@ -97,6 +97,17 @@ def test_file_and_argument_mistakes_are_one_line(
             "-1",
             "NEWSBOT_REFRESH_SECONDS='-1': Input should be greater than or equal to 0",
         ),
+        # limits of zero or less refused at start-up, by name (issue 14)
+        ("NEWSBOT_MAX_UPLOAD_BYTES", "0", "NEWSBOT_MAX_UPLOAD_BYTES='0': Input should be greater than 0"),
+        ("NEWSBOT_MAX_UPLOAD_BYTES", "-5", "NEWSBOT_MAX_UPLOAD_BYTES='-5': Input should be greater than 0"),
+        ("NEWSBOT_MAX_QUESTION_CHARS", "0", "NEWSBOT_MAX_QUESTION_CHARS='0': Input should be greater than 0"),
+        ("NEWSBOT_FETCH_TIMEOUT", "-1", "NEWSBOT_FETCH_TIMEOUT='-1': Input should be greater than 0"),
+        (
+            "NEWSBOT_ENCODER_THREADS",
+            "0",
+            "NEWSBOT_ENCODER_THREADS='0': Input should be greater than or equal to 1",
+        ),
+        ("NEWSBOT_WEBHOOK_PORT", "0", "NEWSBOT_WEBHOOK_PORT='0': Input should be greater than or equal to 1"),
     ],
 )
 def test_an_invalid_setting_is_one_line(
@@ -265,6 +276,19 @@ def test_an_over_long_question_with_json_is_a_json_object(capsys: pytest.Capture
     error = json.loads(out)
     assert set(error) == ANSWER_KEYS and error["abstained"] and not error["answer"]
     assert "characters long" in error["reason"]
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_question_with_json_is_a_json_object(
+    question: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ask --json ""`` printed "give either a question or --questions FILE" on stderr."""
+    code, out, err = run(capsys, "ask", "--json", question)
+    assert code == 2 and err == ""
+    error = json.loads(out)
+    assert set(error) == ANSWER_KEYS and error["abstained"] and not error["answer"]
+    assert error["reason"].startswith("ask a question")
+    assert_user_error(run(capsys, "ask", question), "newsbot: ask a question")
 
 
 def set_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

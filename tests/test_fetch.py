@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,22 @@ WINDOWS_1252_HTML = (
 STALE_LABEL_HTML = (
     "<html><head><meta charset='iso-8859-1'></head><body><p>Café “ouvert”.</p></body></html>".encode()
 )
+# Compression bombs (issue 14): 100 MB of zeros behind a few kB, one layer or two.
+BOMB_BYTES = 10**8
+
+
+def compressed(chunks: object, wbits: int) -> bytes:
+    """``chunks`` (an iterable of bytes) compressed as one gzip (wbits 31), zlib (15) or raw
+    deflate (-15) stream, without holding them all."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    out = [compressor.compress(chunk) for chunk in chunks]  # type: ignore[attr-defined]
+    return b"".join([*out, compressor.flush()])
+
+
+def bomb(wbits: int) -> bytes:
+    return compressed((bytes(1 << 20) for _ in range(BOMB_BYTES >> 20)), wbits)
+
+
 UTF16_LABEL_HTML = b"<html><head><meta charset='utf-16'></head><body><p>Caf\xc3\xa9 ouvert.</p></body></html>"
 
 
@@ -126,6 +144,24 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     async def huge(_request: web.Request) -> web.Response:
         return web.Response(body=b"<p>" + b"c" * 2_500_000 + b"</p>", content_type="text/html")
 
+    async def encoded(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        gzip, zlib_wrapped, raw = zlib.MAX_WBITS | 16, zlib.MAX_WBITS, -zlib.MAX_WBITS
+        bodies = {
+            "gzip": ("gzip", compressed([ARTICLE_HTML], gzip)),
+            "deflate": ("deflate", compressed([ARTICLE_HTML], zlib_wrapped)),
+            "raw-deflate": ("deflate", compressed([ARTICLE_HTML], raw)),
+            "identity-gzip": ("identity, gzip", compressed([ARTICLE_HTML], gzip)),
+            "brotli": ("br", b"\x1b\x03\x00\xf8\xa5\x00\x00"),
+            "damaged": ("gzip", compressed([ARTICLE_HTML], gzip)[:40] + b"\xff" * 64),
+            "gzip-bomb": ("gzip", bomb(gzip)),
+            "deflate-bomb": ("deflate", bomb(zlib_wrapped)),
+            "raw-deflate-bomb": ("deflate", bomb(raw)),
+            "nested-bomb": ("gzip, gzip", compressed([bomb(gzip)], gzip)),
+        }
+        encoding, body = bodies[name]
+        return web.Response(body=body, headers={"Content-Type": "text/html", "Content-Encoding": encoding})
+
     async def empty(_request: web.Request) -> web.Response:
         return web.Response(body=b"", content_type="text/html")
 
@@ -150,6 +186,7 @@ def make_app(port_of: dict[str, int]) -> web.Application:
     app.router.add_get("/big", big)
     app.router.add_get("/big-stream", big_stream)
     app.router.add_get("/huge", huge)
+    app.router.add_get("/encoded/{name}", encoded)
     app.router.add_get("/empty", empty)
     app.router.add_get("/slow", slow)
     return app
@@ -337,6 +374,52 @@ async def test_size_limit_messages_are_readable(site: Site, path: str, max_bytes
     # instead of "the page is larger than 2,000,000 bytes"
     error = await rejected(f"{site.base}{path}", allow_private=site.allowed, max_bytes=max_bytes)
     assert str(error) == message
+
+
+@pytest.mark.parametrize("name", ["gzip", "deflate", "raw-deflate", "identity-gzip"])
+@pytest.mark.asyncio(loop_scope="function")
+async def test_compressed_pages_are_read(site: Site, name: str) -> None:
+    page = await fetch_article(f"{site.base}/encoded/{name}", allow_private=site.allowed)
+    assert page.text == ARTICLE_HTML.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("nested-bomb", "/encoded/nested-bomb is compressed 2 times (gzip, gzip)"),
+        ("gzip-bomb", "the page is over the limit of 1.0 MB"),
+        ("deflate-bomb", "the page is over the limit of 1.0 MB"),
+        ("raw-deflate-bomb", "the page is over the limit of 1.0 MB"),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_compression_bomb_is_refused_in_bounded_memory(site: Site, name: str, message: str) -> None:
+    """A few kB that inflate to 100 MB (issue 14: gzip(gzip(zeros)) took `newsbot add` to 2.46 GB
+    at 1 GB): refused while inflating, having held about the 1 MB limit, never the bomb."""
+    url = f"{site.base}/encoded/{name}"
+    tracemalloc.start()
+    try:
+        error = await rejected(url, allow_private=site.allowed, max_bytes=1_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message in str(error)
+    assert peak < BOMB_BYTES // 10, f"{peak:,} bytes held at the peak"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "message"),
+    [
+        ("brotli", "not_article", "is compressed with br, which newsbot does not read"),
+        ("damaged", "unreachable", "its compressed data is damaged"),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="function")
+async def test_unread_or_damaged_compression_is_refused(
+    site: Site, name: str, reason: str, message: str
+) -> None:
+    error = await rejected(f"{site.base}/encoded/{name}", allow_private=site.allowed)
+    assert (error.reason, message in str(error)) == (reason, True), error
 
 
 @pytest.mark.asyncio(loop_scope="function")

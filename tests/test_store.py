@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from tests_support import REPO
 
+from index.errors import DatabaseDamaged, DatabaseUnavailable
 from index.store import MIGRATIONS, SCHEMA_VERSION, ArticleRefused, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
@@ -59,11 +60,60 @@ async def test_migrates_a_new_file_and_reopens(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_refuses_a_newer_schema_without_writing(tmp_path: Path, read_only: bool) -> None:
+    """A library from a newer newsbot is refused before anything is written (not even the
+    switch to WAL, which rewrites the header)."""
     with sqlite3.connect(tmp_path / "new.db") as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="newer"):
-        await Store.open(tmp_path / "new.db")
+    before = (tmp_path / "new.db").read_bytes()
+    with pytest.raises(DatabaseUnavailable, match=r"new.db was written by a newer newsbot \(schema version"):
+        await Store.open(tmp_path / "new.db", read_only=read_only)
+    assert (tmp_path / "new.db").read_bytes() == before
+
+
+async def test_refuses_another_programs_database(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "other.db") as db:
+        db.execute("CREATE TABLE contacts (name TEXT)")
+    before = (tmp_path / "other.db").read_bytes()
+    with pytest.raises(DatabaseUnavailable, match=r"another program's SQLite database \(tables contacts\)"):
+        await Store.open(tmp_path / "other.db")
+    assert (tmp_path / "other.db").read_bytes() == before
+
+
+async def test_a_damaged_file_opens_but_is_never_written(tmp_path: Path) -> None:
+    """Opening and reading need no integrity check (seconds on a large library), writing does:
+    the first write of a connection runs SQLite's quick_check, and a damaged file is left as it
+    was."""
+    store = await Store.open(tmp_path / "a.db")
+    for number in range(40):
+        text = f"Article {number} says something. It has a second sentence {number}. " * 8
+        await store.add_articles([make_article(text)])
+    await store.close()
+    healthy = (tmp_path / "a.db").read_bytes()
+    half = len(healthy) // 4096 // 2 * 4096
+    (tmp_path / "a.db").write_bytes(healthy[:half] + b"\xa5" * (len(healthy) - half))
+    damaged = (tmp_path / "a.db").read_bytes()
+    store = await Store.open(tmp_path / "a.db")  # the header and the schema are undamaged
+    with pytest.raises(DatabaseDamaged, match=r"a.db: it is damaged \(.+\) and was left as it is"):
+        await store.add_articles([make_article("A new article. It is short.")])
+    with pytest.raises(DatabaseDamaged):
+        await store.delete("a1")
+    await store.close()
+    assert (tmp_path / "a.db").read_bytes() == damaged
+
+
+async def test_reading_never_creates_or_writes_a_file(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "missing.db", read_only=True)
+    assert (await store.stats()).articles == 0 and await store.recent() == []
+    await store.close()
+    (tmp_path / "blank.db").touch()
+    store = await Store.open(tmp_path / "blank.db", read_only=True)
+    with pytest.raises(NotFound):
+        await store.article("a1")
+    await store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.db"]
+    assert (tmp_path / "blank.db").read_bytes() == b""
 
 
 async def test_round_trip_keeps_vectors_spans_and_refs(tmp_path: Path) -> None:
