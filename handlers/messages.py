@@ -3,14 +3,13 @@ user's ``language_code`` (Indonesian for ``id`` and ``ms``, English otherwise).
 
 Handlers hold no reply text of their own: they call ``say(lang, key, **values)``. The core speaks
 English; what it says is translated here by its structure, never by editing its strings: a
-refusal by its code (``ArticleRejected.reason``), an abstention by what is known of it (an empty
-library, a question without a letter or digit, the two sentence forms of ``CorpusIndex``'s
-reasons). A form not known here is shown as the core wrote it.
+refusal by its code (``ArticleRejected.reason``), an abstention by its kind
+(``Answer.reason_kind``) and the words it names (``Answer.missing``). A kind not known here is
+shown as the core wrote it.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from telegram import User
@@ -44,7 +43,7 @@ _EN: dict[str, str] = {
     "cant_ask": "I can't answer that: {reason}.",
     "cant_answer": "I can't answer that from the library: {reason}.",
     "reason_empty": "the library has no articles yet; admins can /add them",
-    "reason_no_words": "the question has no letter or digit to look for",
+    "reason_no_words": "the question has no word or figure to look for",
     "reason_not_mentioned": "nothing in the library mentions {words}",
     "reason_not_close": "nothing in the library answers this closely enough to quote",
     "inline_none_title": "Nothing in the library answers this",
@@ -96,7 +95,7 @@ _ID: dict[str, str] = {
     "cant_ask": "Saya tidak bisa menjawabnya: {reason}.",
     "cant_answer": "Saya tidak bisa menjawabnya dari perpustakaan: {reason}.",
     "reason_empty": "perpustakaan belum berisi artikel; admin dapat menambahkannya dengan /add",
-    "reason_no_words": "pertanyaannya tidak berisi huruf atau angka untuk dicari",
+    "reason_no_words": "pertanyaannya tidak berisi kata atau angka untuk dicari",
     "reason_not_mentioned": "tidak ada artikel di perpustakaan yang menyebut {words}",
     "reason_not_close": "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
     "inline_none_title": "Tidak ada yang menjawab ini di perpustakaan",
@@ -159,10 +158,6 @@ _NOUNS: dict[Lang, dict[str, tuple[str, str]]] = {
     },
 }
 
-# CorpusIndex's abstention reasons (retrieval/answer.py), the forms known here.
-_NOT_MENTIONED = re.compile(r"nothing in the library mentions (“.+”)")
-_NOT_CLOSE = "nothing in the library answers this closely enough to quote"
-
 
 def language(user: User | None) -> Lang:
     code = (user.language_code or "") if user is not None else ""
@@ -190,16 +185,18 @@ def untitled(lang: Lang, title: str | None) -> str:
 
 def abstention(lang: Lang, answer: Answer, *, empty_library: bool) -> str:
     """Why ``answer`` quotes nothing, in ``lang`` (without the "I can't answer" frame)."""
-    reason = answer.reason or ""
-    if empty_library:
+    kind = "empty_library" if empty_library else answer.reason_kind
+    if kind == "empty_library":
         return say(lang, "reason_empty")
-    if not any(ch.isalnum() for ch in answer.question):
+    if kind == "no_content":
         return say(lang, "reason_no_words")
-    if found := _NOT_MENTIONED.fullmatch(reason):
-        return say(lang, "reason_not_mentioned", words=found[1])
-    if reason == _NOT_CLOSE:
+    if kind == "not_mentioned" and answer.missing:
+        return say(
+            lang, "reason_not_mentioned", words=", ".join(f"“{words}”" for words in answer.missing[:5])
+        )
+    if kind == "not_close_enough":
         return say(lang, "reason_not_close")
-    return reason
+    return answer.reason or ""
 
 
 def rejection(lang: Lang, error: ArticleRejected, *, max_upload_bytes: int) -> str:

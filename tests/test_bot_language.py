@@ -144,28 +144,41 @@ def test_one_wording_for_an_untitled_article() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "question", "english", "indonesian"),
+    ("answer", "english", "indonesian"),
     [
         (
-            "nothing in the library mentions “Bandung”, “2031”",
-            "what happened in Bandung in 2031",
+            Answer(
+                "what happened in Bandung in 2031",
+                (),
+                (),
+                True,
+                "nothing in the library mentions “Bandung”, “2031”",
+                reason_kind="not_mentioned",
+                missing=("Bandung", "2031"),
+            ),
             "nothing in the library mentions “Bandung”, “2031”",
             "tidak ada artikel di perpustakaan yang menyebut “Bandung”, “2031”",
         ),
         (
-            "nothing in the library answers this closely enough to quote",
-            "why",
+            Answer("why", (), (), True, "whatever the core says", reason_kind="not_close_enough"),
             "nothing in the library answers this closely enough to quote",
             "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
         ),
-        ("whatever the core says", "?!?!", say("en", "reason_no_words"), say("id", "reason_no_words")),
-        ("a reason not known here", "why", "a reason not known here", "a reason not known here"),
+        (
+            Answer("?!?!", (), (), True, "whatever the core says", reason_kind="no_content"),
+            say("en", "reason_no_words"),
+            say("id", "reason_no_words"),
+        ),
+        (
+            Answer("why", (), (), True, "a reason not known here", reason_kind="something new"),
+            "a reason not known here",
+            "a reason not known here",
+        ),
     ],
 )
-def test_abstention_reasons_are_translated_by_their_form(
-    reason: str, question: str, english: str, indonesian: str
+def test_abstention_reasons_are_translated_by_their_kind(
+    answer: Answer, english: str, indonesian: str
 ) -> None:
-    answer = Answer(question, (), (), True, reason)
     assert abstention("en", answer, empty_library=False) == english
     assert abstention("id", answer, empty_library=False) == indonesian
     assert re.search("belum berisi artikel", abstention("id", answer, empty_library=True))
