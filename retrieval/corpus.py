@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from wordfreq import zipf_frequency
 
 from retrieval.abstention import CROSS_LINGUAL_ALLOWANCE
 from retrieval.bm25 import LexicalIndex, LexicalState
@@ -27,6 +28,7 @@ from retrieval.sentences import detect_language
 from retrieval.types import ArticleInfo, IndexedArticle
 
 _WORD = re.compile(r"\w+")
+RARE_ZIPF = 3.0  # a word used less than once per million words in English and in Indonesian
 
 # The metadata of a restored slot whose article has left the database (the slot is dead).
 _GONE = ArticleInfo(id=-1, ref="", title=None, outlet=None, author=None, published=None, url=None, lang="und")
@@ -278,9 +280,11 @@ class CorpusIndex:
         """How the library usually writes ``term`` (a folded BM25 term): its most frequent
         spelling among ``WRITTEN_FORM_CHUNKS`` chunks holding it, counting only words inside a
         sentence (a sentence's first word is capitalized whatever it is), lower case on a tie;
-        None when no live chunk holds it inside a sentence. The canonical question's letter case
-        comes from here."""
+        a word found only first in a sentence is taken as written there if it is rare (a name),
+        else None, as when no live chunk holds it. The canonical question's letter case comes
+        from here."""
         forms: Counter[str] = Counter()
+        starting: Counter[str] = Counter()
         for row in self.lexical.holders(term, self.WRITTEN_FORM_CHUNKS).tolist():
             slot = int(self._chunk_slot[row])
             article = self._slots[slot]
@@ -290,10 +294,13 @@ class CorpusIndex:
                 for match in _WORD.finditer(text):
                     if fold(match.group(0)) == term:
                         before = text[: match.start()].rstrip()
-                        if before and before[-1] not in '.!?\n"“”:':
-                            forms[match.group(0)] += 1
+                        at_start = not before or before[-1] in '.!?\n"“”:'
+                        (starting if at_start else forms)[match.group(0)] += 1
         if not forms:
-            return None
+            # Only ever first in a sentence: a rare word is a name ("Luno memiliki …"), a common
+            # one just starts the sentence ("Luas pulau ini …").
+            rare = max(zipf_frequency(term, lang) for lang in ("en", "id")) < RARE_ZIPF
+            return starting.most_common(1)[0][0] if starting and rare else None
         most = max(forms.values())
         tied = [form for form, count in forms.items() if count == most]
         return next((form for form in tied if form.islower()), tied[0])
