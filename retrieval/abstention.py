@@ -98,8 +98,8 @@ class AbstentionRule:
     figures. ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
     """
 
-    crowd: Weights = Weights(bar=0.8403, support=0.06, missing=0.04, standout=0.02)
-    small: Weights = Weights(bar=0.8299, support=0.08, cross_lingual_support=0.06)
+    crowd: Weights = Weights(bar=0.8396, support=0.04, missing=0.04, standout=0.02)
+    small: Weights = Weights(bar=0.8299, support=0.08, cross_lingual_support=0.04)
     min_articles: int = 20
 
     def side(self, signals: Signals) -> Weights:
