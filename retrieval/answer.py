@@ -42,7 +42,6 @@ NOT_CLOSE_ENOUGH = "nothing in the library answers this closely enough to quote"
 NO_CONTENT = "the question has no word or figure to look for"
 _WORD = re.compile(r"\w+")
 _DASH = re.compile(r"[-‐‑–—]")
-_DASH = re.compile(r"[-‐‑–—]")
 
 # Quote candidates whose support of the question is weighed (``order_by_support``): the first
 # few are where the first quote comes from.
@@ -167,7 +166,7 @@ def find(
     grounding = support(terms, context_terms(index, best))
     cross_lingual = evidence.lang not in ("und", index.article_at(best.article).info.lang)
     candidates = order_by_support(index, candidates, terms, cfg)
-    evidence_, lift = _abstention_signals(index, strongest, ranked, cfg)
+    evidence_, lift = _evidence_and_standout(index, strongest, ranked, cfg)
     signals = Signals(evidence_, lift, grounding.share, grounding.missing / MAX_INFORMATION, cross_lingual)
     return Found(ranked, refs, candidates, terms, signals)
 
@@ -309,7 +308,7 @@ def choose_quotes(index: CorpusIndex, found: Found, cfg: RetrievalConfig) -> tup
     )
 
 
-def _abstention_signals(
+def _evidence_and_standout(
     index: CorpusIndex, best: Strongest, ranked: RankedArticles, cfg: RetrievalConfig
 ) -> tuple[float, float | None]:
     """(adjusted evidence, standout). The standout is measured on the score that ranks the
