@@ -32,7 +32,7 @@ import numpy as np
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
 from index.errors import DatabaseUnavailable
-from index.store import ArticleRefused, LibraryStats, NewArticle, Store
+from index.store import ArticleRefused, LibraryStats, NewArticle, Store, nocase
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
@@ -387,7 +387,7 @@ class Library:
         seen_texts: dict[str, int] = {}
         seen_urls: dict[str, int] = {}
         seen_ids: dict[str, int] = {}
-        stored_ids = {_fold(ref): (ref, title) for ref, title in (await self.store.ref_titles()).items()}
+        stored_ids = await self.store.refs_in_use()
         storing: asyncio.Task[None] | None = None
 
         def skip(line: int, rejected: ArticleRejected) -> None:
@@ -428,7 +428,7 @@ class Library:
 
         async def admit(record: ImportRecord, number: int) -> _Ready:
             """The line prepared for storing, unless it repeats an earlier line or a stored article."""
-            key = _fold(record.ref)
+            key = nocase(record.ref)
             # Checked before cleaning, so re-runs at scale skip stored lines quickly.
             _check_id(record.ref, number, stored_ids.get(key), seen_ids.get(key))
             size, limit = len(record.text.encode("utf-8")), self.settings.max_upload_bytes
@@ -631,12 +631,6 @@ def _shown_json(value: object) -> str:
 
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # what whitespace splitting leaves of them
 _META_KEYS = ("title", "source", "outlet", "author", "published", "url")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _fold(ref: str) -> str:
-    """``ref`` with ASCII letters lowercased: refs match as SQLite's NOCASE matches them."""
-    return ref.translate(_ASCII_LOWER)
 
 
 def _titled(title: str | None) -> str:

@@ -113,6 +113,15 @@ _ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_
 _AUTOMATIC_REF = re.compile(r"a[0-9]{1,18}", re.IGNORECASE)  # 18 digits: within SQLite's int64
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def nocase(ref: str) -> str:
+    """``ref`` as SQLite's NOCASE collation compares refs (ASCII letters lowercased, nothing
+    else): refs with the same ``nocase`` form are one ref to the store."""
+    return ref.translate(_ASCII_LOWER)
+
+
 def automatic_number(ref: str) -> int | None:
     """N if ``ref`` has the form of the refs the store gives articles (``a`` + N, any case)."""
     return int(ref[1:]) if _AUTOMATIC_REF.fullmatch(ref) else None
@@ -450,10 +459,12 @@ class Store:
         return info
 
     @mapping_errors
-    async def ref_titles(self) -> dict[str, str | None]:
-        """Every stored ref with its article's title."""
+    async def refs_in_use(self) -> dict[str, tuple[str, str | None]]:
+        """Which refs are taken, in any case: every stored ref by its ``nocase`` form, with the
+        ref as stored and its article's title (to say what holds it). One query, so a re-run
+        of a large import checks its ids without a query per line."""
         async with self._db.execute("SELECT ref, title FROM articles") as cur:
-            return {ref: title async for ref, title in cur}
+            return {nocase(ref): (ref, title) async for ref, title in cur}
 
     @mapping_errors
     async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
