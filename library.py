@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -31,8 +30,8 @@ import numpy as np
 
 from fetch import canonical_url, fetch_article, too_large
 from index import snapshot
-from index.errors import DatabaseUnavailable
-from index.store import ArticleRefused, LibraryStats, NewArticle, Store, nocase
+from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
+from index.store import LibraryStats, NewArticle, Store, nocase
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
@@ -406,7 +405,7 @@ class Library:
                         del new[refused.position]
                         skip(line.line, _refusal(line, refused))
                         continue
-                    except (sqlite3.Error, DatabaseUnavailable) as error:
+                    except (WriteFailed, DatabaseUnavailable) as error:
                         raise ImportFailed(
                             f"lines {ready[0].line}-{ready[-1].line} could not be stored ({error}); "
                             "what earlier lines added is stored, and a re-run continues from there"

@@ -30,14 +30,16 @@ import aiosqlite
 import numpy as np
 
 from index.errors import (
+    ArticleRefused,
     DatabaseDamaged,
     DatabaseUnavailable,
+    WriteFailed,
     check_database_path,
     mapped_error,
     mapping_errors,
 )
 from retrieval.encoder import EncoderIdentity
-from retrieval.errors import ArticleRejected, ModelMismatch, NotFound
+from retrieval.errors import ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
@@ -125,21 +127,6 @@ def nocase(ref: str) -> str:
 def automatic_number(ref: str) -> int | None:
     """N if ``ref`` has the form of the refs the store gives articles (``a`` + N, any case)."""
     return int(ref[1:]) if _AUTOMATIC_REF.fullmatch(ref) else None
-
-
-class ArticleRefused(ArticleRejected):
-    """The database refused article ``position`` of a batch (a constraint failed); nothing of the
-    batch was stored. ``existing`` is the stored article with the same text, URL or ref (stored
-    meanwhile by another process), or None when the refusal has another cause."""
-
-    def __init__(self, position: int, existing: ArticleInfo | None, error: sqlite3.IntegrityError) -> None:
-        if existing is None:
-            super().__init__("refused", f"the database refused the article ({error})")
-        else:
-            shown = f"{existing.ref} ({existing.title})" if existing.title else existing.ref
-            super().__init__("duplicate", f"already in the library as {shown}")
-        self.position = position
-        self.existing = existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +336,8 @@ class Store:
         """Store a batch in one transaction: all of it, or (on any error or a kill) none of it.
 
         A failed constraint raises ``ArticleRefused`` naming the article of the batch it refused,
-        so a caller can store the rest without it."""
+        so a caller can store the rest without it; any other failure of SQLite's,
+        ``DatabaseUnavailable`` (the file) or ``WriteFailed``."""
         stored: list[ArticleInfo] = []
         await self._begin_write()
         try:
@@ -362,7 +350,10 @@ class Store:
             existing = await self.find_duplicate(
                 text_hash=article.prepared.content_hash, url=article.prepared.meta.url, ref=article.ref
             )
-            raise ArticleRefused(len(stored), existing, error) from error
+            raise ArticleRefused(len(stored), existing, str(error)) from error
+        except sqlite3.Error as error:
+            await self._rollback()
+            raise mapped_error(error, self.path) or WriteFailed(str(error)) from error
         except BaseException:
             await self._rollback()
             raise
