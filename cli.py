@@ -29,7 +29,8 @@ import samples
 from fetch import readable_size, too_large
 from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
-from library import Library, jsonl_lines, load_json_line
+from jsonl import jsonl_lines, load_json_line
+from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
 from retrieval.prepare import external_id, lone_surrogate

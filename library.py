@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,10 +27,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from fetch import canonical_url, fetch_article, too_large
+from fetch import fetch_article, too_large
 from index import snapshot
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
 from index.store import LibraryStats, NewArticle, Store, nocase
+from jsonl import jsonl_lines, load_json_line
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
@@ -39,7 +39,7 @@ from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
-from retrieval.prepare import external_id, lone_surrogate, normalize_language, prepare_article
+from retrieval.prepare import canonical_url, external_id, lone_surrogate, normalize_language, prepare_article
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -520,48 +520,6 @@ def _load_model(settings: Settings) -> Encoder:
         else:
             why = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelNotLoaded(f"could not load the model {model} (NEWSBOT_MODEL): {why}") from error
-
-
-def jsonl_lines(path: Path) -> list[str]:
-    """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
-    U+2028, U+0085 and other characters that JSON allows raw inside strings (real news has them).
-    A UTF-8 byte order mark (Windows editors write one) is not part of line 1."""
-    text = path.read_text(encoding="utf-8-sig")
-    return text.removesuffix("\n").split("\n") if text else []
-
-
-class _NotJson(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"not JSON ({name} is not a JSON number)")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _NotJson(f"not JSON (the number {text[:20]} is too large)")
-    return value
-
-
-def load_json_line(line: str) -> Any:
-    """``json.loads`` for one line of a file from outside: every way it fails is a ValueError
-    saying why in a few words, fit for "line 7: ..." (``not JSON (Expecting value)``). Besides
-    syntax: a number of more than 4,300 digits (Python's limit for ``int``), nesting deeper than
-    the recursion limit, and NaN, Infinity or 1e999, which are not JSON (nor could they be
-    written back as JSON)."""
-    try:
-        return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg})") from None
-    except _NotJson:
-        raise
-    except RecursionError:
-        raise ValueError("JSON newsbot cannot read (nested too deeply)") from None
-    except ValueError:  # int() of a long digit string
-        limit = sys.get_int_max_str_digits()
-        raise ValueError(f"JSON newsbot cannot read (a number of more than {limit:,} digits)") from None
 
 
 def parse_import_line(line: str, number: int) -> ImportRecord | None:
