@@ -29,7 +29,7 @@ import samples
 from fetch import readable_size, too_large
 from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
-from jsonl import jsonl_lines, load_json_line
+from jsonl import jsonl_lines, load_json_line, not_text
 from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
@@ -398,7 +398,7 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     if not isinstance(record, dict):
         return {"id": None, **_error_json(None, f'line {number}: not a {{"id", "question"}} object')}
     ident = record.get("id")  # echoed as given, so it must print as it came
-    problem = _surrogate_in(record, ("id",))
+    problem = not_text(record, ("id",))
     if isinstance(ident, dict | list):
         problem = '"id" must be a string or a number'
     if problem:
@@ -406,23 +406,13 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     question = record.get("question")
     if not isinstance(question, str):
         return {"id": ident, **_error_json(None, f'line {number}: no "question" text')}
-    if problem := _surrogate_in(record, ("question",)):
+    if problem := not_text(record, ("question",)):
         return {"id": ident, **_error_json(None, f"line {number}: {problem}")}
     try:
         out = (await library.ask(question)).as_json()
     except NewsbotError as error:
         out = _error_json(question, str(error))
     return {"id": ident, **out}
-
-
-def _surrogate_in(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
-    """Why one of these fields (a string, or a list of strings) is not text, or None."""
-    for key in keys:
-        value = record.get(key)
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and (surrogate := lone_surrogate(text)):
-                return f'"{key}" holds a lone surrogate ({surrogate}), which is not text'
-    return None
 
 
 def _error_json(question: str | None, reason: str) -> dict[str, object]:
@@ -519,7 +509,7 @@ def _labelled_questions(path: Path) -> list[dict[str, object]]:
             record = load_json_line(line)
         except ValueError as error:
             raise NewsbotError(f"{path}, line {number}: {error}") from None
-        if isinstance(record, dict) and (problem := _surrogate_in(record, tuple(record))):
+        if isinstance(record, dict) and (problem := not_text(record, tuple(record))):
             raise NewsbotError(f"{path}, line {number}: {problem}")
         refs = []
         for key in ("id", "article_id") if isinstance(record, dict) else ():

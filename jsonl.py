@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from retrieval.prepare import lone_surrogate
+
 
 def jsonl_lines(path: Path) -> list[str]:
     """The lines of a JSONL file, split on newlines only: ``str.splitlines`` would also split on
@@ -49,3 +51,14 @@ def load_json_line(line: str) -> Any:
     except ValueError:  # int() of a long digit string
         limit = sys.get_int_max_str_digits()
         raise ValueError(f"JSON newsbot cannot read (a number of more than {limit:,} digits)") from None
+
+
+def not_text(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Why one of these fields of a line's object (a string, or a list of strings) is not text,
+    or None: a lone surrogate (JSON's ``"\\ud800"``) can be neither stored, printed nor tokenized."""
+    for key in keys:
+        value = record.get(key)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (surrogate := lone_surrogate(text)):
+                return f'"{key}" holds a lone surrogate ({surrogate}), which is not text'
+    return None

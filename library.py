@@ -31,7 +31,7 @@ from fetch import fetch_article, too_large
 from index import snapshot
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
 from index.store import LibraryStats, NewArticle, Store, nocase
-from jsonl import jsonl_lines, load_json_line
+from jsonl import jsonl_lines, load_json_line, not_text
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.cleaning import clean_html, clean_text
@@ -39,7 +39,7 @@ from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, ModelNotLoaded, NewsbotError
-from retrieval.prepare import canonical_url, external_id, lone_surrogate, normalize_language, prepare_article
+from retrieval.prepare import canonical_url, external_id, normalize_language, prepare_article
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, ArticleMeta, CleanedArticle, IndexedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -541,11 +541,8 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
         raise ArticleRejected("bad_input", f"line {number}: {exc}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
         raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
-    for key in ("id", "text", *_META_KEYS):
-        if isinstance(value := obj.get(key), str) and (surrogate := lone_surrogate(value)):
-            raise ArticleRejected(
-                "bad_input", f'line {number}: "{key}" holds a lone surrogate ({surrogate}), which is not text'
-            )
+    if problem := not_text(obj, ("id", "text", *_META_KEYS)):
+        raise ArticleRejected("bad_input", f"line {number}: {problem}")
     try:
         ref = external_id(obj["id"])
     except ValueError as exc:
