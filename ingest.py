@@ -150,9 +150,7 @@ class Ingest:
         )
 
     async def add_url(self, url: str) -> ArticleInfo:
-        duplicate = await self.store.find_duplicate(text_hash=None, url=canonical_url(url), ref=None)
-        if duplicate:
-            raise DuplicateArticle(duplicate.ref, duplicate.title)
+        await self._refuse_stored(url=canonical_url(url))  # before fetching: a stored link costs nothing
         page = await fetch_article(
             url,
             max_bytes=self.settings.max_upload_bytes,
@@ -168,7 +166,7 @@ class Ingest:
             cleaned = replace(cleaned, meta=replace(cleaned.meta, url=canonical_url(cleaned.meta.url)))
         prepared = await self._cpu(prepare_article, cleaned, self.config)
         async with self._write_lock:
-            await self._refuse_duplicate(prepared)
+            await self._refuse_stored(text_hash=prepared.content_hash, url=prepared.meta.url)
             new = await self._cpu(self._embed, [(prepared, None, None)])
             embedded = time.perf_counter()
             (info,) = await self.store.add_articles(new)
@@ -176,12 +174,30 @@ class Ingest:
             self.last_publish_seconds = time.perf_counter() - embedded
         return info
 
-    async def _refuse_duplicate(self, prepared: PreparedArticle) -> None:
-        duplicate = await self.store.find_duplicate(
-            text_hash=prepared.content_hash, url=prepared.meta.url, ref=None
-        )
-        if duplicate:
-            raise DuplicateArticle(duplicate.ref, duplicate.title)
+    # -- duplicate policy ----------------------------------------------------------------------
+    # An article is refused when a stored one has its text (the content hash), its link or its
+    # ref (in any case), and in an import also when an earlier line has (``_EarlierLines``).
+    # Checked before embedding; an article stored meanwhile by another process is refused by
+    # the database's UNIQUE constraints instead (``ArticleRefused``, see ``_refusal``).
+
+    async def _refuse_stored(
+        self,
+        *,
+        text_hash: str | None = None,
+        url: str | None = None,
+        ref: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        """Refuse an article that a stored one duplicates: ``DuplicateArticle``, or for import
+        line ``line`` an ``ArticleRejected`` saying what the two share."""
+        existing = await self.store.find_duplicate(text_hash=text_hash, url=url, ref=ref)
+        if existing is None:
+            return
+        if line is None:
+            raise DuplicateArticle(existing.ref, existing.title)
+        raise ArticleRejected("duplicate", f"line {line}: {_shared(existing, text_hash, url, ref)}")
+
+    # -- embedding -------------------------------------------------------------------------------
 
     def _embed(self, batch: list[tuple[PreparedArticle, str | None, str | None]]) -> list[NewArticle]:
         """One encoder call for every sentence and chunk of the batch (bigger batches, less overhead)."""
@@ -226,12 +242,7 @@ class Ingest:
         problems: list[tuple[int, str]] = []
         stored = chunks = sentences = 0
         batch: list[_Ready] = []
-        # The line that first had each text, URL and id: the batch being stored is not in the
-        # store yet, so duplicates within the file are caught here.
-        seen_texts: dict[str, int] = {}
-        seen_urls: dict[str, int] = {}
-        seen_ids: dict[str, int] = {}
-        stored_ids = await self.store.refs_in_use()
+        earlier = _EarlierLines(await self.store.refs_in_use())
         storing: asyncio.Task[None] | None = None
 
         def skip(line: int, rejected: ArticleRejected) -> None:
@@ -272,9 +283,7 @@ class Ingest:
 
         async def admit(record: ImportRecord, number: int) -> _Ready:
             """The line prepared for storing, unless it repeats an earlier line or a stored article."""
-            key = nocase(record.ref)
-            # Checked before cleaning, so re-runs at scale skip stored lines quickly.
-            _check_id(record.ref, number, stored_ids.get(key), seen_ids.get(key))
+            earlier.refuse_id(record.ref, number)  # before cleaning: re-runs at scale skip quickly
             size, limit = len(record.text.encode("utf-8")), self.settings.max_upload_bytes
             if size > limit:  # the cap of an upload: cleaning and embedding grow with the text
                 raise too_large(f"line {number}: the text", size, limit)
@@ -284,21 +293,11 @@ class Ingest:
                 prepared = await self._cpu(prepare_article, cleaned, self.config, lang=record.lang)
             except ArticleRejected as rejected:
                 raise ArticleRejected(rejected.reason, f"line {number}: {rejected}") from None
-            url = prepared.meta.url
-            if prepared.content_hash in seen_texts:
-                earlier = seen_texts[prepared.content_hash]
-                raise ArticleRejected("duplicate", f"line {number}: same text as line {earlier}")
-            if url is not None and url in seen_urls:
-                raise ArticleRejected("duplicate", f"line {number}: same URL as line {seen_urls[url]}")
-            existing = await self.store.find_duplicate(
-                text_hash=prepared.content_hash, url=url, ref=record.ref
+            earlier.refuse_repeat(prepared, number)
+            await self._refuse_stored(
+                text_hash=prepared.content_hash, url=prepared.meta.url, ref=record.ref, line=number
             )
-            if existing is not None:
-                what = _duplicate_of(existing, prepared, record.ref)
-                raise ArticleRejected("duplicate", f"line {number}: {what}")
-            seen_texts[prepared.content_hash] = seen_ids[key] = number
-            if url is not None:
-                seen_urls[url] = number
+            earlier.admit(prepared, record.ref, number)
             return _Ready(number, prepared, record.ref, record.source)
 
         try:
@@ -393,28 +392,53 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # what whitespace splitting leav
 _META_KEYS = ("title", "source", "outlet", "author", "published", "url")
 
 
+class _EarlierLines:
+    """The duplicate policy within one archive: the id, text and link of every line admitted so
+    far (the batch being stored is not in the store yet), and the ids stored before, all by the
+    line that first had them. Ids compare as the store compares refs (``nocase``)."""
+
+    def __init__(self, stored_refs: dict[str, tuple[str, str | None]]) -> None:
+        self._stored_refs = stored_refs  # ``Store.refs_in_use``
+        self._ids: dict[str, int] = {}
+        self._texts: dict[str, int] = {}
+        self._urls: dict[str, int] = {}
+
+    def refuse_id(self, ref: str, number: int) -> None:
+        """Refuse an id that a stored article or an earlier line already has (ignoring case).
+        Any other id is kept as the article's ref, also one of the automatic form (``a7``): the
+        store then numbers later automatic refs past it."""
+        key = nocase(ref)
+        if (stored := self._stored_refs.get(key)) is not None:
+            stored_ref, title = stored
+            by = _titled(title) if stored_ref == ref else f"{stored_ref} ({_titled(title)})"
+            raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by {by}")
+        if (seen := self._ids.get(key)) is not None:
+            raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by line {seen}")
+
+    def refuse_repeat(self, prepared: PreparedArticle, number: int) -> None:
+        """Refuse an article with the text or link of an earlier line."""
+        if (earlier := self._texts.get(prepared.content_hash)) is not None:
+            raise ArticleRejected("duplicate", f"line {number}: same text as line {earlier}")
+        url = prepared.meta.url
+        if url is not None and (earlier := self._urls.get(url)) is not None:
+            raise ArticleRejected("duplicate", f"line {number}: same URL as line {earlier}")
+
+    def admit(self, prepared: PreparedArticle, ref: str, number: int) -> None:
+        self._ids[nocase(ref)] = self._texts[prepared.content_hash] = number
+        if prepared.meta.url is not None:
+            self._urls[prepared.meta.url] = number
+
+
 def _titled(title: str | None) -> str:
     return f"“{title}”" if title else "an untitled article"
 
 
-def _check_id(ref: str, number: int, stored: tuple[str, str | None] | None, seen: int | None) -> None:
-    """Refuse an import id that a stored article or an earlier line already has (ignoring case).
-    Any other id is kept as the article's ref, also one of the automatic form (``a7``): the store
-    then numbers later automatic refs past it."""
-    if stored is not None:
-        stored_ref, title = stored
-        by = _titled(title) if stored_ref == ref else f"{stored_ref} ({_titled(title)})"
-        raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by {by}")
-    if seen is not None:
-        raise ArticleRejected("duplicate", f"line {number}: id {ref} is already used by line {seen}")
-
-
-def _duplicate_of(existing: ArticleInfo, prepared: PreparedArticle, ref: str | None) -> str:
+def _shared(existing: ArticleInfo, text_hash: str | None, url: str | None, ref: str | None) -> str:
     """What a new article shares with the stored ``existing``, for a skipped line's message."""
     shown = f"{existing.ref} ({_titled(existing.title)})"
-    if existing.content_hash == prepared.content_hash:
+    if existing.content_hash == text_hash:
         return f"same text as {shown}, already in the library"
-    if prepared.meta.url is not None and existing.url == prepared.meta.url:
+    if url is not None and existing.url == url:
         return f"same URL as {shown}, already in the library"
     return f"id {ref} is already used by {shown}"
 
@@ -423,7 +447,8 @@ def _refusal(ready: _Ready, refused: ArticleRefused) -> ArticleRejected:
     """A skipped line's rejection for an article the database refused while storing its batch."""
     if refused.existing is None:
         return ArticleRejected(refused.reason, f"line {ready.line}: {refused}")
-    what = _duplicate_of(refused.existing, ready.prepared, ready.ref)
+    prepared = ready.prepared
+    what = _shared(refused.existing, prepared.content_hash, prepared.meta.url, ready.ref)
     return ArticleRejected("duplicate", f"line {ready.line}: {what} (stored while this import ran)")
 
 
