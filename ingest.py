@@ -21,7 +21,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -162,8 +162,6 @@ class Ingest:
         )
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
-        if cleaned.meta.url:  # a link from front matter or the page: one form per article
-            cleaned = replace(cleaned, meta=replace(cleaned.meta, url=canonical_url(cleaned.meta.url)))
         prepared = await self._cpu(prepare_article, cleaned, self.config)
         async with self._write_lock:
             await self._refuse_stored(text_hash=prepared.content_hash, url=prepared.meta.url)
@@ -374,6 +372,7 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
         outlet=opt("source") or opt("outlet"),
         author=opt("author"),
         published=opt("published"),
+        # In its stored form already, so cleaning reads the host the stored link will have.
         url=canonical_url(url) if (url := opt("url")) else None,
     )
     return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))

@@ -264,8 +264,9 @@ def prepare_article(
     cleaned: CleanedArticle, config: RetrievalConfig, *, lang: str | None = None
 ) -> PreparedArticle:
     """Split into sentences and chunks; a known ``lang`` (see ``normalize_language``) overrides
-    detection (e.g. from a JSONL field), an unknown one is ignored. A link that is not http(s)
-    is dropped (``web_link``), whichever way it came (an archive, front matter, a page's tags)."""
+    detection (e.g. from a JSONL field), an unknown one is ignored. The link is stored in its
+    ``canonical_url`` form, and one that is not http(s) is dropped (``web_link``), whichever way
+    it came (an archive, front matter, a page's tags, a fetch)."""
     language = normalize_language(lang) or detect_language(cleaned.text)
     sentences = split_sentences(cleaned.text, language)
     if not sentences:
@@ -273,7 +274,7 @@ def prepare_article(
     chunks = chunk_sentences(sentences, max_chars=config.chunk_chars, overlap=config.chunk_overlap_sentences)
     return PreparedArticle(
         text=cleaned.text,
-        meta=replace(cleaned.meta, url=web_link(cleaned.meta.url)),
+        meta=replace(cleaned.meta, url=web_link(canonical_url(url) if (url := cleaned.meta.url) else None)),
         lang=language,
         sentences=sentences,
         chunks=chunks,

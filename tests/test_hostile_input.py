@@ -422,6 +422,14 @@ def test_only_web_links_are_stored_as_an_articles_link(url: str) -> None:
     assert prepare_article(kept, DEFAULT_CONFIG).meta.url == "https://news.test/a"
 
 
+def test_an_articles_link_is_stored_in_one_form_whichever_way_it_came() -> None:
+    """Preparing gives the link its canonical form, so no way in (a page, front matter, an
+    archive, later a feed) can store a link that a duplicate check would not match."""
+    given = "HTTPS://News.test:443/a?id=3&utm_source=feed#comments"
+    cleaned = CleanedArticle("Harga beras naik. Pedagang mengeluh.", ArticleMeta(url=given))
+    assert prepare_article(cleaned, DEFAULT_CONFIG).meta.url == "https://news.test/a?id=3"
+
+
 async def test_an_imported_link_that_is_not_http_is_dropped(library: Library, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "archive.jsonl", json.dumps({**SHORT[0], "url": "javascript:alert(1)"}))
     assert (await library.import_jsonl(path)).stored == 1
