@@ -31,6 +31,7 @@ from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
 from jsonl import jsonl_lines, load_json_line, not_text
 from library import Library
+from retrieval.citations import number_sources
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
 from retrieval.prepare import external_id, lone_surrogate
@@ -569,17 +570,13 @@ def format_answer(answer: Answer) -> str:
     """A readable cited answer for a terminal: numbered quotes, then the numbered sources."""
     if answer.abstained:
         return f"I can't answer that from the library: {answer.reason}."
-    refs: dict[str, int] = {}
-    lines = []
-    for citation in answer.citations:
-        number = refs.setdefault(citation.article.ref, len(refs) + 1)
-        quoted = textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
-        lines.append(quoted)
+    numbered = number_sources(answer.citations)
+    lines = [
+        textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
+        for citation, number in zip(answer.citations, numbered.numbers, strict=True)
+    ]
     lines.append("")
-    infos = {c.article.ref: c.article for c in answer.citations}
-    for ref, number in refs.items():
-        info = infos[ref]
-        lines.append(f"[{number}] " + _article_header(info))
+    lines += [f"[{number}] " + _article_header(info) for number, info in numbered.sources]
     return "\n".join(lines)
 
 
