@@ -38,7 +38,7 @@ from retrieval.prepare import external_id, lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
-from settings import Settings
+from settings import Settings, configure_logging
 
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
 SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
@@ -79,6 +79,9 @@ def _dispatch(argv: list[str] | None) -> int:
             from bot import run_bot
 
             return run_bot(settings)  # PTB runs its own event loop
+        # A command's stdout and stderr are what it says; log lines join them only when
+        # NEWSBOT_LOG_LEVEL asks for them (the bot logs at INFO by default).
+        configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "WARNING")
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)

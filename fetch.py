@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ipaddress
+import logging
 import re
 import socket
 import zlib
@@ -24,6 +25,8 @@ import httpx
 from retrieval.errors import ArticleRejected
 from retrieval.prepare import canonical_url
 from retrieval.uploads import meta_charset
+
+log = logging.getLogger("newsbot.fetch")
 
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -220,6 +223,9 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
             "unreachable", f"reading {_shown(str(url))} failed: its compressed data is damaged ({exc})"
         ) from None
     body = b"".join(chunks)
+    log.debug(
+        "fetched %s: HTTP %d, %s, %d bytes", _shown(str(url)), response.status_code, mime or "-", len(body)
+    )
     if not body.strip():
         raise ArticleRejected("empty", f"{_shown(str(url))} is empty")
     if body.startswith(_BINARY_MAGIC) or b"\x00" in body[:4096]:

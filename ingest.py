@@ -16,14 +16,16 @@ pool (``cpu``), never on the event loop; storing and publishing hold the library
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from fetch import fetch_article, too_large
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
@@ -39,6 +41,8 @@ from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
 
 T = TypeVar("T")
+_P = ParamSpec("_P")
+log = logging.getLogger("newsbot.ingest")
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -95,6 +99,48 @@ class RunsCpu(Protocol):
 Publish = Callable[[list[ArticleInfo], list[NewArticle]], Awaitable[None]]
 
 
+# One of Ingest's ways to add an article.
+_Add: TypeAlias = Callable[Concatenate["Ingest", _P], Awaitable[ArticleInfo]]
+
+
+def _logged(way: str) -> Callable[[_Add[_P]], _Add[_P]]:
+    """An INFO line for the article an add stored or refused (``way``: text, upload, url): its
+    ref, title and language, or the refusal's reason code (and the stored article it repeats).
+    Never the text; the refusal's message, which may name a file or a link, only at DEBUG."""
+
+    def decorate(add: _Add[_P]) -> _Add[_P]:
+        @functools.wraps(add)
+        async def logged(self: Ingest, *args: _P.args, **kwargs: _P.kwargs) -> ArticleInfo:
+            try:
+                info = await add(self, *args, **kwargs)
+            except ArticleRejected as rejected:
+                log.info("refused from=%s reason=%s%s", way, rejected.reason, _repeats(rejected))
+                log.debug("refused from=%s: %s", way, rejected)
+                raise
+            log.info(
+                "stored ref=%s from=%s lang=%s sentences=%d title=%r",
+                info.ref,
+                way,
+                info.lang,
+                info.sentence_count,
+                info.title,
+            )
+            return info
+
+        return logged
+
+    return decorate
+
+
+def _repeats(rejected: ArticleRejected) -> str:
+    """`` existing_ref=a3 existing_title='…'`` for a duplicate, else nothing."""
+    if isinstance(rejected, DuplicateArticle):
+        return f" existing_ref={rejected.existing_ref} existing_title={rejected.existing_title!r}"
+    if isinstance(rejected, ArticleRefused) and rejected.existing is not None:
+        return f" existing_ref={rejected.existing.ref} existing_title={rejected.existing.title!r}"
+    return ""
+
+
 class Ingest:
     """The flow from raw input to a stored, answerable article (see the module's docstring)."""
 
@@ -121,6 +167,7 @@ class Ingest:
 
     # -- one article ----------------------------------------------------------------------------
 
+    @_logged("text")
     async def add_text(
         self,
         raw: str,
@@ -131,12 +178,9 @@ class Ingest:
         title: str | None = None,
     ) -> ArticleInfo:
         """``title``, the user's, wins over any the text gives (see ``clean_text``)."""
-        if is_html:
-            cleaned = await self._cpu(clean_html, raw, url=url, title=title)
-        else:
-            cleaned = await self._cpu(clean_text, raw, url=url, markdown=markdown, title=title)
-        return await self._add_cleaned(cleaned)
+        return await self._clean_and_add(raw, url=url, is_html=is_html, markdown=markdown, title=title)
 
+    @_logged("upload")
     async def add_upload(self, data: bytes, filename: str | None, *, title: str | None = None) -> ArticleInfo:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
@@ -145,10 +189,11 @@ class Ingest:
         if suffix not in HTML_SUFFIXES | TEXT_SUFFIXES:
             raise ArticleRejected("bad_input", f"{filename}: send a .txt, .md or .html file")
         text = decode_upload(data, filename)
-        return await self.add_text(
+        return await self._clean_and_add(
             text, is_html=suffix in HTML_SUFFIXES, markdown=suffix in MARKDOWN_SUFFIXES, title=title
         )
 
+    @_logged("url")
     async def add_url(self, url: str) -> ArticleInfo:
         await self._refuse_stored(url=canonical_url(url))  # before fetching: a stored link costs nothing
         page = await fetch_article(
@@ -157,9 +202,18 @@ class Ingest:
             timeout=self.settings.fetch_timeout,
             allow_private=self.settings.allow_private_hosts,
         )
-        return await self.add_text(
+        return await self._clean_and_add(
             page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown
         )
+
+    async def _clean_and_add(
+        self, raw: str, *, url: str | None = None, is_html: bool, markdown: bool, title: str | None = None
+    ) -> ArticleInfo:
+        if is_html:
+            cleaned = await self._cpu(clean_html, raw, url=url, title=title)
+        else:
+            cleaned = await self._cpu(clean_text, raw, url=url, markdown=markdown, title=title)
+        return await self._add_cleaned(cleaned)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
         prepared = await self._cpu(prepare_article, cleaned, self.config)
@@ -246,6 +300,7 @@ class Ingest:
         def skip(line: int, rejected: ArticleRejected) -> None:
             skipped[rejected.reason] += 1
             problems.append((line, str(rejected)))
+            log.info("refused from=import line=%d reason=%s%s", line, rejected.reason, _repeats(rejected))
 
         async def store(ready: list[_Ready]) -> None:
             nonlocal stored, chunks, sentences
@@ -265,6 +320,15 @@ class Ingest:
                             "what earlier lines added is stored, and a re-run continues from there"
                         ) from error
                     await self._publish(infos, new)
+                    for info, admitted in zip(infos, ready, strict=True):
+                        log.info(
+                            "stored ref=%s from=import line=%d lang=%s sentences=%d title=%r",
+                            info.ref,
+                            admitted.line,
+                            info.lang,
+                            info.sentence_count,
+                            info.title,
+                        )
                     break
             stored += len(new)
             chunks += sum(len(n.prepared.chunks) for n in new)
@@ -315,6 +379,7 @@ class Ingest:
         finally:
             if storing is not None and not storing.done():
                 storing.cancel()
+        log.info("imported %s: %d stored, %d skipped", path.name, stored, sum(skipped.values()))
         return ImportSummary(
             stored,
             dict(skipped),

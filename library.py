@@ -40,7 +40,7 @@ from retrieval.types import Answer, ArticleInfo, IndexedArticle
 from settings import Settings
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
+log = logging.getLogger("newsbot.library")
 
 
 class Library:
@@ -192,8 +192,10 @@ class Library:
 
     # -- asking -------------------------------------------------------------------------------
 
-    async def ask(self, question: str, *, context: str | None = None) -> Answer:
-        """Answer ``question``; ``context`` is the earlier question of a follow-up."""
+    async def ask(self, question: str, *, context: str | None = None, asked_in: str | None = None) -> Answer:
+        """Answer ``question``; ``context`` is the earlier question of a follow-up. ``asked_in``
+        (a chat type: ``private``, ``group``, ...; ``inline``) is for the log line each answer
+        gets, which never holds the question (DEBUG does: it may be private)."""
         started = time.perf_counter()
         question = " ".join(question.split())
         if not question:
@@ -207,6 +209,15 @@ class Library:
         index = self._index
         answer = await self._cpu_bound(self._answer, index, query)
         took = (time.perf_counter() - started) * 1000
+        log.info(
+            "answered in=%s took_ms=%.0f abstained=%s reason_kind=%s quotes=%d",
+            asked_in or "-",
+            took,
+            answer.abstained,
+            answer.reason_kind or "-",
+            len(answer.citations),
+        )
+        log.debug("question (in=%s, follow-up: %s): %r", asked_in or "-", context is not None, question)
         return replace(answer, question=question, took_ms=took)
 
     def _answer(self, index: CorpusIndex, query: str) -> Answer:
@@ -269,6 +280,7 @@ class Library:
             info = await self.store.delete(ref)
             self._index = await self._cpu_bound(self._index.without_article, info.id)
             self._unsaved += 1
+        log.info("deleted ref=%s title=%r", info.ref, info.title)
         return info
 
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:

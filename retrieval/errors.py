@@ -26,6 +26,7 @@ class DuplicateArticle(ArticleRejected):
     def __init__(self, existing_ref: str, title: str | None) -> None:
         super().__init__("duplicate", already_stored(existing_ref, title))
         self.existing_ref = existing_ref
+        self.existing_title = title
 
 
 def already_stored(ref: str, title: str | None) -> str:
