@@ -79,9 +79,10 @@ def _dispatch(argv: list[str] | None) -> int:
             from bot import run_bot
 
             return run_bot(settings)  # PTB runs its own event loop
-        # A command's stdout and stderr are what it says; log lines join them only when
-        # NEWSBOT_LOG_LEVEL asks for them (the bot logs at INFO by default).
-        configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "WARNING")
+        # A command's stdout and stderr are what it says: besides warnings, newsbot's log lines
+        # join them only when NEWSBOT_LOG_LEVEL asks for them (the bot logs at INFO by default).
+        chosen = "log_level" in settings.model_fields_set
+        configure_logging(settings.log_level if chosen else "WARNING", others="WARNING")
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)

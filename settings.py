@@ -89,10 +89,11 @@ class Settings(BaseSettings):
         return value
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, others: str = "INFO") -> None:
     """Log to stderr, a line per record with its time and logger: newsbot's own loggers (the
     ``newsbot`` tree: ``newsbot.library``, ``newsbot.ingest``, ``newsbot.bot``, ...) from ``level``,
-    other libraries from INFO. Never httpx's request lines: the Bot API's URLs hold the token."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    other libraries from ``others``. Never httpx's request lines: the Bot API's URLs hold the
+    token."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=others)
     logging.getLogger("newsbot").setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
