@@ -29,12 +29,12 @@ import samples
 from fetch import readable_size, too_large
 from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
-from jsonl import jsonl_lines, load_json_line, not_text
+from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
-from retrieval.prepare import external_id, lone_surrogate
+from retrieval.prepare import lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
@@ -43,7 +43,6 @@ from settings import Settings, configure_logging
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
 SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
 STDIN_NAME = "standard input"  # how ``add -`` names its input in messages
-LABELLED_HELP = 'JSONL of {"id", "question", "article_id"} (the gold article\'s ref), optionally "answers"'
 UNTITLED = "(untitled)"  # an article without a title, here and in the bot (handlers/messages.py)
 HOW_TO_ADD = (
     "to add an article: newsbot add FILE|URL (or - for stdin), or newsbot import FILE.jsonl for an archive"
@@ -467,7 +466,8 @@ async def _chat_loop(library: Library) -> int:
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    records = _labelled_questions(args.questions)
+    _check_text_file(args.questions)  # before the model loads (seconds)
+    records = labelled_questions(args.questions)
     if args.corpus is not None:
         _check_text_file(args.corpus)
 
@@ -486,7 +486,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _tune(args: argparse.Namespace, settings: Settings) -> int:
-    records = _labelled_questions(args.questions)
+    _check_text_file(args.questions)  # before the model loads (seconds)
+    records = labelled_questions(args.questions)
     # Folds that would hold no question are refused here, before the model loads.
     fold_of([LabelledQuestion.from_record(r) for r in records], pair_ids(records), args.folds)
 
@@ -499,46 +500,6 @@ async def _tune(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return await _with_library(settings, body)
-
-
-def _labelled_questions(path: Path) -> list[dict[str, object]]:
-    """The labelled questions of ``path`` (``eval``/``tune`` input), refusing the first line
-    that is not one (before the model loads)."""
-    _check_text_file(path)
-    records = []
-    seen: dict[str, int] = {}  # id -> line
-    for number, line in enumerate(jsonl_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = load_json_line(line)
-        except ValueError as error:
-            raise NewsbotError(f"{path}, line {number}: {error}") from None
-        if isinstance(record, dict) and (problem := not_text(record, tuple(record))):
-            raise NewsbotError(f"{path}, line {number}: {problem}")
-        refs = []
-        for key in ("id", "article_id") if isinstance(record, dict) else ():
-            try:
-                refs.append(external_id(record.get(key)))
-            except ValueError as error:
-                raise NewsbotError(f'{path}, line {number}: "{key}" {error}') from None
-        if not (
-            isinstance(record, dict)
-            and None not in refs
-            and isinstance(record.get("question"), str)
-            and record["question"].strip()
-        ):
-            raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
-        record["id"], record["article_id"] = refs  # as refs are stored: stripped, NFC
-        if str(record["id"]) in seen:
-            raise NewsbotError(
-                f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"
-            )
-        seen[str(record["id"])] = number
-        records.append(record)
-    if not records:
-        raise NewsbotError(f"{path} holds no questions")
-    return records
 
 
 def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -30,12 +28,12 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 from fetch import fetch_article, too_large
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
 from index.store import NewArticle, Store, nocase
-from jsonl import jsonl_lines, load_json_line, not_text
+from jsonl import ImportRecord, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import RetrievalConfig
 from retrieval.encoder import Encoder
 from retrieval.errors import ArticleRejected, DuplicateArticle, NewsbotError
-from retrieval.prepare import canonical_url, external_id, normalize_language, prepare_article
+from retrieval.prepare import canonical_url, prepare_article
 from retrieval.types import ArticleInfo, ArticleMeta, CleanedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
@@ -61,17 +59,6 @@ class ImportSummary:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks / self.seconds if self.seconds else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRecord:
-    """One JSONL line: ``{"id","title","text"}`` plus optional lang, source, url, published, author."""
-
-    ref: str
-    text: str
-    meta: ArticleMeta
-    lang: str | None  # an ISO 639-1 code, None to detect it from the text
-    source: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,72 +375,6 @@ class Ingest:
             time.perf_counter() - started,
             tuple(message for _, message in sorted(problems, key=lambda p: p[0])),
         )
-
-
-def parse_import_line(line: str, number: int) -> ImportRecord | None:
-    """Parse one JSONL line; blank lines are skipped, malformed ones rejected with the line number.
-
-    The id must be a non-blank string (surrounding spaces are dropped, NFC-normalized, with no
-    control, bidi or invisible characters: see ``external_id``) or an integer. ``title``,
-    ``source``/``outlet``, ``author`` and ``published`` are text on one line (an integer, e.g. a
-    year, is written out; a list of strings, e.g. several authors, is joined with ", "); any
-    other value refuses the line rather than storing "{'x': 1}" or "nan". ``lang`` is
-    normalized (``English``, ``en-US`` -> ``en``; ``Bahasa Indonesia``, ``ind`` -> ``id``; see
-    ``normalize_language``); an unknown language (``xx``, ``und``) is detected from the text, as
-    when none is given: the article is still worth keeping, and its language is what it is."""
-    if not line.strip():
-        return None
-    try:
-        obj = load_json_line(line)
-    except ValueError as exc:
-        raise ArticleRejected("bad_input", f"line {number}: {exc}") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") in (None, ""):
-        raise ArticleRejected("bad_input", f'line {number}: needs at least "id" and "text"')
-    if problem := not_text(obj, ("id", "text", *_META_KEYS)):
-        raise ArticleRejected("bad_input", f"line {number}: {problem}")
-    try:
-        ref = external_id(obj["id"])
-    except ValueError as exc:
-        raise ArticleRejected("bad_input", f'line {number}: "id" {exc}') from None
-    if ref is None and isinstance(obj["id"], str):
-        raise ArticleRejected("bad_input", f'line {number}: "id" is blank')
-    if ref is None:
-        shown = _shown_json(obj["id"])
-        raise ArticleRejected("bad_input", f'line {number}: "id" must be a string or an integer, not {shown}')
-
-    def opt(key: str) -> str | None:
-        value = obj.get(key)
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            value = ", ".join(item.strip() for item in value if item.strip())
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        elif value is not None and not isinstance(value, str):
-            shown = _shown_json(value)
-            raise ArticleRejected("bad_input", f'line {number}: "{key}" must be text, not {shown}')
-        return _CONTROLS.sub("", " ".join(value.split())) or None if value is not None else None
-
-    meta = ArticleMeta(
-        title=opt("title"),
-        outlet=opt("source") or opt("outlet"),
-        author=opt("author"),
-        published=opt("published"),
-        # In its stored form already, so cleaning reads the host the stored link will have.
-        url=canonical_url(url) if (url := opt("url")) else None,
-    )
-    return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
-
-
-def _shown_json(value: object) -> str:
-    """A JSON value as a message shows it, in at most 40 characters."""
-    try:
-        shown = json.dumps(value, ensure_ascii=False)
-    except RecursionError:
-        shown = "[[[..." if isinstance(value, list) else "{...}"
-    return shown if len(shown) <= 40 else shown[:39] + "…"
-
-
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")  # what whitespace splitting leaves of them
-_META_KEYS = ("title", "source", "outlet", "author", "published", "url")
 
 
 class _EarlierLines:

@@ -26,7 +26,7 @@ from tests_support import DATA, REPO
 import cli
 from index.errors import DatabaseDamaged
 from index.store import Store
-from ingest import parse_import_line
+from jsonl import parse_import_line
 from library import Library
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.errors import ArticleRejected
