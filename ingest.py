@@ -1,6 +1,7 @@
 """Ingest: every way an article comes in, one flow to the library.
 
     text, a file, a URL, an archive's line
+      -> read              retrieval/uploads.py (a file), fetch.py (a URL), jsonl.py (a line)
       -> clean             retrieval/cleaning.py: article text and the metadata found on the way
       -> prepare           retrieval/prepare.py: language, sentences, chunks, link, content hash
       -> duplicate policy  here: the text, link or id of a stored article (or an earlier line)

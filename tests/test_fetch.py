@@ -588,7 +588,7 @@ def _urls(draw: st.DrawFn) -> str:
     return padding + url + padding
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.one_of(_urls(), st.text(max_size=30)))
 def test_canonical_url_agrees_with_its_httpx_original(url: str) -> None:
     """Where the httpx version raised (a fragment that decodes to a control character, a
