@@ -32,9 +32,8 @@ from index.store import Store
 from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
-from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
+from retrieval.errors import ArticleRejected, NewsbotError
 from retrieval.evaluation import LabelledQuestion
-from retrieval.prepare import lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
@@ -374,8 +373,6 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(out, ensure_ascii=False), flush=True)
             return 0
         try:
-            if surrogate := lone_surrogate(args.question):  # bytes that are not UTF-8 on the command line
-                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
             answer = await library.ask(args.question)
         except NewsbotError as error:
             if not args.json:

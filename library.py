@@ -35,6 +35,7 @@ from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import BadQuestion, ModelNotLoaded
+from retrieval.prepare import lone_surrogate
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, IndexedArticle
 from settings import Settings
@@ -200,6 +201,9 @@ class Library:
         question = " ".join(question.split())
         if not question:
             raise BadQuestion("ask a question, e.g. “what did Xi's letter say?”")
+        for text in (question, context or ""):
+            if surrogate := lone_surrogate(text):  # undecodable bytes on a command line, or JSON's "\ud800"
+                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise BadQuestion(

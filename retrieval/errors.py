@@ -35,6 +35,12 @@ def already_stored(ref: str, title: str | None) -> str:
     return f"already in the library as {ref} ({title})" if title else f"already in the library as {ref}"
 
 
+class LibraryUnavailable(NewsbotError):
+    """The library's storage cannot be used right now (the database file or server is missing,
+    damaged, read-only, full or unreachable). The message names the file or server: fit for the
+    operator's console and log, not for a chat (the bot says only that the library is unavailable)."""
+
+
 class NotAllowed(NewsbotError):
     """The caller may not do this (e.g. a non-admin calling an admin command)."""
 

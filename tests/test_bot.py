@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,6 +322,30 @@ async def test_unexpected_errors_are_logged_and_apologised_for(
     assert any("unhandled error" in r.message for r in caplog.records)
     answered = await seeded.reply(lena.id, seeded.tg.private_text(lena, "when did Xi meet Biden"))
     assert "G20 Bali" in answered["text"]  # the bot keeps working for what does not need the store
+
+
+@pytest.mark.slow  # waits out SQLite's 10 s busy timeout
+async def test_an_unavailable_database_is_explained_without_its_path(
+    seeded: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    from handlers.messages import say
+
+    path = seeded.library.settings.db
+    other_program = sqlite3.connect(path, isolation_level=None)
+    other_program.execute("BEGIN EXCLUSIVE")  # another program holds the database's write lock
+    try:
+        reply = await seeded.reply(
+            ADMIN_ID, seeded.tg.private_text(seeded.admin, f"/add {BRIDGE_TEXT}"), timeout=30
+        )
+    finally:
+        other_program.execute("ROLLBACK")
+        other_program.close()
+    assert reply["text"] == say("en", "library_unavailable")
+    assert str(path.parent) not in reply["text"]
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.name == "newsbot.bot")
+    assert (await seeded.library.stats()).articles == 1  # nothing half-stored
+    answered = await seeded.reply(ADMIN_ID, seeded.tg.private_text(seeded.admin, "when did Xi meet Biden"))
+    assert "G20 Bali" in answered["text"]
 
 
 async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None:
