@@ -379,7 +379,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 raise
             print(json.dumps(_error_json(args.question, str(error)), ensure_ascii=False))
             return 2
-        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(library, answer, db))
+        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(answer, db))
         return 0
 
     db = settings.db
@@ -459,7 +459,7 @@ async def _chat_loop(library: Library) -> int:
         except NewsbotError as error:
             print(error)
             continue
-        print(_reply(library, answer, library.settings.db))
+        print(_reply(answer, library.settings.db))
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -521,9 +521,9 @@ def _article_header(info: ArticleInfo) -> str:
     return f"[{info.ref}] " + " · ".join(p for p in parts if p)
 
 
-def _reply(library: Library, answer: Answer, db: Path) -> str:
+def _reply(answer: Answer, db: Path) -> str:
     """``format_answer``, and on an empty library where it is and how to fill it."""
-    if answer.abstained and not len(library.index):
+    if answer.reason_kind == "empty_library":
         return f"{format_answer(answer)}\nNothing is stored in {db} yet; {HOW_TO_ADD}."
     return format_answer(answer)
 

@@ -200,14 +200,19 @@ class Library:
         started = time.perf_counter()
         question = " ".join(question.split())
         if not question:
-            raise BadQuestion("ask a question, e.g. “what did Xi's letter say?”")
+            raise BadQuestion("empty", "ask a question, e.g. “what did Xi's letter say?”")
         for text in (question, context or ""):
             if surrogate := lone_surrogate(text):  # undecodable bytes on a command line, or JSON's "\ud800"
-                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
+                raise BadQuestion(
+                    "not_text", f"the question holds {surrogate}, which is not text: type it as UTF-8"
+                )
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise BadQuestion(
-                f"that question is {len(question):,} characters long; please keep it under {limit:,}"
+                "too_long",
+                f"that question is {len(question):,} characters long; please keep it under {limit:,}",
+                length=len(question),
+                limit=limit,
             )
         query = f"{context.strip()} {question}" if context else question
         index = self._index

@@ -87,11 +87,10 @@ def source_line(info: ArticleInfo, lang: Lang = "en") -> list[Piece]:
     return pieces
 
 
-def answer_pieces(answer: Answer, lang: Lang = "en", *, empty_library: bool = False) -> list[Piece]:
-    """Numbered quotes, then the numbered sources; or why nothing is quoted (``empty_library``:
-    the library held no article, which the answer cannot say)."""
+def answer_pieces(answer: Answer, lang: Lang = "en") -> list[Piece]:
+    """Numbered quotes, then the numbered sources; or why nothing is quoted."""
     if answer.abstained:
-        return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer, empty_library=empty_library)))]
+        return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer)))]
     pieces: list[Piece] = []
     numbered = number_sources(answer.citations)
     for citation, number in zip(answer.citations, numbered.numbers, strict=True):

@@ -44,6 +44,7 @@ _EN: dict[str, str] = {
     "cant_answer": "I can't answer that from the library: {reason}.",
     "reason_empty": "the library has no articles yet; admins can /add them",
     "reason_no_words": "the question has no word or figure to look for",
+    "reason_not_text": "the question holds characters that are not text",
     "reason_not_mentioned": "nothing in the library mentions {words}",
     "reason_not_close": "nothing in the library answers this closely enough to quote",
     "inline_none_title": "Nothing in the library answers this",
@@ -98,6 +99,7 @@ _ID: dict[str, str] = {
     "cant_answer": "Saya tidak bisa menjawabnya dari perpustakaan: {reason}.",
     "reason_empty": "perpustakaan belum berisi artikel; admin dapat menambahkannya dengan /add",
     "reason_no_words": "pertanyaannya tidak berisi kata atau angka untuk dicari",
+    "reason_not_text": "pertanyaannya berisi karakter yang bukan teks",
     "reason_not_mentioned": "tidak ada artikel di perpustakaan yang menyebut {words}",
     "reason_not_close": "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
     "inline_none_title": "Tidak ada yang menjawab ini di perpustakaan",
@@ -187,9 +189,9 @@ def untitled(lang: Lang, title: str | None) -> str:
     return title or say(lang, "untitled")
 
 
-def abstention(lang: Lang, answer: Answer, *, empty_library: bool) -> str:
+def abstention(lang: Lang, answer: Answer) -> str:
     """Why ``answer`` quotes nothing, in ``lang`` (without the "I can't answer" frame)."""
-    kind = "empty_library" if empty_library else answer.reason_kind
+    kind = answer.reason_kind
     if kind == "empty_library":
         return say(lang, "reason_empty")
     if kind == "no_content":

@@ -98,10 +98,10 @@ def answer(
     abstention's reason quotes from. ``encode_passages`` (the model's passage encoder) lets the
     best candidate sentences be re-scored in their article's context."""
     shown = asked or question
+    if not index.articles:  # first: an empty library is the reason, whatever was asked
+        return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
     if not has_content(shown):
         return _declined(shown, (), NO_CONTENT, "no_content")
-    if not index.articles:
-        return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
     evidence = index.evidence(question, query_vector, asked=asked)
     return answer_from(index, evidence, encode_passages=encode_passages)
 

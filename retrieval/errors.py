@@ -59,7 +59,15 @@ class NotFound(NewsbotError):
 
 
 class BadQuestion(NewsbotError):
-    """The question cannot be answered as asked (empty, or far too long)."""
+    """The question cannot be answered as asked. ``reason`` is a stable code the front ends
+    translate: ``empty``, ``not_text`` (a lone surrogate: undecodable bytes, JSON's ``"\\ud800"``)
+    or ``too_long`` (then ``length`` and ``limit`` are set)."""
+
+    def __init__(self, reason: str, message: str, *, length: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.length = length
+        self.limit = limit
 
 
 class NotEnoughData(NewsbotError):
