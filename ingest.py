@@ -102,17 +102,10 @@ def _logged(way: str) -> Callable[[_Add[_P]], _Add[_P]]:
             try:
                 info = await add(self, *args, **kwargs)
             except ArticleRejected as rejected:
-                log.info("refused from=%s reason=%s%s", way, rejected.reason, _repeats(rejected))
+                _log_refused(way, rejected)
                 log.debug("refused from=%s: %s", way, rejected)
                 raise
-            log.info(
-                "stored ref=%s from=%s lang=%s sentences=%d title=%r",
-                info.ref,
-                way,
-                info.lang,
-                info.sentence_count,
-                info.title,
-            )
+            _log_stored(way, info)
             return info
 
         return logged
@@ -120,13 +113,26 @@ def _logged(way: str) -> Callable[[_Add[_P]], _Add[_P]]:
     return decorate
 
 
-def _repeats(rejected: ArticleRejected) -> str:
-    """`` existing_ref=a3 existing_title='…'`` for a duplicate, else nothing."""
+def _log_stored(way: str, info: ArticleInfo, line: int | None = None) -> None:
+    at = "" if line is None else f" line={line}"
+    log.info(
+        "stored ref=%s from=%s%s lang=%s sentences=%d title=%r",
+        info.ref,
+        way,
+        at,
+        info.lang,
+        info.sentence_count,
+        info.title,
+    )
+
+
+def _log_refused(way: str, rejected: ArticleRejected, line: int | None = None) -> None:
+    """The reason code, and for a duplicate the stored article it repeats; never the message."""
+    at = "" if line is None else f" line={line}"
+    repeats = ""
     if isinstance(rejected, DuplicateArticle):
-        return f" existing_ref={rejected.existing_ref} existing_title={rejected.existing_title!r}"
-    if isinstance(rejected, ArticleRefused) and rejected.existing is not None:
-        return f" existing_ref={rejected.existing.ref} existing_title={rejected.existing.title!r}"
-    return ""
+        repeats = f" existing_ref={rejected.existing_ref} existing_title={rejected.existing_title!r}"
+    log.info("refused from=%s%s reason=%s%s", way, at, rejected.reason, repeats)
 
 
 class Ingest:
@@ -209,7 +215,12 @@ class Ingest:
             await self._refuse_stored(text_hash=prepared.content_hash, url=prepared.meta.url)
             new = await self._cpu(self._embed, [(prepared, None, None)])
             embedded = time.perf_counter()
-            (info,) = await self.store.add_articles(new)
+            try:
+                (info,) = await self.store.add_articles(new)
+            except ArticleRefused as refused:  # stored meanwhile by another process
+                if refused.existing is None:
+                    raise
+                raise DuplicateArticle(refused.existing.ref, refused.existing.title) from refused
             await self._publish([info], new)
             self.last_publish_seconds = time.perf_counter() - embedded
         return info
@@ -288,7 +299,7 @@ class Ingest:
         def skip(line: int, rejected: ArticleRejected) -> None:
             skipped[rejected.reason] += 1
             problems.append((line, str(rejected)))
-            log.info("refused from=import line=%d reason=%s%s", line, rejected.reason, _repeats(rejected))
+            _log_refused("import", rejected, line)
 
         async def store(ready: list[_Ready]) -> None:
             nonlocal stored, chunks, sentences
@@ -309,14 +320,7 @@ class Ingest:
                         ) from error
                     await self._publish(infos, new)
                     for info, admitted in zip(infos, ready, strict=True):
-                        log.info(
-                            "stored ref=%s from=import line=%d lang=%s sentences=%d title=%r",
-                            info.ref,
-                            admitted.line,
-                            info.lang,
-                            info.sentence_count,
-                            info.title,
-                        )
+                        _log_stored("import", info, admitted.line)
                     break
             stored += len(new)
             chunks += sum(len(n.prepared.chunks) for n in new)
