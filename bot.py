@@ -18,7 +18,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 import handlers
 from handlers.common import CONTEXT_TYPES, NewsApp
 from handlers.info import set_commands
-from settings import Settings
+from settings import Settings, configure_logging
 
 if TYPE_CHECKING:
     from library import Library
@@ -72,9 +72,7 @@ def build_application(settings: Settings, library: Library | None = None) -> New
 
 def run_bot(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # httpx logs every request URL, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     app = build_application(settings)
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

@@ -29,19 +29,20 @@ import samples
 from fetch import readable_size, too_large
 from index.errors import MAX_INTEGER, check_database_path
 from index.store import Store
-from library import Library, jsonl_lines, load_json_line
+from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
+from library import Library
+from retrieval.citations import number_sources
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
 from retrieval.evaluation import LabelledQuestion
-from retrieval.prepare import external_id, lone_surrogate
+from retrieval.prepare import lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
-from settings import Settings
+from settings import Settings, configure_logging
 
 SAMPLE_ARTICLE = Path(samples.__file__).resolve().parent / "tribunnews-xi-letter-kim-jong-un.txt"
 SHOWN_PROBLEMS = 20  # skipped import lines listed by number (a re-run skips every line)
 STDIN_NAME = "standard input"  # how ``add -`` names its input in messages
-LABELLED_HELP = 'JSONL of {"id", "question", "article_id"} (the gold article\'s ref), optionally "answers"'
 UNTITLED = "(untitled)"  # an article without a title, here and in the bot (handlers/messages.py)
 HOW_TO_ADD = (
     "to add an article: newsbot add FILE|URL (or - for stdin), or newsbot import FILE.jsonl for an archive"
@@ -77,6 +78,10 @@ def _dispatch(argv: list[str] | None) -> int:
             from bot import run_bot
 
             return run_bot(settings)  # PTB runs its own event loop
+        # A command's stdout and stderr are what it says: besides warnings, newsbot's log lines
+        # join them only when NEWSBOT_LOG_LEVEL asks for them (the bot logs at INFO by default).
+        chosen = "log_level" in settings.model_fields_set
+        configure_logging(settings.log_level if chosen else "WARNING", others="WARNING")
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         print("\nnewsbot: interrupted; everything committed so far is kept", file=sys.stderr)
@@ -397,7 +402,7 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     if not isinstance(record, dict):
         return {"id": None, **_error_json(None, f'line {number}: not a {{"id", "question"}} object')}
     ident = record.get("id")  # echoed as given, so it must print as it came
-    problem = _surrogate_in(record, ("id",))
+    problem = not_text(record, ("id",))
     if isinstance(ident, dict | list):
         problem = '"id" must be a string or a number'
     if problem:
@@ -405,23 +410,13 @@ async def _answer_line(library: Library, line: str, number: int) -> dict[str, ob
     question = record.get("question")
     if not isinstance(question, str):
         return {"id": ident, **_error_json(None, f'line {number}: no "question" text')}
-    if problem := _surrogate_in(record, ("question",)):
+    if problem := not_text(record, ("question",)):
         return {"id": ident, **_error_json(None, f"line {number}: {problem}")}
     try:
         out = (await library.ask(question)).as_json()
     except NewsbotError as error:
         out = _error_json(question, str(error))
     return {"id": ident, **out}
-
-
-def _surrogate_in(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
-    """Why one of these fields (a string, or a list of strings) is not text, or None."""
-    for key in keys:
-        value = record.get(key)
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and (surrogate := lone_surrogate(text)):
-                return f'"{key}" holds a lone surrogate ({surrogate}), which is not text'
-    return None
 
 
 def _error_json(question: str | None, reason: str) -> dict[str, object]:
@@ -471,7 +466,8 @@ async def _chat_loop(library: Library) -> int:
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    records = _labelled_questions(args.questions)
+    _check_text_file(args.questions)  # before the model loads (seconds)
+    records = labelled_questions(args.questions)
     if args.corpus is not None:
         _check_text_file(args.corpus)
 
@@ -490,7 +486,8 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _tune(args: argparse.Namespace, settings: Settings) -> int:
-    records = _labelled_questions(args.questions)
+    _check_text_file(args.questions)  # before the model loads (seconds)
+    records = labelled_questions(args.questions)
     # Folds that would hold no question are refused here, before the model loads.
     fold_of([LabelledQuestion.from_record(r) for r in records], pair_ids(records), args.folds)
 
@@ -503,46 +500,6 @@ async def _tune(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return await _with_library(settings, body)
-
-
-def _labelled_questions(path: Path) -> list[dict[str, object]]:
-    """The labelled questions of ``path`` (``eval``/``tune`` input), refusing the first line
-    that is not one (before the model loads)."""
-    _check_text_file(path)
-    records = []
-    seen: dict[str, int] = {}  # id -> line
-    for number, line in enumerate(jsonl_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = load_json_line(line)
-        except ValueError as error:
-            raise NewsbotError(f"{path}, line {number}: {error}") from None
-        if isinstance(record, dict) and (problem := _surrogate_in(record, tuple(record))):
-            raise NewsbotError(f"{path}, line {number}: {problem}")
-        refs = []
-        for key in ("id", "article_id") if isinstance(record, dict) else ():
-            try:
-                refs.append(external_id(record.get(key)))
-            except ValueError as error:
-                raise NewsbotError(f'{path}, line {number}: "{key}" {error}') from None
-        if not (
-            isinstance(record, dict)
-            and None not in refs
-            and isinstance(record.get("question"), str)
-            and record["question"].strip()
-        ):
-            raise NewsbotError(f"{path}, line {number}: needs {LABELLED_HELP.removeprefix('JSONL of ')}")
-        record["id"], record["article_id"] = refs  # as refs are stored: stripped, NFC
-        if str(record["id"]) in seen:
-            raise NewsbotError(
-                f"{path}, line {number}: id {record['id']!r} is also line {seen[str(record['id'])]}"
-            )
-        seen[str(record["id"])] = number
-        records.append(record)
-    if not records:
-        raise NewsbotError(f"{path} holds no questions")
-    return records
 
 
 def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:
@@ -578,17 +535,13 @@ def format_answer(answer: Answer) -> str:
     """A readable cited answer for a terminal: numbered quotes, then the numbered sources."""
     if answer.abstained:
         return f"I can't answer that from the library: {answer.reason}."
-    refs: dict[str, int] = {}
-    lines = []
-    for citation in answer.citations:
-        number = refs.setdefault(citation.article.ref, len(refs) + 1)
-        quoted = textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
-        lines.append(quoted)
+    numbered = number_sources(answer.citations)
+    lines = [
+        textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
+        for citation, number in zip(answer.citations, numbered.numbers, strict=True)
+    ]
     lines.append("")
-    infos = {c.article.ref: c.article for c in answer.citations}
-    for ref, number in refs.items():
-        info = infos[ref]
-        lines.append(f"[{number}] " + _article_header(info))
+    lines += [f"[{number}] " + _article_header(info) for number, info in numbered.sources]
     return "\n".join(lines)
 
 

@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ipaddress
+import logging
 import re
 import socket
 import zlib
 from dataclasses import dataclass
-from urllib.parse import unquote_plus, urlsplit
 
 import httpx
 
 from retrieval.errors import ArticleRejected
+from retrieval.prepare import canonical_url
 from retrieval.uploads import meta_charset
+
+log = logging.getLogger("newsbot.fetch")
 
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -36,16 +39,6 @@ _HEADERS = {
     "Accept-Encoding": "gzip, deflate",  # the encodings ``_Inflater`` reads (httpx would add br, zstd)
 }
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
-# Query parameters that only say how a reader arrived (campaign, click and share ids): compared
-# lower-case, as whole names or, for the second set, as prefixes ("utm_source", "utm_medium", ...).
-_TRACKING_PARAMS = frozenset(
-    """fbclid gclid gclsrc dclid gbraid wbraid msclkid twclid ttclid yclid li_fat_id igshid igsh
-    mc_cid mc_eid _ga _gl _hsenc _hsmi mkt_tok oly_anon_id oly_enc_id vero_id vero_conv rb_clickid
-    s_cid ref_src ref_url xtor smid ocid ncid sr_share pk_campaign pk_kwd pk_source pk_medium
-    pk_content""".split()
-)
-_TRACKING_PREFIXES = ("utm_", "mtm_")  # not "at_": "at_time=5" is content, as is "cmp"
-
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -87,39 +80,6 @@ async def fetch_article(
                 return await _fetch(client, url, max_bytes, allowed)
     except TimeoutError:
         raise ArticleRejected("unreachable", f"{_shown(url)} did not answer within {timeout:g} s") from None
-
-
-def canonical_url(url: str) -> str:
-    """``url`` as stored and compared for duplicates: one form for links to the same article.
-
-    Lower-case scheme and host, no default port, no user:password, no fragment unless it is a hash
-    route ("#/news/123", "#!/news/123": it names the page of a single-page site), no tracking
-    parameters (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ...); the other query parameters stay
-    as they were, in their order. Anything that is not an http(s) URL with a host comes back
-    stripped but otherwise unchanged (never raises), so it can be applied to any user input.
-    """
-    url = url.strip()
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        return url
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        return url
-    kept = [
-        part
-        for part in parsed.query.decode("ascii").split("&")
-        if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
-    ]
-    query = "&".join(kept).encode("ascii") or None
-    route = parsed.fragment if parsed.fragment.startswith(("/", "!")) else None
-    canonical = parsed.copy_with(userinfo=b"", query=query, fragment=route)
-    if not urlsplit(url).path:  # "https://site" and "https://site/" are one page
-        canonical = canonical.copy_with(path="/")
-    return str(canonical)
-
-
-def _is_tracking(name: str) -> bool:
-    return name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, max_bytes: int, allowed: frozenset[str]) -> FetchedPage:
@@ -263,6 +223,9 @@ async def _read_page(response: httpx.Response, url: httpx.URL, max_bytes: int) -
             "unreachable", f"reading {_shown(str(url))} failed: its compressed data is damaged ({exc})"
         ) from None
     body = b"".join(chunks)
+    log.debug(
+        "fetched %s: HTTP %d, %s, %d bytes", _shown(str(url)), response.status_code, mime or "-", len(body)
+    )
     if not body.strip():
         raise ArticleRejected("empty", f"{_shown(str(url))} is empty")
     if body.startswith(_BINARY_MAGIC) or b"\x00" in body[:4096]:

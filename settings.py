@@ -6,6 +6,7 @@ The bot token is a ``SecretStr``: it prints as ``**********`` in logs and reprs.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,6 +60,16 @@ class Settings(BaseSettings):
     # How often the bot looks for articles another process (``newsbot import``, ``newsbot delete``)
     # added to or removed from its database; 0 turns it off.
     refresh_seconds: float = Field(10.0, ge=0, alias="NEWSBOT_REFRESH_SECONDS")
+    # How much newsbot's own loggers (``newsbot.*``) say: INFO is a line per article stored or
+    # refused and per answer; DEBUG adds the questions' text, which may be private.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", alias="NEWSBOT_LOG_LEVEL"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -76,3 +87,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
         return value
+
+
+def configure_logging(level: str, *, others: str = "INFO") -> None:
+    """Log to stderr, a line per record with its time and logger: newsbot's own loggers (the
+    ``newsbot`` tree: ``newsbot.library``, ``newsbot.ingest``, ``newsbot.bot``, ...) from ``level``,
+    other libraries from ``others``. Never httpx's request lines: the Bot API's URLs hold the
+    token."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=others)
+    logging.getLogger("newsbot").setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

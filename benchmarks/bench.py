@@ -36,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import snapshot
-from library import Library, jsonl_lines, parse_import_line
+from jsonl import jsonl_lines, parse_import_line
+from library import Library
 from retrieval.answer import answer_from, prepared_question, reread_in_context, score_sentences
 from retrieval.cleaning import clean_text
 from retrieval.config import DEFAULT_CONFIG

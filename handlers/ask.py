@@ -47,7 +47,7 @@ async def answer_question(
     # Telegram's 30 calls/s budget (measured: 15 answers/s with it), so only slow ones get it.
     typing = asyncio.create_task(_typing_after(context, message.chat_id, TYPING_AFTER_SECONDS))
     try:
-        answer = await context.library.ask(question, context=follow_up_of)
+        answer = await context.library.ask(question, context=follow_up_of, asked_in=message.chat.type)
     except BadQuestion as error:
         await reply_plain(message, _cannot_ask(lang, error, question, context.settings.max_question_chars))
         return
@@ -115,7 +115,7 @@ async def on_inline_query(update: Update, context: Context) -> None:
         await query.answer([], cache_time=5, is_personal=True)
         return
     lang = language(query.from_user)
-    answer = await context.library.ask(question)
+    answer = await context.library.ask(question, asked_in="inline")
     if answer.abstained:
         reason = abstention(lang, answer, empty_library=not len(context.library.index))
         await query.answer(

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from handlers.messages import Lang, abstention, say, untitled
+from retrieval.citations import number_sources
 from retrieval.types import Answer, ArticleInfo
 
 TELEGRAM_LIMIT = 4096
@@ -92,13 +93,11 @@ def answer_pieces(answer: Answer, lang: Lang = "en", *, empty_library: bool = Fa
     if answer.abstained:
         return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer, empty_library=empty_library)))]
     pieces: list[Piece] = []
-    numbers: dict[str, int] = {}
-    for citation in answer.citations:
-        number = numbers.setdefault(citation.article.ref, len(numbers) + 1)
+    numbered = number_sources(answer.citations)
+    for citation, number in zip(answer.citations, numbered.numbers, strict=True):
         # A line break between quotes keeps Telegram from drawing them as one block.
         pieces += [Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"), Piece("\n")]
     pieces.append(Piece("\n"))
-    articles = {c.article.ref: c.article for c in answer.citations}
-    for ref, number in numbers.items():
-        pieces += [Piece(f"[{number}] "), *source_line(articles[ref], lang), Piece("\n")]
+    for number, info in numbered.sources:
+        pieces += [Piece(f"[{number}] "), *source_line(info, lang), Piece("\n")]
     return pieces

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from retrieval.errors import NewsbotError
+from retrieval.errors import ArticleRejected, NewsbotError, already_stored
+from retrieval.types import ArticleInfo
 
 MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: a larger LIMIT cannot be bound
 # SQLite result codes that describe the file rather than a bug (``SQLITE_READONLY_DBMOVED`` counts
@@ -28,6 +29,27 @@ class DatabaseUnavailable(NewsbotError):
 class DatabaseDamaged(DatabaseUnavailable):
     """The database file is damaged (truncated, overwritten, failing SQLite's integrity check);
     it is refused before anything is written to it."""
+
+
+class WriteFailed(NewsbotError):
+    """SQLite failed a write for a reason that is neither the file (``DatabaseUnavailable``) nor
+    a constraint (``ArticleRefused``): a trigger, a table another program dropped. Nothing of
+    the transaction was stored; the message is SQLite's."""
+
+
+class ArticleRefused(ArticleRejected):
+    """The database refused article ``position`` of a batch (a constraint failed); nothing of the
+    batch was stored. ``existing`` is the stored article with the same text, URL or ref (stored
+    meanwhile by another process), or None when the refusal has another cause (``cause``,
+    SQLite's message: a trigger's, say)."""
+
+    def __init__(self, position: int, existing: ArticleInfo | None, cause: str) -> None:
+        if existing is None:
+            super().__init__("refused", f"the database refused the article ({cause})")
+        else:
+            super().__init__("duplicate", already_stored(existing.ref, existing.title))
+        self.position = position
+        self.existing = existing
 
 
 def check_database_path(path: Path) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from retrieval.bm25 import LexicalState
 from retrieval.corpus import IndexState, lexical_fingerprint
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("newsbot.snapshot")
 
 FORMAT = 1
 _MAPPED = ("sentence_vectors", "chunk_vectors", "postings_rows", "postings_tfs")

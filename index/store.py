@@ -30,14 +30,16 @@ import aiosqlite
 import numpy as np
 
 from index.errors import (
+    ArticleRefused,
     DatabaseDamaged,
     DatabaseUnavailable,
+    WriteFailed,
     check_database_path,
     mapped_error,
     mapping_errors,
 )
 from retrieval.encoder import EncoderIdentity
-from retrieval.errors import ArticleRejected, ModelMismatch, NotFound
+from retrieval.errors import ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
@@ -113,24 +115,18 @@ _ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_
 _AUTOMATIC_REF = re.compile(r"a[0-9]{1,18}", re.IGNORECASE)  # 18 digits: within SQLite's int64
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def nocase(ref: str) -> str:
+    """``ref`` as SQLite's NOCASE collation compares refs (ASCII letters lowercased, nothing
+    else): refs with the same ``nocase`` form are one ref to the store."""
+    return ref.translate(_ASCII_LOWER)
+
+
 def automatic_number(ref: str) -> int | None:
     """N if ``ref`` has the form of the refs the store gives articles (``a`` + N, any case)."""
     return int(ref[1:]) if _AUTOMATIC_REF.fullmatch(ref) else None
-
-
-class ArticleRefused(ArticleRejected):
-    """The database refused article ``position`` of a batch (a constraint failed); nothing of the
-    batch was stored. ``existing`` is the stored article with the same text, URL or ref (stored
-    meanwhile by another process), or None when the refusal has another cause."""
-
-    def __init__(self, position: int, existing: ArticleInfo | None, error: sqlite3.IntegrityError) -> None:
-        if existing is None:
-            super().__init__("refused", f"the database refused the article ({error})")
-        else:
-            shown = f"{existing.ref} ({existing.title})" if existing.title else existing.ref
-            super().__init__("duplicate", f"already in the library as {shown}")
-        self.position = position
-        self.existing = existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +336,8 @@ class Store:
         """Store a batch in one transaction: all of it, or (on any error or a kill) none of it.
 
         A failed constraint raises ``ArticleRefused`` naming the article of the batch it refused,
-        so a caller can store the rest without it."""
+        so a caller can store the rest without it; any other failure of SQLite's,
+        ``DatabaseUnavailable`` (the file) or ``WriteFailed``."""
         stored: list[ArticleInfo] = []
         await self._begin_write()
         try:
@@ -353,7 +350,10 @@ class Store:
             existing = await self.find_duplicate(
                 text_hash=article.prepared.content_hash, url=article.prepared.meta.url, ref=article.ref
             )
-            raise ArticleRefused(len(stored), existing, error) from error
+            raise ArticleRefused(len(stored), existing, str(error)) from error
+        except sqlite3.Error as error:
+            await self._rollback()
+            raise mapped_error(error, self.path) or WriteFailed(str(error)) from error
         except BaseException:
             await self._rollback()
             raise
@@ -450,10 +450,12 @@ class Store:
         return info
 
     @mapping_errors
-    async def ref_titles(self) -> dict[str, str | None]:
-        """Every stored ref with its article's title."""
+    async def refs_in_use(self) -> dict[str, tuple[str, str | None]]:
+        """Which refs are taken, in any case: every stored ref by its ``nocase`` form, with the
+        ref as stored and its article's title (to say what holds it). One query, so a re-run
+        of a large import checks its ids without a query per line."""
         async with self._db.execute("SELECT ref, title FROM articles") as cur:
-            return {ref: title async for ref, title in cur}
+            return {nocase(ref): (ref, title) async for ref, title in cur}
 
     @mapping_errors
     async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:

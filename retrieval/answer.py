@@ -42,7 +42,6 @@ NOT_CLOSE_ENOUGH = "nothing in the library answers this closely enough to quote"
 NO_CONTENT = "the question has no word or figure to look for"
 _WORD = re.compile(r"\w+")
 _DASH = re.compile(r"[-‐‑–—]")
-_DASH = re.compile(r"[-‐‑–—]")
 
 # Quote candidates whose support of the question is weighed (``order_by_support``): the first
 # few are where the first quote comes from.
@@ -167,7 +166,7 @@ def find(
     grounding = support(terms, context_terms(index, best))
     cross_lingual = evidence.lang not in ("und", index.article_at(best.article).info.lang)
     candidates = order_by_support(index, candidates, terms, cfg)
-    evidence_, lift = _abstention_signals(index, strongest, ranked, cfg)
+    evidence_, lift = _evidence_and_standout(index, strongest, ranked, cfg)
     signals = Signals(evidence_, lift, grounding.share, grounding.missing / MAX_INFORMATION, cross_lingual)
     return Found(ranked, refs, candidates, terms, signals)
 
@@ -247,29 +246,43 @@ def order_by_support(
     index: CorpusIndex, candidates: list[Candidate], terms: QuestionTerms, cfg: RetrievalConfig
 ) -> list[Candidate]:
     """The best ``SUPPORT_CANDIDATES`` candidates moved by ``quote_support_weight`` x the share
-    of the question's content each supports, read with its title and the sentence before it:
-    of two sentences e5 scores alike, the one that says what the question asks about comes
-    first ("Two people died" before the water levels for "how many people died in the floods")."""
+    of the question's content each supports with the sentence before it (which may name what it
+    says "it" of), leaving out what its article's title already says: a headline names the
+    subject for every sentence under it, so of two sentences e5 scores alike, the one that holds
+    what is asked beyond the subject comes first
+    ("Two people died" under "Floods swamp East Jakarta" for "how many people died in the
+    Jakarta floods", before the lead's water levels)."""
     if not cfg.quote_support_weight or not terms.terms:
         return candidates
+    beyond_title: dict[int, QuestionTerms] = {}
     moved = {}
     for c in candidates[:SUPPORT_CANDIDATES]:
-        bonus = cfg.quote_support_weight * support(terms, context_terms(index, c, lead=False)).share
+        if c.article not in beyond_title:
+            title = TextTerms.of(tokenize(index.article_at(c.article).info.title or ""))
+            beyond_title[c.article] = terms.without(t for t in terms.terms if title.supports(t))
+        asked = beyond_title[c.article]
+        article = index.article_at(c.article)
+        read = [
+            article.sentence_text(c.sentence),
+            article.sentence_text(c.sentence - 1) if c.sentence else "",
+        ]
+        share = support(asked, text_terms(read)).share if asked.terms else 1.0
+        bonus = cfg.quote_support_weight * share
         moved[(c.article, c.sentence)] = c._replace(rank_key=c.rank_key + bonus, score=c.score + bonus)
     rescored = [moved.get((c.article, c.sentence), c) for c in candidates]
     rescored.sort(key=lambda c: -c.rank_key)
     return rescored
 
 
-def context_terms(index: CorpusIndex, candidate: Candidate, *, lead: bool = True) -> list[str]:
+def context_terms(index: CorpusIndex, candidate: Candidate) -> list[str]:
     """The terms a quote is read with: its own, its article's title's, the previous sentence's
-    and (unless ``lead`` is False) the lead's: a quote need not repeat the subject its article
-    names, but what it adds must be its own or its neighbour's."""
+    and the lead's: a quote need not repeat the subject its article names, but what it adds must
+    be its own or its neighbour's."""
     article = index.article_at(candidate.article)
     texts = [article.sentence_text(candidate.sentence), article.info.title or ""]
     if candidate.sentence > 0:
         texts.append(article.sentence_text(candidate.sentence - 1))
-        if lead and candidate.sentence > 1:
+        if candidate.sentence > 1:
             texts.append(article.sentence_text(0))
     return text_terms(texts)
 
@@ -309,7 +322,7 @@ def choose_quotes(index: CorpusIndex, found: Found, cfg: RetrievalConfig) -> tup
     )
 
 
-def _abstention_signals(
+def _evidence_and_standout(
     index: CorpusIndex, best: Strongest, ranked: RankedArticles, cfg: RetrievalConfig
 ) -> tuple[float, float | None]:
     """(adjusted evidence, standout). The standout is measured on the score that ranks the

@@ -28,13 +28,28 @@ from rank_bm25 import BM25Okapi
 EPSILON = 0.25  # rank_bm25's default floor for negative idf, as a share of the average idf
 
 
-class _CandidateOkapi(BM25Okapi):
-    """``rank_bm25``'s Okapi scorer over a candidate set, fed corpus-wide statistics.
+class CandidateOkapi(BM25Okapi):
+    """The one seam to ``rank_bm25`` (pinned to rank-bm25==0.2.2 in pyproject.toml): its Okapi
+    scoring code (``get_batch_scores``) run over a query's candidate chunks, with the statistics
+    of the whole corpus.
 
-    ``BM25Okapi.__init__`` would derive idf and average length from the documents it is given;
-    here those come from the whole corpus, so ``__init__`` is replaced and only the scoring code
-    of ``rank_bm25`` (``get_batch_scores``) runs.
+    ``BM25Okapi.__init__`` counts the documents it is given and derives idf and the average
+    length from them; over candidates those would depend on which chunks were candidates. So
+    its ``__init__`` is not called, and this one sets, under rank_bm25's names, what 0.2.2's
+    ``get_batch_scores`` reads (``READ_BY_SCORING``; tests/test_bm25.py checks that list against
+    its source, and the scores against ``BM25Okapi`` over the whole corpus):
+
+    - ``doc_freqs``: per candidate, term -> count (the query's terms are all that is read)
+    - ``doc_len``: tokens per candidate
+    - ``idf``: each query term's idf over the whole corpus, floored as BM25Okapi floors it
+      (``LexicalIndex.idf``)
+    - ``avgdl``: the average chunk length over the whole corpus
+    - ``k1``, ``b``: BM25's parameters
+
+    ``corpus_size`` and ``epsilon`` are set as ``BM25Okapi`` would (nothing here reads them).
     """
+
+    READ_BY_SCORING = frozenset({"doc_freqs", "doc_len", "idf", "avgdl", "k1", "b"})
 
     def __init__(
         self,
@@ -424,7 +439,7 @@ class LexicalIndex:
                 for i, tf in zip(hit.tolist(), tfs[at[hit]].tolist(), strict=True):
                     doc_freqs[i][term] = tf
         idf = {t: self.idf(t) for t in query_terms}
-        scorer = _CandidateOkapi(
+        scorer = CandidateOkapi(
             doc_freqs, self._lengths[rows], idf=idf, avgdl=self._avgdl, k1=self._params.k1, b=self._params.b
         )
         return np.asarray(scorer.get_batch_scores(list(query_terms), list(range(len(rows)))), np.float64)

@@ -32,9 +32,6 @@ from retrieval.sentences import split_sentences
 from retrieval.types import ArticleMeta, CleanedArticle
 from retrieval.uploads import looks_binary
 
-MAX_ARTICLE_BYTES = 2_000_000
-"""Largest upload or pasted text accepted as an article (enforced by the caller)."""
-
 MIN_LETTERS = 40
 MIN_SENTENCES = 2
 

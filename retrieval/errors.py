@@ -24,9 +24,15 @@ class DuplicateArticle(ArticleRejected):
     """The same article (same URL, same external id or same normalized text) is already stored."""
 
     def __init__(self, existing_ref: str, title: str | None) -> None:
-        shown = f"{existing_ref} ({title})" if title else existing_ref
-        super().__init__("duplicate", f"already in the library as {shown}")
+        super().__init__("duplicate", already_stored(existing_ref, title))
         self.existing_ref = existing_ref
+        self.existing_title = title
+
+
+def already_stored(ref: str, title: str | None) -> str:
+    """How newsbot says an article is stored already, whichever layer finds it (the duplicate
+    check before storing, or the database refusing it): "already in the library as a3 (Title)"."""
+    return f"already in the library as {ref} ({title})" if title else f"already in the library as {ref}"
 
 
 class NotAllowed(NewsbotError):

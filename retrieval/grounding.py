@@ -67,6 +67,12 @@ class QuestionTerms:
     def total(self) -> float:
         return sum(self.weights)
 
+    def without(self, terms: Iterable[str]) -> QuestionTerms:
+        """These terms with some left out (what a headline already says, say)."""
+        dropped = set(terms)
+        kept = [(t, w) for t, w in zip(self.terms, self.weights, strict=True) if t not in dropped]
+        return QuestionTerms(tuple(t for t, _ in kept), tuple(w for _, w in kept))
+
 
 @dataclass(frozen=True, slots=True)
 class Support:

@@ -3,7 +3,9 @@ docstring or message that mentions a module or a statement does not count):
 
 - ``retrieval/`` is the pure core: it imports no telegram, aiosqlite, asyncio, sqlite3 or httpx;
 - every SQL statement lives in ``index/``;
-- ``handlers/`` stay thin: they reach storage through the library, never by importing ``index``.
+- ``handlers/`` stay thin: they reach storage through the library, never by importing ``index``;
+- only ``index/`` imports ``sqlite3``: it raises the project's own errors (``index/errors.py``),
+  so no caller reads SQLite's exceptions or codes.
 """
 
 from __future__ import annotations
@@ -123,6 +125,20 @@ def test_handlers_do_not_import_the_store() -> None:
         if name.partition(".")[0] == "index"
     ]
     assert not found, "handlers reach storage through the library, not index/:\n" + "\n".join(found)
+
+
+def test_only_index_imports_sqlite3() -> None:
+    outside = [
+        path for path in python_files(REPO) if path.relative_to(REPO).parts[0] not in ("index", "tests")
+    ]
+    assert REPO / "library.py" in outside and REPO / "cli.py" in outside
+    found = [
+        f"{where(path, line)} imports {name}"
+        for path in outside
+        for line, name in imported_modules(parse(path))
+        if name.partition(".")[0] == "sqlite3"
+    ]
+    assert not found, "storage errors are translated in index/ (STYLE.md, habit 15):\n" + "\n".join(found)
 
 
 def test_sql_lives_only_in_index() -> None:

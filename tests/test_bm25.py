@@ -3,14 +3,17 @@ stays exact as chunks are added and removed, and finds every chunk that holds a 
 
 from __future__ import annotations
 
+import inspect
 import random
+import re
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 from tests_support import SEED
 
-from retrieval.bm25 import LexicalIndex
+from retrieval.bm25 import CandidateOkapi, LexicalIndex
 from retrieval.lexical import tokenize
 
 K1, B = 0.9, 0.4
@@ -123,3 +126,13 @@ def test_an_index_restored_from_its_state_scores_and_grows_like_the_original() -
         np.testing.assert_allclose(
             grown.scores(query, kept_rows), _reference(kept, query), rtol=1e-12, atol=1e-12
         )
+
+
+def test_the_seam_sets_what_rank_bm25_scoring_reads() -> None:
+    """``CandidateOkapi`` skips ``BM25Okapi.__init__``: a rank_bm25 whose scoring read another
+    attribute would score with a missing or stale one. Re-check the seam before moving the pin."""
+    assert version("rank-bm25") == "0.2.2"
+    read = set(re.findall(r"self\.(\w+)", inspect.getsource(BM25Okapi.get_batch_scores)))
+    assert read == CandidateOkapi.READ_BY_SCORING
+    scorer = CandidateOkapi([{"a": 1}], np.array([1.0]), idf={"a": 0.5}, avgdl=1.0, k1=K1, b=B)
+    assert all(hasattr(scorer, name) for name in read)

@@ -4,7 +4,8 @@ Telegram over real HTTP: private chats, groups, inline mode and admin commands."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from fake_telegram import Chat, FakeTelegram, User
 from tests_support import SEED_TEXT, make_settings
 
 from library import Library
+from settings import configure_logging
 
 ADMIN_ID = 42
 ARTICLE_HTML = (Path(__file__).parent / "data" / "riverton-bridge-vote.html").read_bytes()
@@ -493,3 +495,35 @@ async def test_a_question_deleted_before_the_answer_still_gets_it(seeded: Harnes
     del seeded.tg.messages[(ola.id, update["message"]["message_id"])]  # deleted by its sender
     answer = await seeded.reply(ola.id, update)
     assert "G20 Bali" in " ".join(quoted(answer)) and "reply_to_message" not in answer
+
+
+@pytest.fixture
+def bot_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The log as ``run_bot`` sets it up (``configure_logging``) with NEWSBOT_LOG_LEVEL=DEBUG,
+    every other library's records caught from DEBUG too; the loggers' levels restored after."""
+    saved = {name: logging.getLogger(name).level for name in ("newsbot", "httpx")}
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+async def test_the_log_has_a_line_per_article_and_answer_and_never_the_token(
+    harness: Harness, bot_log: pytest.LogCaptureFixture
+) -> None:
+    admin_chat = Chat.private(harness.admin)
+    await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {SEED_TEXT}"))
+    group = harness.tg.make_group("Newsroom")
+    bob = harness.tg.make_user("Bob", "bob")
+    await harness.reply(group.id, harness.tg.group_text(group, bob, "/ask what did Xi's letter say"))
+    ours = [r for r in bot_log.records if r.name.startswith("newsbot.") and r.levelno == logging.INFO]
+    assert [r.getMessage().split(" ", 2)[:2] for r in ours if r.name != "newsbot.bot"] == [
+        ["stored", "ref=a1"],
+        ["answered", "in=supergroup"],
+    ]
+    # The fake Bot API's own access log (aiohttp, the server side) is not the bot's.
+    leaked = [
+        r for r in bot_log.records if harness.tg.token in r.getMessage() and not r.name.startswith("aiohttp")
+    ]
+    assert not leaked, [f"{r.name}: {r.getMessage()[:200]}" for r in leaked]

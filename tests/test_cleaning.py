@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.cleaning import MAX_ARTICLE_BYTES, clean_html, clean_text
+from retrieval.cleaning import clean_html, clean_text
 from retrieval.errors import ArticleRejected
 from retrieval.sentences import split_sentences
+from settings import Settings
 
 DATA = Path(__file__).parent / "data"
 SEED = Path(__file__).resolve().parents[1] / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
@@ -695,7 +696,9 @@ def test_anything_between_front_matter_rules_only_ever_rejects(block: str) -> No
 
 
 def test_max_article_bytes() -> None:
-    assert MAX_ARTICLE_BYTES == 2_000_000
+    """The limit on an article's bytes is the setting the callers enforce (uploads, files, pages,
+    pasted text and archive lines), not a constant of cleaning's."""
+    assert Settings.model_fields["max_upload_bytes"].default == 2_000_000
 
 
 # --- plain text is not Markdown -----------------------------------------------------------------

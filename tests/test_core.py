@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests_support import DATA, REPO, SEED, SEED_TEXT
 
-import library as library_module
+import ingest as ingest_module
 from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NotFound
 
@@ -195,9 +195,9 @@ async def test_import_is_batched_resumable_and_reports(
     assert summary.stored == 12 and summary.skipped == {"bad_input": 2}
     assert summary.chunks >= 12 and progress[-1] == (14, 14)
     cleaned: list[str] = []
-    real_clean = library_module.clean_text
+    real_clean = ingest_module.clean_text
     monkeypatch.setattr(
-        library_module, "clean_text", lambda text, **kw: cleaned.append(text) or real_clean(text, **kw)
+        ingest_module, "clean_text", lambda text, **kw: cleaned.append(text) or real_clean(text, **kw)
     )
     again = await library.import_jsonl(archive)
     assert again.stored == 0 and again.skipped == {"bad_input": 2, "duplicate": 12}

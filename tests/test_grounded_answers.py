@@ -28,6 +28,7 @@ ABSENT = [
 ]
 
 ANSWERED = [
+    ("How many people died in the Jakarta floods?", "Two people died"),
     ("Berapa harga tiket pulang-pergi Garuda ke Denpasar?", "Rp 6,2 juta"),
     ("How many workers will the Samsung plant employ?", "2,400 workers"),
     ("Berapa penerbangan harian Garuda ke Denpasar?", "dua penerbangan harian"),

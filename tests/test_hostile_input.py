@@ -26,7 +26,8 @@ from tests_support import DATA, REPO
 import cli
 from index.errors import DatabaseDamaged
 from index.store import Store
-from library import Library, parse_import_line
+from jsonl import parse_import_line
+from library import Library
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.errors import ArticleRejected
 from retrieval.prepare import prepare_article
@@ -388,6 +389,11 @@ async def test_the_nfc_and_nfd_forms_of_an_id_are_one_article(library: Library, 
         ("title", 1.5, 'line 1: "title" must be text, not 1.5'),
         ("title", True, 'line 1: "title" must be text, not true'),
         ("author", [["nested"]], 'line 1: "author" must be text, not [["nested"]]'),
+        (
+            "author",
+            ["Ana", "B\ud800"],
+            'line 1: "author" holds a lone surrogate (\\ud800), which is not text',
+        ),
         ("published", {"year": 2024}, 'line 1: "published" must be text, not {"year": 2024}'),
         ("title", "  Two\nlines\u0000 ", "Two lines"),
         ("author", ["Ana ", "Budi"], "Ana, Budi"),
@@ -414,6 +420,14 @@ def test_only_web_links_are_stored_as_an_articles_link(url: str) -> None:
     assert prepare_article(cleaned, DEFAULT_CONFIG).meta.url is None
     kept = CleanedArticle(cleaned.text, ArticleMeta(url="https://news.test/a"))
     assert prepare_article(kept, DEFAULT_CONFIG).meta.url == "https://news.test/a"
+
+
+def test_an_articles_link_is_stored_in_one_form_whichever_way_it_came() -> None:
+    """Preparing gives the link its canonical form, so no way in (a page, front matter, an
+    archive, later a feed) can store a link that a duplicate check would not match."""
+    given = "HTTPS://News.test:443/a?id=3&utm_source=feed#comments"
+    cleaned = CleanedArticle("Harga beras naik. Pedagang mengeluh.", ArticleMeta(url=given))
+    assert prepare_article(cleaned, DEFAULT_CONFIG).meta.url == "https://news.test/a?id=3"
 
 
 async def test_an_imported_link_that_is_not_http_is_dropped(library: Library, tmp_path: Path) -> None:

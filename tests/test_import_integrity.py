@@ -16,7 +16,9 @@ from tests_support import DATA, SEED_TEXT
 
 import index.store as store_module
 from fetch import readable_size
-from library import ImportFailed, Library, parse_import_line
+from ingest import ImportFailed
+from jsonl import parse_import_line
+from library import Library
 from retrieval.errors import ArticleRejected, NotFound
 from retrieval.prepare import normalize_language
 

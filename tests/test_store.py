@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from tests_support import REPO
 
-from index.errors import DatabaseDamaged, DatabaseUnavailable
-from index.store import MIGRATIONS, SCHEMA_VERSION, ArticleRefused, NewArticle, Store
+from index.errors import ArticleRefused, DatabaseDamaged, DatabaseUnavailable
+from index.store import MIGRATIONS, SCHEMA_VERSION, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.prepare import content_hash
