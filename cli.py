@@ -27,8 +27,8 @@ from pydantic import ValidationError
 
 import samples
 from fetch import readable_size, too_large
+from index.backend import LibraryStore, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
-from index.store import Store
 from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
@@ -72,7 +72,8 @@ def _dispatch(argv: list[str] | None) -> int:
     try:
         overrides = {"NEWSBOT_DB": args.db} if args.db else {}
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        check_database_path(settings.db)  # before the model loads (seconds)
+        if settings.index == "sqlite":
+            check_database_path(settings.db)  # before the model loads (seconds)
         command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
         if command is _run and settings.telegram_bot_token is not None:
             from bot import run_bot
@@ -296,11 +297,11 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(
-    settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]], *, read_only: bool = False
+    settings: Settings, body: Callable[[LibraryStore], Coroutine[Any, Any, int]], *, read_only: bool = False
 ) -> int:
     """Run ``body`` on the database alone: reading the library, or deleting from it, needs no
     model and no index (seconds saved on every ``list``, ``show`` and ``delete``)."""
-    store = await Store.open(settings.db, read_only=read_only)
+    store = await open_store(settings, read_only=read_only)
     try:
         return await body(store)
     finally:
@@ -308,11 +309,11 @@ async def _with_store(
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():  # listing must not create a database
-        print(f"the library is empty (no database at {settings.db} yet); {HOW_TO_ADD}")
+    if not library_exists(settings):  # listing must not create a database
+        print(f"the library is empty (no database at {library_location(settings)} yet); {HOW_TO_ADD}")
         return 0
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         articles = await store.recent(args.limit)
         if not articles:
             print(f"the library is empty; {HOW_TO_ADD}")
@@ -328,10 +329,11 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():
-        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
+    if not library_exists(settings):
+        where = library_location(settings)
+        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {where} yet")
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         info, text = await store.article(args.ref)
         print(_article_header(info))
         print()
@@ -344,14 +346,15 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 async def _delete(args: argparse.Namespace, settings: Settings) -> int:
     """Deletes from the database alone, like ``list`` reads it: a running bot and the next
     ``Library.open`` both drop an article the database no longer holds (``Library.refresh``)."""
-    if not settings.db.exists():
-        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
+    if not library_exists(settings):
+        where = library_location(settings)
+        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {where} yet")
 
-    async def find(store: Store) -> int:
+    async def find(store: LibraryStore) -> int:
         await store.article(args.ref)  # a ref that is not there changes nothing, not even a blank file
         return 0
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         info = await store.delete(args.ref)
         print(f"deleted {info.ref}: {info.title or UNTITLED}")
         return 0
@@ -385,11 +388,12 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(library, answer, db))
         return 0
 
-    db = settings.db
-    if db.exists():
+    db = library_location(settings)
+    if library_exists(settings):
         return await _with_library(settings, body)
     with tempfile.TemporaryDirectory() as empty:  # asking must not create a database: ask an empty one
-        return await _with_library(settings.model_copy(update={"db": Path(empty) / db.name}), body)
+        elsewhere = {"db": Path(empty) / settings.db.name, "milvus_uri": str(Path(empty) / "empty.db")}
+        return await _with_library(settings.model_copy(update=elsewhere), body)
 
 
 async def _answer_line(library: Library, line: str, number: int) -> dict[str, object]:
@@ -438,7 +442,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _chat_loop(library: Library) -> int:
     articles = len(library.index)
-    print(f"Library: {library.settings.db} ({articles} article{'' if articles == 1 else 's'}).")
+    print(f"Library: {library.store.location} ({articles} article{'' if articles == 1 else 's'}).")
     if not articles:
         print(f"It is empty; {HOW_TO_ADD}.")
     print("Ask about the articles in it (/help for help; quit, exit, an empty line or Ctrl-D to quit).")
@@ -462,7 +466,7 @@ async def _chat_loop(library: Library) -> int:
         except NewsbotError as error:
             print(error)
             continue
-        print(_reply(library, answer, library.settings.db))
+        print(_reply(library, answer, library.store.location))
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -524,7 +528,7 @@ def _article_header(info: ArticleInfo) -> str:
     return f"[{info.ref}] " + " · ".join(p for p in parts if p)
 
 
-def _reply(library: Library, answer: Answer, db: Path) -> str:
+def _reply(library: Library, answer: Answer, db: str) -> str:
     """``format_answer``, and on an empty library where it is and how to fill it."""
     if answer.abstained and not len(library.index):
         return f"{format_answer(answer)}\nNothing is stored in {db} yet; {HOW_TO_ADD}."

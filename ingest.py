@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from fetch import fetch_article, too_large
+from index.backend import LibraryStore
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
-from index.store import NewArticle, Store, nocase
+from index.store import NewArticle, nocase
 from jsonl import ImportRecord, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import RetrievalConfig
@@ -134,7 +135,7 @@ class Ingest:
 
     def __init__(
         self,
-        store: Store,
+        store: LibraryStore,
         encoder: Encoder,
         settings: Settings,
         config: RetrievalConfig,

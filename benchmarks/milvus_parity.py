@@ -37,16 +37,16 @@ from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.milvus import MilvusStore, new_article_from_indexed  # noqa: E402
-from index.milvus_search import MilvusAnswerer  # noqa: E402
-from library import Library  # noqa: E402
-from retrieval.answer import abstention_signals, answer, prepared_question  # noqa: E402
-from retrieval.corpus import CorpusIndex  # noqa: E402
-from retrieval.evaluation import LabelledQuestion, markdown_table, score  # noqa: E402
-from retrieval.lexical import STOPWORDS, tokenize  # noqa: E402
-from retrieval.tuning import MemoizedPassages  # noqa: E402
-from retrieval.types import Answer, IndexedArticle  # noqa: E402
-from settings import Settings  # noqa: E402
+from index.milvus import BM25_PARAMS, MilvusStore, bm25_function, new_article_from_indexed
+from index.milvus_search import MilvusAnswerer
+from library import Library
+from retrieval.answer import abstention_signals, answer, prepared_question
+from retrieval.corpus import CorpusIndex
+from retrieval.evaluation import LabelledQuestion, markdown_table, score
+from retrieval.lexical import STOPWORDS, tokenize
+from retrieval.tuning import MemoizedPassages
+from retrieval.types import Answer, IndexedArticle
+from settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -60,13 +60,17 @@ def chunk_keys(index: CorpusIndex) -> list[tuple[int, int]]:
     return keys
 
 
-def reference_bm25(index: CorpusIndex, terms: list[str], keys: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+def reference_bm25(
+    index: CorpusIndex, terms: list[str], keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], float]:
     rows = np.arange(len(keys), dtype=np.int64)
     scores = index.lexical.scores(terms, rows)
     return {keys[r]: float(s) for r, s in zip(rows.tolist(), scores.tolist(), strict=True) if s > 0}
 
 
-def agreement(reference: dict[tuple[int, int], float], found: list[tuple[tuple[int, int], float]]) -> dict[str, float]:
+def agreement(
+    reference: dict[tuple[int, int], float], found: list[tuple[tuple[int, int], float]]
+) -> dict[str, float]:
     """Overlap@10 and rank correlations over the union of both top 10s (items a side did not
     return count as scoring below everything it returned)."""
     ref_top = [k for k, _ in sorted(reference.items(), key=lambda kv: -kv[1])[:10]]
@@ -78,7 +82,10 @@ def agreement(reference: dict[tuple[int, int], float], found: list[tuple[tuple[i
     floor = min(got.values(), default=0.0) - 1.0
     a = [reference.get(k, 0.0) for k in union]
     b = [got.get(k, floor) for k in union]
-    out = {"overlap@10": len(set(ref_top) & set(got_top)) / len(ref_top), "top1": float(ref_top[0] == (got_top or [None])[0])}
+    out = {
+        "overlap@10": len(set(ref_top) & set(got_top)) / len(ref_top),
+        "top1": float(bool(got_top) and ref_top[0] == got_top[0]),
+    }
     if len(union) > 1 and len(set(a)) > 1 and len(set(b)) > 1:
         out["spearman"] = float(scipy_stats.spearmanr(a, b).statistic)
         out["kendall"] = float(scipy_stats.kendalltau(a, b).statistic)
@@ -106,7 +113,7 @@ async def copy_into(store: MilvusStore, articles: Sequence[IndexedArticle], flus
 def native_collection(store: MilvusStore, articles: Sequence[IndexedArticle]) -> str:
     """A chunks collection whose BM25 reads the raw title and chunk text through Milvus's own
     analyzer (what a server's standard tokenizer + filters would do)."""
-    from pymilvus import DataType, Function, FunctionType, MilvusClient
+    from pymilvus import DataType, MilvusClient
 
     name = f"{store.prefix}_native"
     c = store._client
@@ -123,13 +130,19 @@ def native_collection(store: MilvusStore, articles: Sequence[IndexedArticle]) ->
     s.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=analyzer)
     s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
-    s.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
+    s.add_function(bm25_function("text", "sparse"))
     params = c.prepare_index_params()
-    params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 0.9, "bm25_b": 0.4})
+    params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS)
     params.add_index("v", index_type="FLAT", metric_type="L2")
     c.create_collection(name, schema=s, index_params=params)
     rows = [
-        {"pk": f"{a.info.id}:{i}", "article_id": a.info.id, "idx": i, "text": f"{a.info.title or ''} {t}", "v": [0.0, 0.0]}
+        {
+            "pk": f"{a.info.id}:{i}",
+            "article_id": a.info.id,
+            "idx": i,
+            "text": f"{a.info.title or ''} {t}",
+            "v": [0.0, 0.0],
+        }
         for a in articles
         for i, t in enumerate(a.chunk_texts())
     ]
@@ -138,17 +151,28 @@ def native_collection(store: MilvusStore, articles: Sequence[IndexedArticle]) ->
     return name
 
 
-def milvus_bm25(store: MilvusStore, collection: str, query: str, limit: int = 200) -> list[tuple[tuple[int, int], float]]:
+def milvus_bm25(
+    store: MilvusStore, collection: str, query: str, limit: int = 200
+) -> list[tuple[tuple[int, int], float]]:
     if not query.strip():
         return []
     found = store._client.search(
-        collection, data=[query], anns_field="sparse", limit=limit, output_fields=["article_id", "idx"],
+        collection,
+        data=[query],
+        anns_field="sparse",
+        limit=limit,
+        output_fields=["article_id", "idx"],
         search_params={"metric_type": "BM25"},
     )
-    return [((int(h["entity"]["article_id"]), int(h["entity"]["idx"])), abs(float(h["distance"]))) for h in found[0]]
+    return [
+        ((int(h["entity"]["article_id"]), int(h["entity"]["idx"])), abs(float(h["distance"])))
+        for h in found[0]
+    ]
 
 
-def dense_recall(store: MilvusStore, index: CorpusIndex, keys: list[tuple[int, int]], vectors: np.ndarray) -> dict[str, float]:
+def dense_recall(
+    store: MilvusStore, index: CorpusIndex, keys: list[tuple[int, int]], vectors: np.ndarray
+) -> dict[str, dict[str, float]]:
     """HNSW recall@10 of chunks against exact search, and the time per search."""
     from pymilvus import DataType, MilvusClient
 
@@ -162,7 +186,9 @@ def dense_recall(store: MilvusStore, index: CorpusIndex, keys: list[tuple[int, i
     params = c.prepare_index_params()
     params.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 200})
     c.create_collection(name, schema=s, index_params=params)
-    chunk_vectors = np.concatenate([a.chunk_vectors for a in (index.article_at(s) for s in range(len(index.chunk_offsets) - 1))])
+    chunk_vectors = np.concatenate(
+        [a.chunk_vectors for a in (index.article_at(s) for s in range(len(index.chunk_offsets) - 1))]
+    )
     rows = [{"pk": i, "vector": v.tolist()} for i, v in enumerate(chunk_vectors)]
     for i in range(0, len(rows), 1000):
         c.insert(name, rows[i : i + 1000])
@@ -173,15 +199,26 @@ def dense_recall(store: MilvusStore, index: CorpusIndex, keys: list[tuple[int, i
         for q in vectors:
             exact = set(np.argsort(-(chunk_vectors @ q))[:10].tolist())
             started = time.perf_counter()
-            found = c.search(name, data=[q.tolist()], anns_field="vector", limit=10, search_params={"metric_type": "IP", "params": {"ef": ef}})
+            found = c.search(
+                name,
+                data=[q.tolist()],
+                anns_field="vector",
+                limit=10,
+                search_params={"metric_type": "IP", "params": {"ef": ef}},
+            )
             took.append(time.perf_counter() - started)
             recalls.append(len(exact & {int(h["id"]) for h in found[0]}) / 10)
-        out[f"ef={ef}"] = {"recall@10": round(statistics.fmean(recalls), 4), "ms": round(1000 * statistics.median(took), 2)}
+        out[f"ef={ef}"] = {
+            "recall@10": round(statistics.fmean(recalls), 4),
+            "ms": round(1000 * statistics.median(took), 2),
+        }
     return out
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", type=Path, required=True, help="an embedded library of the dev corpus")
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/newsbot-milvus-parity"))
@@ -190,7 +227,9 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     args = parser.parse_args()
 
-    records = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [
+        json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     if args.limit:
         records = records[: args.limit]
     questions = [LabelledQuestion.from_record(r) for r in records]
@@ -205,7 +244,10 @@ async def main() -> None:
     store = await MilvusStore.open(str(args.work / "one.db"))
     await store.check_encoder(encoder.identity)
     copy_seconds = await copy_into(store, articles)
-    report["copy"] = {"seconds": round(copy_seconds, 1), "articles_per_second": round(len(articles) / copy_seconds, 1)}
+    report["copy"] = {
+        "seconds": round(copy_seconds, 1),
+        "articles_per_second": round(len(articles) / copy_seconds, 1),
+    }
     print(f"copied in {copy_seconds:.1f} s", file=sys.stderr)
     split = await MilvusStore.open(str(args.work / "split.db"))
     await copy_into(split, articles, flushes=4)
@@ -214,7 +256,11 @@ async def main() -> None:
     # -- 1. BM25 agreement
     texts = [prepared_question(index, q.question) for q in questions]
     keys = chunk_keys(index)
-    variants: dict[str, list[dict[str, float]]] = {"terms field": [], "native analyzer": [], "terms field, 4 segments": []}
+    variants: dict[str, list[dict[str, float]]] = {
+        "terms field": [],
+        "native analyzer": [],
+        "terms field, 4 segments": [],
+    }
     for text in texts:
         terms = tokenize(text)
         if not terms:
@@ -222,9 +268,13 @@ async def main() -> None:
         reference = reference_bm25(index, terms, keys)
         if not reference:
             continue
-        variants["terms field"].append(agreement(reference, milvus_bm25(store, store.chunks, " ".join(terms))))
+        variants["terms field"].append(
+            agreement(reference, milvus_bm25(store, store.chunks, " ".join(terms)))
+        )
         variants["native analyzer"].append(agreement(reference, milvus_bm25(store, native, text)))
-        variants["terms field, 4 segments"].append(agreement(reference, milvus_bm25(split, split.chunks, " ".join(terms))))
+        variants["terms field, 4 segments"].append(
+            agreement(reference, milvus_bm25(split, split.chunks, " ".join(terms)))
+        )
     report["bm25"] = {name: mean_of(rows) | {"n": len(rows)} for name, rows in variants.items()}
     print(json.dumps(report["bm25"], indent=1), file=sys.stderr)
 
@@ -254,7 +304,11 @@ async def main() -> None:
         for q, text, vector in zip(questions, texts, vectors, strict=True):
             started = time.perf_counter()
             read = await answerer.read(q.question)
-            cand = read.index if sample else CorpusIndex(list(_candidates(read.index, read.hits)), index.config, dim=index.dim)
+            cand = (
+                read.index
+                if sample
+                else CorpusIndex(list(_candidates(read.index, read.hits)), index.config, dim=index.dim)
+            )
             vec = vector if read.text == text else read.vector
             same_text += read.text == text
             answers.append(answer(cand, read.text, vec, passages, asked=q.question))
@@ -265,7 +319,9 @@ async def main() -> None:
             _ = cand
         summary = _summary(questions, answers, signals, embedded_signals, took, embedded)
         summary["same canonical question"] = same_text
-        summary["seconds per step (median)"] = {k: round(statistics.median(p[k] for p in parts), 4) for k in parts[0]}
+        summary["seconds per step (median)"] = {
+            k: round(statistics.median(p[k] for p in parts), 4) for k in parts[0]
+        }
         report["answers"][label] = summary
         tables[label] = markdown_table(score(zip(questions, answers, strict=True)))
         print(label, json.dumps(summary), file=sys.stderr)
@@ -273,11 +329,22 @@ async def main() -> None:
     await split.close()
     await library.close()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"milvus-parity-{args.name}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / f"milvus-parity-{args.name}.json").write_text(
+        json.dumps(report, indent=1) + "\n", encoding="utf-8"
+    )
     lines = [f"# Milvus parity on {args.name}: {len(articles)} articles, {len(questions)} questions", ""]
     lines += ["```json", json.dumps({k: v for k, v in report.items() if k != "answers"}, indent=1), "```", ""]
     for label, table in tables.items():
-        lines += [f"## {label}", "", "```json", json.dumps(report["answers"][label], indent=1), "```", "", table, ""]
+        lines += [
+            f"## {label}",
+            "",
+            "```json",
+            json.dumps(report["answers"][label], indent=1),
+            "```",
+            "",
+            table,
+            "",
+        ]
     (RESULTS / f"milvus-parity-{args.name}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -296,12 +363,18 @@ def _summary(
 ) -> dict[str, Any]:
     groups = score(zip(questions, answers, strict=True))
     out: dict[str, Any] = {
-        g.group: {"R@5": round(g.recall_at_5, 3), "MRR@10": round(g.mrr_at_10, 3), "abstained": round(g.abstained, 3)}
+        g.group: {
+            "R@5": round(g.recall_at_5, 3),
+            "MRR@10": round(g.mrr_at_10, 3),
+            "abstained": round(g.abstained, 3),
+        }
         for g in groups
     }
     out["p50 ms"] = round(1000 * statistics.median(took), 1)
     if reference is not None:
-        out["same decision"] = round(statistics.fmean(a.abstained == b.abstained for a, b in zip(answers, reference, strict=True)), 4)
+        out["same decision"] = round(
+            statistics.fmean(a.abstained == b.abstained for a, b in zip(answers, reference, strict=True)), 4
+        )
         out["same first quote"] = round(
             statistics.fmean(
                 (a.citations[:1] and a.citations[0].text) == (b.citations[:1] and b.citations[0].text)
@@ -309,13 +382,19 @@ def _summary(
             ),
             4,
         )
-        pairs = [(s.standout, r.standout) for s, r in zip(signals, reference_signals, strict=True) if s and r and s.standout is not None and r.standout is not None]
+        pairs = [
+            (s.standout, r.standout)
+            for s, r in zip(signals, reference_signals, strict=True)
+            if s and r and s.standout is not None and r.standout is not None
+        ]
         if pairs:
             diffs = [abs(a - b) for a, b in pairs]
             out["standout |error| mean"] = round(statistics.fmean(diffs), 4)
             out["standout |error| p90"] = round(float(np.percentile(diffs, 90)), 4)
             out["standout bias"] = round(statistics.fmean(a - b for a, b in pairs), 4)
-        ev = [abs(s.evidence - r.evidence) for s, r in zip(signals, reference_signals, strict=True) if s and r]
+        ev = [
+            abs(s.evidence - r.evidence) for s, r in zip(signals, reference_signals, strict=True) if s and r
+        ]
         out["evidence |error| mean"] = round(statistics.fmean(ev), 5) if ev else None
     return out
 

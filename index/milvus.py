@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import logging
 import os
@@ -42,15 +43,16 @@ import socket
 import time
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from index.errors import DatabaseUnavailable
-from index.store import ArticleRefused, LibraryStats, NewArticle
+from index.errors import ArticleRefused, DatabaseUnavailable
+from index.store import LibraryStats, NewArticle, nocase
+from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.lexical import tokenize
@@ -185,6 +187,7 @@ class MilvusStore:
     def __init__(self, client: Any, uri: str, prefix: str, dim: int, index_type: str) -> None:
         self._client = client
         self.uri = uri
+        self.snapshot_dir: Path | None = None  # the index is read from Milvus at every start
         self.prefix = prefix
         self.dim = dim
         self.index_type = index_type
@@ -195,6 +198,16 @@ class MilvusStore:
         self.sentences = f"{prefix}_sentences"
         self.chunks = f"{prefix}_chunks"
         self.journal = f"{prefix}_journal"
+        # ``data_version``: the library's change stamp as last read, the stamp of our own last
+        # write, whether another writer changed it before that write, and the count handed out.
+        self._stamp_seen = ""
+        self._own_stamp = ""
+        self._foreign_change = False
+        self._version = 0
+
+    @property
+    def location(self) -> str:
+        return self.uri
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -210,7 +223,8 @@ class MilvusStore:
         sweep: bool = True,
     ) -> MilvusStore:
         """The library at ``uri``, its collections created if missing and (``sweep``) what dead
-        writers left half-written removed. ``index_type`` (a new library's dense index):
+        writers left half-written removed. ``dim`` is a new library's vector size (an empty
+        library takes the encoder's at ``check_encoder``); ``index_type`` its dense index:
         ``FLAT`` is exact, ``HNSW`` approximate and fast at scale."""
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -230,10 +244,13 @@ class MilvusStore:
         await asyncio.to_thread(self._create_collections)
 
     def _create_collections(self) -> None:
-        from pymilvus import DataType, Function, FunctionType, MilvusClient
+        from pymilvus import DataType, MilvusClient
 
         c = self._client
         existing = set(c.list_collections())
+        if self.chunks in existing:  # an existing library keeps the vector size it was made with
+            fields = c.describe_collection(self.chunks)["fields"]
+            self.dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == "vector")
         specs: list[tuple[str, Any, Any]] = []
         if self.articles not in existing:
             s = MilvusClient.create_schema(auto_id=False)
@@ -291,15 +308,8 @@ class MilvusStore:
             )
             s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             s.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-            s.add_function(
-                Function(
-                    name="bm25",
-                    function_type=FunctionType.BM25,
-                    input_field_names=["terms"],
-                    output_field_names=["sparse"],
-                )
-            )
-            bm25 = ("sparse", "SPARSE_INVERTED_INDEX", "BM25", {"bm25_k1": 0.9, "bm25_b": 0.4})
+            s.add_function(bm25_function("terms", "sparse"))
+            bm25 = ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)
             specs.append((self.chunks, s, [dense, bm25]))
         if self.journal not in existing:
             s = MilvusClient.create_schema(auto_id=False)
@@ -321,7 +331,10 @@ class MilvusStore:
             for field, kind, metric, extra in indexes:
                 params.add_index(field, index_type=kind, metric_type=metric, params=extra)
             try:
-                c.create_collection(name, schema=schema, index_params=params, consistency_level=_CONSISTENCY)
+                with _quiet_grpc_server():
+                    c.create_collection(
+                        name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
+                    )
             except Exception:  # another process created it a moment ago
                 if not c.has_collection(name):
                     raise
@@ -351,6 +364,9 @@ class MilvusStore:
 
     def _scan(self, collection: str, where: str, fields: list[str]) -> Iterable[dict]:
         """Every row matching ``where``, in batches (beyond one query's limit)."""
+        if self._count(collection, where) < _QUERY_ROWS:
+            yield from self._query(collection, where, fields)
+            return
         iterator = self._client.query_iterator(
             collection, batch_size=2000, filter=where, output_fields=fields
         )
@@ -381,6 +397,11 @@ class MilvusStore:
         def check() -> None:
             rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
             stored = {r["pk"].removeprefix("meta:"): r["value"] for r in rows}
+            if not stored and identity.dim != self.dim and not self._count(self.articles):
+                for name in (self.sentences, self.chunks):  # empty: made with the default size
+                    self._client.drop_collection(name)
+                self.dim = identity.dim
+                self._create_collections()
             if not stored:
                 self._write(
                     self.journal,
@@ -463,11 +484,11 @@ class MilvusStore:
                 for i in range(len(batch))
                 if ids[i] in ids[:i] or ref_key(refs[i]) in {ref_key(r) for r in refs[:i]}
             )
-            raise ArticleRefused(position, None, _Conflict("the batch holds the same article twice"))
+            raise ArticleRefused(position, None, "the batch holds the same article twice")
         for position, (new, ref) in enumerate(zip(batch, refs, strict=True)):
             existing = self._find_duplicate(new.prepared.content_hash, new.prepared.meta.url, ref)
             if existing is not None:
-                raise ArticleRefused(position, existing, _Conflict("already stored"))
+                raise ArticleRefused(position, existing, "already stored")
         claims = [
             self._journal_row(
                 f"add:{i}:{self._writer}",
@@ -493,8 +514,12 @@ class MilvusStore:
                 upsert=True,
             )
             now = time.time()
-            rows = [_article_row(n, i, ref, now) for n, i, ref in zip(batch, ids, refs, strict=True)]
+            rows = [
+                _article_row(n, i, ref, now, position)
+                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
+            ]
             self._write(self.articles, rows, upsert=True)  # the commit
+            self._stamp()
             self._write(
                 self.journal,
                 [
@@ -530,10 +555,10 @@ class MilvusStore:
             )
             stored = self._query(self.articles, " or ".join(keys), _INFO_FIELDS, limit=1)
             if stored:
-                raise ArticleRefused(position, _info(stored[0]), _Conflict("stored meanwhile"))
+                raise ArticleRefused(position, _info(stored[0]), "stored meanwhile")
             if others:
                 raise ArticleRefused(
-                    position, None, _Conflict("another writer is storing an article with this URL or id")
+                    position, None, "another writer is storing an article with this text, URL or id"
                 )
 
     # -- cleaning up after dead writers -------------------------------------------------------
@@ -614,6 +639,7 @@ class MilvusStore:
             pk = f"delete:{info.id}:{self._writer}"
             self._write(self.journal, [self._journal_row(pk, "delete", article_id=info.id)], upsert=True)
             self._client.delete(self.articles, ids=[info.id])
+            self._stamp()
             for collection in (self.sentences, self.chunks):
                 self._client.delete(collection, filter=f"article_id == {info.id}")
             self._client.delete(self.journal, ids=[pk])
@@ -623,9 +649,45 @@ class MilvusStore:
         return info
 
     @_mapping_errors
-    async def ref_titles(self) -> dict[str, str | None]:
-        def read() -> dict[str, str | None]:
-            return {r["ref"]: r.get("title") for r in self._scan(self.articles, "", ["ref", "title"])}
+    async def refs_in_use(self) -> dict[str, tuple[str, str | None]]:
+        """Every stored ref by its ``nocase`` form, with the ref as stored and its title."""
+
+        def read() -> dict[str, tuple[str, str | None]]:
+            rows = self._scan(self.articles, "", ["ref", "title"])
+            return {nocase(r["ref"]): (r["ref"], r.get("title")) for r in rows}
+
+        return await asyncio.to_thread(read)
+
+    # -- other processes' changes -------------------------------------------------------------
+
+    def _stamp(self) -> None:
+        """Mark the library changed (after an article row was written or deleted): a new random
+        stamp in the journal, which ``data_version`` compares."""
+        before = self._read_stamp()
+        if before != self._stamp_seen:  # another writer changed the library since we last looked
+            self._foreign_change = True
+        self._own_stamp = uuid.uuid4().hex
+        self._write(
+            self.journal, [self._journal_row("version", "version", value=self._own_stamp)], upsert=True
+        )
+
+    def _read_stamp(self) -> str:
+        rows = self._query(self.journal, 'pk == "version"', ["value"], limit=1)
+        return str(rows[0]["value"]) if rows else ""
+
+    @_mapping_errors
+    async def data_version(self) -> int:
+        """A count that moves when another process (on any machine) added or deleted articles
+        since the last call, as SQLite's ``data_version`` does: one small query. Our own writes
+        do not move it unless another writer's change came before them."""
+
+        def read() -> int:
+            stamp = self._read_stamp()
+            if stamp != self._stamp_seen and (stamp != self._own_stamp or self._foreign_change):
+                self._version += 1
+                self._foreign_change = False
+            self._stamp_seen = stamp
+            return self._version
 
         return await asyncio.to_thread(read)
 
@@ -684,6 +746,26 @@ class MilvusStore:
             return {
                 int(r["id"]): r["content_hash"] for r in self._scan(self.articles, "", ["id", "content_hash"])
             }
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def load_library(
+        self, known: Mapping[int, str]
+    ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
+        """Every article's info and text by id; and, for the articles ``known`` (id -> content
+        hash) does not hold, their spans and vectors too (articles whose rows are not all there,
+        a writer's unfinished batch, are left out of both)."""
+
+        def read() -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
+            rows = list(self._scan(self.articles, "", [*_INFO_FIELDS, "text"]))
+            wanted = [int(r["id"]) for r in rows if known.get(int(r["id"])) != r["content_hash"]]
+            loaded = self.load_articles_now(sorted(wanted))
+            missing = set(wanted) - {a.info.id for a in loaded}
+            current = {
+                int(r["id"]): (_info(r), "".join(r["text"])) for r in rows if int(r["id"]) not in missing
+            }
+            return current, loaded
 
         return await asyncio.to_thread(read)
 
@@ -842,10 +924,6 @@ class MilvusStore:
         return await asyncio.to_thread(read)
 
 
-class _Conflict(Exception):
-    """Why a write was refused (``ArticleRefused`` carries it as its cause)."""
-
-
 _INFO_FIELDS = [
     "id",
     "ref",
@@ -861,6 +939,36 @@ _INFO_FIELDS = [
     "sentence_count",
     "chunk_count",
 ]
+
+
+@contextlib.contextmanager
+def _quiet_grpc_server() -> Iterator[None]:
+    """Without milvus-lite's in-process gRPC server logging a traceback as an ERROR while a
+    collection is created: pymilvus asks it for a timestamp it does not implement (and goes on
+    without one), which would print on every new library's first command."""
+    logger = logging.getLogger("grpc._server")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# BM25's parameters, the embedded index's (``retrieval/config.py``).
+BM25_PARAMS = {"bm25_k1": DEFAULT_CONFIG.bm25_k1, "bm25_b": DEFAULT_CONFIG.bm25_b}
+
+
+def bm25_function(text_field: str, sparse_field: str) -> Any:
+    """Milvus's BM25 function: ``text_field`` through its analyzer into ``sparse_field``."""
+    from pymilvus import Function, FunctionType
+
+    return Function(
+        name="bm25",
+        function_type=FunctionType.BM25,
+        input_field_names=[text_field],
+        output_field_names=[sparse_field],
+    )
 
 
 def _connect(uri: str, token: str | None) -> Any:
@@ -896,13 +1004,13 @@ def _info(row: Mapping[str, Any]) -> ArticleInfo:
     )
 
 
-def _article_row(new: NewArticle, article_id: int, ref: str, now: float) -> dict:
+def _article_row(new: NewArticle, article_id: int, ref: str, now: float, position: int) -> dict:
     p = new.prepared
     text = p.text
     parts = [text[i : i + _TEXT_PART_CHARS] for i in range(0, len(text), _TEXT_PART_CHARS)] or [""]
     if len(parts) > 4096:
         raise ArticleRefused(
-            0, None, _Conflict(f"the text is longer than {4096 * _TEXT_PART_CHARS:,} characters")
+            position, None, f"the text is longer than {4096 * _TEXT_PART_CHARS:,} characters"
         )
     return {
         "id": article_id,

@@ -38,6 +38,7 @@ from index.errors import (
     mapped_error,
     mapping_errors,
 )
+from index.snapshot import snapshot_dir
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
@@ -169,6 +170,15 @@ class Store:
         self._db = db
         self.path = path
         self._verified = verified  # passed SQLite's quick_check (or was blank when opened)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Beside the database: ``index/snapshot.py``."""
+        return snapshot_dir(self.path)
 
     @classmethod
     async def open(cls, path: Path, *, read_only: bool = False) -> Store:
