@@ -92,10 +92,12 @@ class Settings(BaseSettings):
         value = value.strip()
         if "://" in value:
             if not value.startswith(("http://", "https://", "tcp://", "unix://")):
-                raise ValueError("NEWSBOT_MILVUS_URI must be http(s)://host:19530 or a path ending in .db")
+                raise ValueError(
+                    "a Milvus server is http(s)://host:19530; a milvus-lite file, a path ending in .db"
+                )
             return value
         if not value.endswith(".db"):
-            raise ValueError("NEWSBOT_MILVUS_URI: a milvus-lite library is a path ending in .db")
+            raise ValueError("a milvus-lite library is a path ending in .db; a server, http(s)://host:19530")
         return str(Path(value).expanduser())
 
     @field_validator("admin_ids", mode="before")
