@@ -27,9 +27,9 @@ from pydantic import ValidationError
 
 import samples
 from fetch import readable_size, too_large
-from index.backend import LibraryStore, library_exists, library_location, open_store
+from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
-from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
+from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
 from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
@@ -134,6 +134,13 @@ def _count(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[str], int]:
     return parse
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbot", description="Answer questions about news articles with cited sentences."
@@ -160,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=_count(1), default=32, help="articles per transaction (default: %(default)s)"
     )
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="only every N-th line from line I: N importers (1/N ... N/N) share one Milvus library",
+    )
     p.set_defaults(func=_import)
     p = command("list", "list stored articles, newest first")
     p.add_argument("--limit", type=_count(1), default=20, help="how many (default: %(default)s)")
@@ -182,6 +195,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
     p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
+    p = command("migrate", "copy the library with its vectors into the other backend (no re-embedding)")
+    p.add_argument(
+        "--to",
+        choices=["milvus", "sqlite"],
+        required=True,
+        help="milvus: from --db into NEWSBOT_MILVUS_URI; sqlite: the other way",
+    )
+    p.add_argument(
+        "--batch-size", type=_count(1), default=64, help="articles per write (default: %(default)s)"
+    )
+    p.set_defaults(func=_migrate)
     p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
     p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
     p.add_argument("--folds", type=_count(2), default=5, help="(default: %(default)s)")
@@ -281,7 +305,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            summary = await library.import_jsonl(args.file, batch_size=args.batch_size, on_progress=progress)
+            summary = await library.import_jsonl(
+                args.file, batch_size=args.batch_size, on_progress=progress, shard=args.shard
+            )
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())) or "none"
         for problem in summary.problems[:SHOWN_PROBLEMS]:
             print(f"skipped {problem}", file=sys.stderr)
@@ -294,6 +320,43 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return await _with_library(settings, body)
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copies between the two backends' configured places: ``--db`` and ``NEWSBOT_MILVUS_URI``."""
+    from tqdm import tqdm
+
+    source = settings.model_copy(update={"index": "sqlite" if args.to == "milvus" else "milvus"})
+    target = settings.model_copy(update={"index": args.to})
+    if not library_exists(source):
+        raise NewsbotError(f"nothing to copy: there is no library at {library_location(source)}")
+
+    async def copy(reading: LibraryStore) -> int:
+        async def into(writing: LibraryStore) -> int:
+            with tqdm(total=None, unit="article", desc="copying", file=sys.stderr) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                summary = await copy_library(
+                    reading, writing, batch_size=args.batch_size, on_progress=progress
+                )
+            for ref in summary.refused[:SHOWN_PROBLEMS]:
+                print(
+                    f"not copied {ref}: {writing.location} has an article with its link or ref",
+                    file=sys.stderr,
+                )
+            print(
+                f"copied {summary.copied} articles from {reading.location} to {writing.location}"
+                f" in {summary.seconds:.1f} s; {summary.already} were there already;"
+                f" {len(summary.refused)} refused"
+            )
+            return 0
+
+        return await _with_store(target, into)
+
+    return await _with_store(source, copy, read_only=True)
 
 
 async def _with_store(

@@ -31,12 +31,13 @@ from index import snapshot
 from index.backend import LibraryStore, open_store
 from index.store import LibraryStats, NewArticle
 from ingest import ImportSummary, Ingest
+from jsonl import Shard
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
-from retrieval.errors import BadQuestion, ModelNotLoaded
+from retrieval.errors import BadQuestion, LibraryUnavailable, ModelNotLoaded
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, IndexedArticle
 from settings import Settings
@@ -157,13 +158,22 @@ class Library:
         self.stop_watching()
 
         async def loop() -> None:
+            unavailable = False  # said once per outage, not every ``every`` seconds
             while True:
                 await asyncio.sleep(every)
                 try:
                     added, removed = await self.refresh()
+                except LibraryUnavailable as error:  # answers go on from the index in memory
+                    if not unavailable:
+                        log.warning("the library's storage is unavailable (answering from memory): %s", error)
+                    unavailable = True
+                    continue
                 except Exception:
                     log.exception("could not take in changes made by another process")
                     continue
+                if unavailable:
+                    log.info("the library's storage is available again")
+                    unavailable = False
                 if added or removed:
                     log.info("took in %d added and %d removed articles from the database", added, removed)
 
@@ -253,10 +263,17 @@ class Library:
         return await self._ingest.add_url(url)
 
     async def import_jsonl(
-        self, path: Path, *, batch_size: int = 32, on_progress: Callable[[int, int], None] | None = None
+        self,
+        path: Path,
+        *,
+        batch_size: int = 32,
+        on_progress: Callable[[int, int], None] | None = None,
+        shard: Shard | None = None,
     ) -> ImportSummary:
         """See ``Ingest.import_jsonl``."""
-        return await self._ingest.import_jsonl(path, batch_size=batch_size, on_progress=on_progress)
+        return await self._ingest.import_jsonl(
+            path, batch_size=batch_size, on_progress=on_progress, shard=shard
+        )
 
     @property
     def last_publish_seconds(self) -> float:

@@ -37,7 +37,8 @@ from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.milvus import BM25_PARAMS, MilvusStore, bm25_function, new_article_from_indexed
+from index.backend import as_new_article
+from index.milvus import BM25_PARAMS, MilvusStore, bm25_function
 from index.milvus_search import MilvusAnswerer
 from library import Library
 from retrieval.answer import abstention_signals, answer, prepared_question
@@ -101,7 +102,7 @@ async def copy_into(store: MilvusStore, articles: Sequence[IndexedArticle], flus
     started = time.perf_counter()
     per_part = -(-len(articles) // flushes)
     for part in range(flushes):
-        batch = [new_article_from_indexed(a) for a in articles[part * per_part : (part + 1) * per_part]]
+        batch = [as_new_article(a) for a in articles[part * per_part : (part + 1) * per_part]]
         for i in range(0, len(batch), 64):
             await store.add_articles(batch[i : i + 64])
         if flushes > 1:

@@ -9,7 +9,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from handlers.common import AdminOnly, Context, reply_plain
 from handlers.messages import language, refused, rejection, say
-from retrieval.errors import ArticleRejected, NewsbotError
+from retrieval.errors import ArticleRejected, LibraryUnavailable, NewsbotError
 
 log = logging.getLogger("newsbot.bot")
 
@@ -41,6 +41,9 @@ async def on_error(update: object, context: Context) -> None:
             text = say(lang, key, action=action, user_id=error.user_id)
         elif isinstance(error, ArticleRejected):
             text = rejection(lang, error, max_upload_bytes=context.settings.max_upload_bytes)
+        elif isinstance(error, LibraryUnavailable):  # where and why are the operator's to read
+            log.warning("the library is unavailable: %s", error)
+            text = say(lang, "unavailable")
         else:
             text = refused(lang, error)
         await reply_plain(message, text)

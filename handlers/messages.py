@@ -70,6 +70,8 @@ _EN: dict[str, str] = {
     "action_stats": "see library statistics",
     "refused": "{error}.",
     "apology": "Sorry, something went wrong on my side while answering. Please try again in a moment.",
+    "unavailable": "The library is unavailable right now (its storage cannot be reached); nothing was"
+    " changed. Please try again later.",
 }
 
 _ID: dict[str, str] = {
@@ -124,6 +126,8 @@ _ID: dict[str, str] = {
     "action_stats": "melihat statistik perpustakaan",
     "refused": "Tidak bisa: {error}.",
     "apology": "Maaf, ada yang salah di pihak saya saat menjawab. Silakan coba lagi sebentar lagi.",
+    "unavailable": "Perpustakaan artikel sedang tidak tersedia (penyimpanannya tidak bisa dijangkau);"
+    " tidak ada yang berubah. Silakan coba lagi nanti.",
 }
 
 CATALOGUE: dict[Lang, dict[str, str]] = {"en": _EN, "id": _ID}

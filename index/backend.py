@@ -10,14 +10,24 @@ and the CLI talk to a ``LibraryStore`` and never ask which one it is.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from index.errors import DatabaseUnavailable
+from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
-from retrieval.types import ArticleInfo, IndexedArticle
+from retrieval.prepare import content_hash
+from retrieval.types import (
+    ArticleInfo,
+    ArticleMeta,
+    ChunkSpan,
+    IndexedArticle,
+    PreparedArticle,
+    SentenceSpan,
+)
 from settings import Settings
 
 
@@ -39,6 +49,10 @@ class LibraryStore(Protocol):
         ...
 
     def close(self) -> Awaitable[None]: ...
+
+    def encoder_identity(self) -> Awaitable[EncoderIdentity | None]:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+        ...
 
     def check_encoder(self, identity: EncoderIdentity) -> Awaitable[None]:
         """Record the encoder on first use; ``ModelMismatch`` for a different one afterwards."""
@@ -109,3 +123,64 @@ async def open_store(settings: Settings, *, read_only: bool = False) -> LibraryS
 
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     return await MilvusStore.open(settings.milvus_uri, token=token, sweep=not read_only)
+
+
+@dataclass(frozen=True, slots=True)
+class CopySummary:
+    copied: int
+    already: int  # articles the target held already (the same text): a re-run copies the rest
+    refused: tuple[str, ...]  # refs of articles the target refused (another has their link or ref)
+    seconds: float
+
+
+async def copy_library(
+    source: LibraryStore,
+    target: LibraryStore,
+    *,
+    batch_size: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CopySummary:
+    """Copy every article of ``source`` into ``target`` with its sentences, chunks and vectors, so
+    nothing is embedded again (``newsbot migrate``); refs, metadata and text are kept, the time
+    of adding is the copy's. Each batch is stored whole or not at all; articles the target
+    holds already are skipped, so an interrupted copy is finished by running it again. The
+    target records the source's encoder, or refuses it if it has another (``ModelMismatch``)."""
+    started = time.perf_counter()
+    identity = await source.encoder_identity()
+    if identity is None:  # nothing was ever stored
+        return CopySummary(0, 0, (), time.perf_counter() - started)
+    await target.check_encoder(identity)
+    held = set((await target.article_hashes()).values())
+    hashes = await source.article_hashes()
+    ids = sorted(i for i, h in hashes.items() if h not in held)  # oldest first, as they were added
+    copied, refused = 0, []
+    for at in range(0, len(ids), batch_size):
+        new = [as_new_article(a) for a in await source.load_articles(ids[at : at + batch_size])]
+        while new:
+            try:
+                copied += len(await target.add_articles(new))
+                break
+            except ArticleRefused as error:  # nothing of the batch was stored: store the rest
+                refused.append(new.pop(error.position).ref or "?")
+        if on_progress:
+            on_progress(min(at + batch_size, len(ids)), len(ids))
+    return CopySummary(copied, len(hashes) - len(ids), tuple(refused), time.perf_counter() - started)
+
+
+def as_new_article(article: IndexedArticle) -> NewArticle:
+    """A stored article (with its vectors) as an article to store elsewhere, under its ref."""
+    info, text = article.info, article.text
+    sentences = tuple(SentenceSpan(s, e, text[s:e]) for s, e in article.sentence_bounds.tolist())
+    chunks = tuple(
+        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last]))
+        for first, last in article.chunk_bounds.tolist()
+    )
+    prepared = PreparedArticle(
+        text=text,
+        meta=ArticleMeta(info.title, info.outlet, info.author, info.published, info.url),
+        lang=info.lang,
+        sentences=sentences,
+        chunks=chunks,
+        content_hash=info.content_hash or content_hash(text),
+    )
+    return NewArticle(prepared, article.sentence_vectors, article.chunk_vectors, info.ref)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from retrieval.errors import ArticleRejected, NewsbotError, already_stored
+from retrieval.errors import ArticleRejected, LibraryUnavailable, NewsbotError, already_stored
 from retrieval.types import ArticleInfo
 
 MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: a larger LIMIT cannot be bound
@@ -21,7 +21,7 @@ _UNAVAILABLE = frozenset(
 )
 
 
-class DatabaseUnavailable(NewsbotError):
+class DatabaseUnavailable(LibraryUnavailable):
     """The database file cannot be used as it is (not a regular file, another program's
     database, made by a newer newsbot, read-only, full, locked); what failed was not written."""
 

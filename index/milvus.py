@@ -51,19 +51,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from index.errors import ArticleRefused, DatabaseUnavailable
-from index.store import LibraryStats, NewArticle, nocase
+from index.store import LibraryStats, NewArticle, identity_of, nocase
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.lexical import tokenize
-from retrieval.prepare import content_hash
 from retrieval.types import (
     ArticleInfo,
-    ArticleMeta,
-    ChunkSpan,
     IndexedArticle,
-    PreparedArticle,
-    SentenceSpan,
 )
 
 log = logging.getLogger(__name__)
@@ -417,6 +412,16 @@ class MilvusStore:
                 )
 
         await asyncio.to_thread(check)
+
+    @_mapping_errors
+    async def encoder_identity(self) -> EncoderIdentity | None:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+
+        def read() -> EncoderIdentity | None:
+            rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
+            return identity_of({r["pk"].removeprefix("meta:"): r["value"] for r in rows})
+
+        return await asyncio.to_thread(read)
 
     def _journal_row(self, pk: str, kind: str, **values: Any) -> dict:
         row: dict[str, Any] = {
@@ -1081,23 +1086,3 @@ def _vectors(rows: list[dict], dim: int) -> np.ndarray:
     if not rows:
         return np.zeros((0, dim), np.float32)
     return np.asarray([r["vector"] for r in rows], np.float32)
-
-
-def new_article_from_indexed(article: IndexedArticle, source: str | None = None) -> NewArticle:
-    """A stored article (with its vectors, from another library) as an article to store:
-    migrating copies vectors instead of embedding again, and keeps the article's ref."""
-    info, text = article.info, article.text
-    sentences = tuple(SentenceSpan(int(s), int(e), text[s:e]) for s, e in article.sentence_bounds.tolist())
-    chunks = tuple(
-        ChunkSpan(int(first), int(last), " ".join(s.text for s in sentences[first:last]))
-        for first, last in article.chunk_bounds.tolist()
-    )
-    prepared = PreparedArticle(
-        text=text,
-        meta=ArticleMeta(info.title, info.outlet, info.author, info.published, info.url),
-        lang=info.lang,
-        sentences=sentences,
-        chunks=chunks,
-        content_hash=info.content_hash or content_hash(text),
-    )
-    return NewArticle(prepared, article.sentence_vectors, article.chunk_vectors, info.ref, source)

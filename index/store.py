@@ -329,6 +329,12 @@ class Store:
             )
 
     @mapping_errors
+    async def encoder_identity(self) -> EncoderIdentity | None:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+        async with self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'encoder.%'") as cur:
+            return identity_of({k.removeprefix("encoder."): v async for k, v in cur})
+
+    @mapping_errors
     async def find_duplicate(
         self, *, text_hash: str | None, url: str | None, ref: str | None
     ) -> ArticleInfo | None:
@@ -595,6 +601,15 @@ class Store:
                 vectors[at:end] = np.frombuffer(b"".join(r[3] for r in batch), "<f4").reshape(len(batch), -1)
                 at = end
         return _Rows(owners, bounds, vectors)
+
+
+def identity_of(stored: Mapping[str, str]) -> EncoderIdentity | None:
+    """The encoder a library recorded (its ``name``, ``dim`` and prompts), None if none was."""
+    if not {"name", "dim", "query_prompt", "passage_prompt"} <= stored.keys():
+        return None
+    return EncoderIdentity(
+        stored["name"], int(stored["dim"]), stored["query_prompt"], stored["passage_prompt"]
+    )
 
 
 def _info(row: Sequence[Any]) -> ArticleInfo:

@@ -35,6 +35,12 @@ def already_stored(ref: str, title: str | None) -> str:
     return f"already in the library as {ref} ({title})" if title else f"already in the library as {ref}"
 
 
+class LibraryUnavailable(NewsbotError):
+    """The library's storage cannot be used right now (a Milvus server that cannot be reached, a
+    database file that is full, locked or damaged); what failed was not half-stored. The message
+    names the storage: for the operator (logs, the CLI), not for every chat."""
+
+
 class NotAllowed(NewsbotError):
     """The caller may not do this (e.g. a non-admin calling an admin command)."""
 
