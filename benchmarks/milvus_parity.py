@@ -208,7 +208,7 @@ def dense_recall(
                 search_params={"metric_type": "IP", "params": {"ef": ef}},
             )
             took.append(time.perf_counter() - started)
-            recalls.append(len(exact & {int(h["id"]) for h in found[0]}) / 10)
+            recalls.append(len(exact & {int(h.id) for h in found[0]}) / 10)
         out[f"ef={ef}"] = {
             "recall@10": round(statistics.fmean(recalls), 4),
             "ms": round(1000 * statistics.median(took), 2),

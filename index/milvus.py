@@ -981,7 +981,11 @@ def _connect(uri: str, token: str | None) -> Any:
     from pymilvus.exceptions import MilvusException
 
     try:
-        return MilvusClient(uri, token=token or "", timeout=10)
+        # milvus-lite's in-process server refuses the client's default pings every 10 s when idle
+        # ("too_many_pings", logged by gRPC on stderr); a server or cluster keeps the defaults.
+        quiet = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+        options = {} if "://" in uri else {"grpc_options": quiet}
+        return MilvusClient(uri, token=token or "", timeout=10, **options)
     except MilvusException as error:
         local = "://" not in uri
         hint = (
