@@ -760,12 +760,16 @@ class MilvusStore:
     ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
         """Every article's info and text by id; and, for the articles ``known`` (id -> content
         hash) does not hold, their spans and vectors too (articles whose rows are not all there,
-        a writer's unfinished batch, are left out of both)."""
+        a writer's unfinished batch, are left out of both). In the order they were added, as
+        SQLite gives them: the index reads some things in that order (the first chunks holding a
+        word tell how the library writes it), so a copied library answers as its original."""
 
         def read() -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
-            rows = list(self._scan(self.articles, "", [*_INFO_FIELDS, "text"]))
+            rows = sorted(
+                self._scan(self.articles, "", [*_INFO_FIELDS, "text"]), key=lambda r: (r["added"], r["id"])
+            )
             wanted = [int(r["id"]) for r in rows if known.get(int(r["id"])) != r["content_hash"]]
-            loaded = self.load_articles_now(sorted(wanted))
+            loaded = self.load_articles_now(wanted)
             missing = set(wanted) - {a.info.id for a in loaded}
             current = {
                 int(r["id"]): (_info(r), "".join(r["text"])) for r in rows if int(r["id"]) not in missing
@@ -1034,7 +1038,7 @@ def _article_row(new: NewArticle, article_id: int, ref: str, now: float, positio
         "lang": p.lang,
         "content_hash": p.content_hash,
         "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "added": int(now * 1_000_000),
+        "added": int(now * 1_000_000) + position,  # the batch's order: the library's order
         "bucket": article_id % SAMPLE_BUCKETS,
         "sentence_count": len(p.sentences),
         "chunk_count": len(p.chunks),
