@@ -43,7 +43,7 @@ def build_application(settings: Settings, library: Library | None = None) -> New
         await set_commands(app)
         n = len(opened.index)
         articles = f"{n} article{'' if n == 1 else 's'}"
-        log.info("newsbot @%s ready: library %s (%s)", app.bot.username, settings.db, articles)
+        log.info("newsbot @%s ready: library %s (%s)", app.bot.username, opened.store.location, articles)
 
     async def post_shutdown(app: NewsApp) -> None:
         opened: Library | None = app.bot_data.get("library")

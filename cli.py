@@ -27,9 +27,9 @@ from pydantic import ValidationError
 
 import samples
 from fetch import readable_size, too_large
+from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
-from index.store import Store
-from jsonl import LABELLED_HELP, jsonl_lines, labelled_questions, load_json_line, not_text
+from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
 from retrieval.errors import ArticleRejected, NewsbotError
@@ -71,7 +71,8 @@ def _dispatch(argv: list[str] | None) -> int:
     try:
         overrides = {"NEWSBOT_DB": args.db} if args.db else {}
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        check_database_path(settings.db)  # before the model loads (seconds)
+        if settings.index == "sqlite":
+            check_database_path(settings.db)  # before the model loads (seconds)
         command: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.func
         if command is _run and settings.telegram_bot_token is not None:
             from bot import run_bot
@@ -132,6 +133,13 @@ def _count(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[str], int]:
     return parse
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbot", description="Answer questions about news articles with cited sentences."
@@ -158,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=_count(1), default=32, help="articles per transaction (default: %(default)s)"
     )
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="only every N-th line from line I: N importers (1/N ... N/N) share one Milvus library",
+    )
     p.set_defaults(func=_import)
     p = command("list", "list stored articles, newest first")
     p.add_argument("--limit", type=_count(1), default=20, help="how many (default: %(default)s)")
@@ -180,6 +194,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="JSONL corpus to import first (skips what is stored)")
     p.add_argument("--compare", action="store_true", help="also BM25 alone and dense alone, same index")
     p.set_defaults(func=_eval)
+    p = command("migrate", "copy the library with its vectors into the other backend (no re-embedding)")
+    p.add_argument(
+        "--to",
+        choices=["milvus", "sqlite"],
+        required=True,
+        help="milvus: from --db into NEWSBOT_MILVUS_URI; sqlite: the other way",
+    )
+    p.add_argument(
+        "--batch-size", type=_count(1), default=64, help="articles per write (default: %(default)s)"
+    )
+    p.set_defaults(func=_migrate)
     p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
     p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
     p.add_argument("--folds", type=_count(2), default=5, help="(default: %(default)s)")
@@ -279,7 +304,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            summary = await library.import_jsonl(args.file, batch_size=args.batch_size, on_progress=progress)
+            summary = await library.import_jsonl(
+                args.file, batch_size=args.batch_size, on_progress=progress, shard=args.shard
+            )
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())) or "none"
         for problem in summary.problems[:SHOWN_PROBLEMS]:
             print(f"skipped {problem}", file=sys.stderr)
@@ -294,12 +321,49 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_library(settings, body)
 
 
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copies between the two backends' configured places: ``--db`` and ``NEWSBOT_MILVUS_URI``."""
+    from tqdm import tqdm
+
+    source = settings.model_copy(update={"index": "sqlite" if args.to == "milvus" else "milvus"})
+    target = settings.model_copy(update={"index": args.to})
+    if not library_exists(source):
+        raise NewsbotError(f"nothing to copy: there is no library at {library_location(source)}")
+
+    async def copy(reading: LibraryStore) -> int:
+        async def into(writing: LibraryStore) -> int:
+            with tqdm(total=None, unit="article", desc="copying", file=sys.stderr) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                summary = await copy_library(
+                    reading, writing, batch_size=args.batch_size, on_progress=progress
+                )
+            for ref in summary.refused[:SHOWN_PROBLEMS]:
+                print(
+                    f"not copied {ref}: {writing.location} has an article with its link or ref",
+                    file=sys.stderr,
+                )
+            print(
+                f"copied {summary.copied} articles from {reading.location} to {writing.location}"
+                f" in {summary.seconds:.1f} s; {summary.already} were there already;"
+                f" {len(summary.refused)} refused"
+            )
+            return 0
+
+        return await _with_store(target, into)
+
+    return await _with_store(source, copy, read_only=True)
+
+
 async def _with_store(
-    settings: Settings, body: Callable[[Store], Coroutine[Any, Any, int]], *, read_only: bool = False
+    settings: Settings, body: Callable[[LibraryStore], Coroutine[Any, Any, int]], *, read_only: bool = False
 ) -> int:
     """Run ``body`` on the database alone: reading the library, or deleting from it, needs no
     model and no index (seconds saved on every ``list``, ``show`` and ``delete``)."""
-    store = await Store.open(settings.db, read_only=read_only)
+    store = await open_store(settings, read_only=read_only)
     try:
         return await body(store)
     finally:
@@ -307,11 +371,11 @@ async def _with_store(
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():  # listing must not create a database
-        print(f"the library is empty (no database at {settings.db} yet); {HOW_TO_ADD}")
+    if not library_exists(settings):  # listing must not create a database
+        print(f"the library is empty (no database at {library_location(settings)} yet); {HOW_TO_ADD}")
         return 0
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         articles = await store.recent(args.limit)
         if not articles:
             print(f"the library is empty; {HOW_TO_ADD}")
@@ -327,10 +391,11 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():
-        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
+    if not library_exists(settings):
+        where = library_location(settings)
+        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {where} yet")
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         info, text = await store.article(args.ref)
         print(_article_header(info))
         print()
@@ -343,14 +408,15 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 async def _delete(args: argparse.Namespace, settings: Settings) -> int:
     """Deletes from the database alone, like ``list`` reads it: a running bot and the next
     ``Library.open`` both drop an article the database no longer holds (``Library.refresh``)."""
-    if not settings.db.exists():
-        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {settings.db} yet")
+    if not library_exists(settings):
+        where = library_location(settings)
+        raise NewsbotError(f"no article with ref {args.ref!r}: there is no database at {where} yet")
 
-    async def find(store: Store) -> int:
+    async def find(store: LibraryStore) -> int:
         await store.article(args.ref)  # a ref that is not there changes nothing, not even a blank file
         return 0
 
-    async def body(store: Store) -> int:
+    async def body(store: LibraryStore) -> int:
         info = await store.delete(args.ref)
         print(f"deleted {info.ref}: {info.title or UNTITLED}")
         return 0
@@ -382,11 +448,12 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(answer, db))
         return 0
 
-    db = settings.db
-    if db.exists():
+    db = library_location(settings)
+    if library_exists(settings):
         return await _with_library(settings, body)
     with tempfile.TemporaryDirectory() as empty:  # asking must not create a database: ask an empty one
-        return await _with_library(settings.model_copy(update={"db": Path(empty) / db.name}), body)
+        elsewhere = {"db": Path(empty) / settings.db.name, "milvus_uri": str(Path(empty) / "empty.db")}
+        return await _with_library(settings.model_copy(update=elsewhere), body)
 
 
 async def _answer_line(library: Library, line: str, number: int) -> dict[str, object]:
@@ -435,7 +502,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _chat_loop(library: Library) -> int:
     articles = len(library.index)
-    print(f"Library: {library.settings.db} ({articles} article{'' if articles == 1 else 's'}).")
+    print(f"Library: {library.store.location} ({articles} article{'' if articles == 1 else 's'}).")
     if not articles:
         print(f"It is empty; {HOW_TO_ADD}.")
     print("Ask about the articles in it (/help for help; quit, exit, an empty line or Ctrl-D to quit).")
@@ -459,7 +526,7 @@ async def _chat_loop(library: Library) -> int:
         except NewsbotError as error:
             print(error)
             continue
-        print(_reply(answer, library.settings.db))
+        print(_reply(answer, library.store.location))
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -521,7 +588,7 @@ def _article_header(info: ArticleInfo) -> str:
     return f"[{info.ref}] " + " · ".join(p for p in parts if p)
 
 
-def _reply(answer: Answer, db: Path) -> str:
+def _reply(answer: Answer, db: Path | str) -> str:
     """``format_answer``, and on an empty library where it is and how to fill it."""
     if answer.reason_kind == "empty_library":
         return f"{format_answer(answer)}\nNothing is stored in {db} yet; {HOW_TO_ADD}."

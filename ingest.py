@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 
 from fetch import fetch_article, too_large
+from index.backend import LibraryStore
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
-from index.store import NewArticle, Store, nocase
-from jsonl import ImportRecord, jsonl_lines, parse_import_line
+from index.store import NewArticle, nocase
+from jsonl import ImportRecord, Shard, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import RetrievalConfig
 from retrieval.encoder import Encoder
@@ -140,7 +141,7 @@ class Ingest:
 
     def __init__(
         self,
-        store: Store,
+        store: LibraryStore,
         encoder: Encoder,
         settings: Settings,
         config: RetrievalConfig,
@@ -272,9 +273,15 @@ class Ingest:
     # -- an archive ----------------------------------------------------------------------------
 
     async def import_jsonl(
-        self, path: Path, *, batch_size: int = 32, on_progress: Callable[[int, int], None] | None = None
+        self,
+        path: Path,
+        *,
+        batch_size: int = 32,
+        on_progress: Callable[[int, int], None] | None = None,
+        shard: Shard | None = None,
     ) -> ImportSummary:
         """Import a JSONL archive in batches, one transaction each; re-running skips what is stored.
+        With ``shard``, only its lines (the others are neither read nor counted in the summary).
 
         A line is skipped, with its reason in ``ImportSummary.problems``, when it is malformed, or
         has the text, the URL or the id (ignoring case) of an earlier line or of a stored article.
@@ -357,7 +364,7 @@ class Ingest:
         try:
             for number, line in enumerate(lines, start=1):
                 try:
-                    record = parse_import_line(line, number)
+                    record = parse_import_line(line, number) if shard is None or shard.holds(number) else None
                     if record is not None:
                         batch.append(await admit(record, number))
                 except ArticleRejected as rejected:

@@ -140,6 +140,28 @@ def parse_import_line(line: str, number: int) -> ImportRecord | None:
     return ImportRecord(ref, obj["text"], meta, normalize_language(obj.get("lang")), opt("source"))
 
 
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Part ``number`` of ``parts`` of an archive (``import --shard 2/3``): every ``parts``-th line
+    from line ``number``. N importers given 1/N ... N/N, on one machine or N, embed disjoint
+    lines into one shared library; together they hold every line."""
+
+    number: int
+    parts: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``I/N`` with 1 <= I <= N, or ``ValueError`` saying what is expected."""
+        number, slash, parts = text.strip().partition("/")
+        if not (slash and number.isdigit() and parts.isdigit() and 1 <= int(number) <= int(parts)):
+            raise ValueError(f"expected I/N with 1 <= I <= N (e.g. 1/4), got {text!r}")
+        return cls(int(number), int(parts))
+
+    def holds(self, line: int) -> bool:
+        """Whether line ``line`` (numbered from 1) is this shard's."""
+        return (line - 1) % self.parts == self.number - 1
+
+
 def _shown_json(value: object) -> str:
     """A JSON value as a message shows it, in at most 40 characters."""
     try:

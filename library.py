@@ -1,10 +1,11 @@
 """The async face of newsbot's core, shared by the CLI and the Telegram bot.
 
-It owns the store (SQLite), the encoder and the in-memory index, and keeps blocking CPU work
-(cleaning, embedding, index building, scoring) off the event loop in a thread pool of its own,
-so an admin's import never freezes answers in other chats. The pool has one thread per core:
-the load test measured that more threads (asyncio's default pool has cores + 4) only
-oversubscribe the CPU and make the event loop wait longer (longest stall ~50-70 ms -> ~15 ms).
+It owns the store (``index/backend.py``: SQLite or Milvus, the same calls), the encoder and
+the in-memory index, and keeps blocking CPU work (cleaning, embedding, index building, scoring)
+off the event loop in a thread pool of its own, so an admin's import never freezes answers in
+other chats. The pool has one thread per core: the load test measured that more threads
+(asyncio's default pool has cores + 4) only oversubscribe the CPU and make the event loop wait
+longer (longest stall ~50-70 ms -> ~15 ms).
 Writers are serialized by a lock; readers never wait for them: each answer runs against the
 index snapshot current when it began. Adding articles is ``ingest.py``'s flow, run in this pool
 and under this lock; what is here is the lifecycle (open, close, refresh, watch, snapshot),
@@ -27,14 +28,16 @@ from typing import Any, TypeVar
 import numpy as np
 
 from index import snapshot
-from index.store import LibraryStats, NewArticle, Store
+from index.backend import LibraryStore, open_store
+from index.store import LibraryStats, NewArticle
 from ingest import ImportSummary, Ingest
+from jsonl import Shard
 from retrieval.answer import answer, prepared_question
 from retrieval.bm25 import LexicalIndex
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
-from retrieval.errors import BadQuestion, ModelNotLoaded
+from retrieval.errors import BadQuestion, LibraryUnavailable, ModelNotLoaded
 from retrieval.prepare import lone_surrogate
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, IndexedArticle
@@ -53,7 +56,7 @@ class Library:
 
     def __init__(
         self,
-        store: Store,
+        store: LibraryStore,
         encoder: Encoder,
         index: CorpusIndex,
         settings: Settings,
@@ -90,15 +93,17 @@ class Library:
         # slower of the two, not their sum (the model's dimension is not needed for a library
         # that already has vectors; a mismatched model is still refused before anything is served).
         loading = asyncio.ensure_future(asyncio.to_thread(_load_model, settings)) if encoder is None else None
-        store = await Store.open(settings.db)
+        store = await open_store(settings)
         try:
-            saved = await asyncio.to_thread(
-                snapshot.load,
-                snapshot.snapshot_dir(settings.db),
-                k1=config.bm25_k1,
-                b=config.bm25_b,
-                term_candidates=LexicalIndex.TERM_CANDIDATES,
-            )
+            saved = None
+            if store.snapshot_dir is not None:
+                saved = await asyncio.to_thread(
+                    snapshot.load,
+                    store.snapshot_dir,
+                    k1=config.bm25_k1,
+                    b=config.bm25_b,
+                    term_candidates=LexicalIndex.TERM_CANDIDATES,
+                )
             known = {} if saved is None else _live_hashes(saved)
             data_version = await store.data_version()  # before reading: a later change is seen
             current, unknown = await store.load_library(known)
@@ -119,7 +124,7 @@ class Library:
         self.stop_watching()
         try:
             enough = max(self.SNAPSHOT_MIN_CHANGES, self.SNAPSHOT_MIN_SHARE * len(self._index))
-            if self._unsaved >= enough and len(self._index):
+            if self._unsaved >= enough and len(self._index) and self.store.snapshot_dir is not None:
                 await self.save_snapshot()
         except OSError as error:  # only start-up speed is lost: the database has everything
             log.warning("could not save the index beside the database: %s", error)
@@ -154,13 +159,22 @@ class Library:
         self.stop_watching()
 
         async def loop() -> None:
+            unavailable = False  # said once per outage, not every ``every`` seconds
             while True:
                 await asyncio.sleep(every)
                 try:
                     added, removed = await self.refresh()
+                except LibraryUnavailable as error:  # answers go on from the index in memory
+                    if not unavailable:
+                        log.warning("the library's storage is unavailable (answering from memory): %s", error)
+                    unavailable = True
+                    continue
                 except Exception:
                     log.exception("could not take in changes made by another process")
                     continue
+                if unavailable:
+                    log.info("the library's storage is available again")
+                    unavailable = False
                 if added or removed:
                     log.info("took in %d added and %d removed articles from the database", added, removed)
 
@@ -176,11 +190,12 @@ class Library:
 
         The index is immutable, so adds and deletes go on while it is written (a large library
         takes seconds); the changes they make still count as unsaved afterwards."""
+        folder = self.store.snapshot_dir
+        if folder is None:  # the backend keeps no copy of the index (Milvus: read at each start)
+            return
         async with self._snapshot_lock:
             index, pending = self._index, self._unsaved
-            await self._cpu_bound(
-                lambda: snapshot.save(snapshot.snapshot_dir(self.settings.db), index.state())
-            )
+            await self._cpu_bound(lambda: snapshot.save(folder, index.state()))
             self._unsaved -= pending
 
     async def _cpu_bound(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -257,10 +272,17 @@ class Library:
         return await self._ingest.add_url(url)
 
     async def import_jsonl(
-        self, path: Path, *, batch_size: int = 32, on_progress: Callable[[int, int], None] | None = None
+        self,
+        path: Path,
+        *,
+        batch_size: int = 32,
+        on_progress: Callable[[int, int], None] | None = None,
+        shard: Shard | None = None,
     ) -> ImportSummary:
         """See ``Ingest.import_jsonl``."""
-        return await self._ingest.import_jsonl(path, batch_size=batch_size, on_progress=on_progress)
+        return await self._ingest.import_jsonl(
+            path, batch_size=batch_size, on_progress=on_progress, shard=shard
+        )
 
     @property
     def last_publish_seconds(self) -> float:

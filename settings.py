@@ -22,6 +22,10 @@ def default_db() -> Path:
     return Path(user_data_dir("newsbot", appauthor=False)) / "newsbot.sqlite3"
 
 
+def default_milvus_uri() -> str:
+    return str(Path(user_data_dir("newsbot", appauthor=False)) / "newsbot.milvus.db")
+
+
 def default_model_cache() -> Path:
     return Path(user_cache_dir("newsbot", appauthor=False)) / "models"
 
@@ -38,6 +42,12 @@ class Settings(BaseSettings):
     trust_group_admins: bool = Field(False, alias="NEWSBOT_TRUST_GROUP_ADMINS")
 
     db: Path = Field(default_factory=default_db, alias="NEWSBOT_DB")
+    # Where the library lives: "sqlite" (NEWSBOT_DB, one machine) or "milvus" (index/backend.py).
+    index: Literal["sqlite", "milvus"] = Field("sqlite", alias="NEWSBOT_INDEX")
+    # A milvus-lite file (a path ending in .db: one process at a time) or a Milvus server or
+    # cluster (http(s)://host:19530, shared by any number of processes), with its token if any.
+    milvus_uri: str = Field(default_factory=default_milvus_uri, alias="NEWSBOT_MILVUS_URI")
+    milvus_token: SecretStr | None = Field(None, alias="NEWSBOT_MILVUS_TOKEN")
     model: str = Field("bundled", alias="NEWSBOT_MODEL")
     model_cache: Path = Field(default_factory=default_model_cache, alias="NEWSBOT_MODEL_CACHE")
     encoder_threads: int | None = Field(None, ge=1, alias="NEWSBOT_ENCODER_THREADS")
@@ -70,6 +80,25 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _lower_index(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str) -> str:
+        value = value.strip()
+        if "://" in value:
+            if not value.startswith(("http://", "https://", "tcp://", "unix://")):
+                raise ValueError(
+                    "a Milvus server is http(s)://host:19530; a milvus-lite file, a path ending in .db"
+                )
+            return value
+        if not value.endswith(".db"):
+            raise ValueError("a milvus-lite library is a path ending in .db; a server, http(s)://host:19530")
+        return str(Path(value).expanduser())
 
     @field_validator("admin_ids", mode="before")
     @classmethod

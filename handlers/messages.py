@@ -71,7 +71,7 @@ _EN: dict[str, str] = {
     "action_stats": "see library statistics",
     "refused": "{error}.",
     "apology": "Sorry, something went wrong on my side while answering. Please try again in a moment.",
-    "library_unavailable": "The library is unavailable right now, so I cannot answer or change it. "
+    "library_unavailable": "The library is unavailable right now; nothing was changed. "
     "The admins can see why in the bot's log; please try again later.",
 }
 
@@ -128,8 +128,8 @@ _ID: dict[str, str] = {
     "action_stats": "melihat statistik perpustakaan",
     "refused": "Tidak bisa: {error}.",
     "apology": "Maaf, ada yang salah di pihak saya saat menjawab. Silakan coba lagi sebentar lagi.",
-    "library_unavailable": "Perpustakaan sedang tidak dapat digunakan, jadi saya tidak bisa menjawab atau "
-    "mengubahnya. Admin dapat melihat penyebabnya di log bot; silakan coba lagi nanti.",
+    "library_unavailable": "Perpustakaan sedang tidak dapat digunakan; tidak ada yang berubah. "
+    "Admin dapat melihat penyebabnya di log bot; silakan coba lagi nanti.",
 }
 
 CATALOGUE: dict[Lang, dict[str, str]] = {"en": _EN, "id": _ID}

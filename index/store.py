@@ -38,6 +38,7 @@ from index.errors import (
     mapped_error,
     mapping_errors,
 )
+from index.snapshot import snapshot_dir
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
@@ -169,6 +170,15 @@ class Store:
         self._db = db
         self.path = path
         self._verified = verified  # passed SQLite's quick_check (or was blank when opened)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Beside the database: ``index/snapshot.py``."""
+        return snapshot_dir(self.path)
 
     @classmethod
     async def open(cls, path: Path, *, read_only: bool = False) -> Store:
@@ -317,6 +327,12 @@ class Store:
                 f"but the configured model is {identity.name} (dim {identity.dim}); "
                 "use the same model (NEWSBOT_MODEL) or a new database (NEWSBOT_DB)"
             )
+
+    @mapping_errors
+    async def encoder_identity(self) -> EncoderIdentity | None:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+        async with self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'encoder.%'") as cur:
+            return identity_of({k.removeprefix("encoder."): v async for k, v in cur})
 
     @mapping_errors
     async def find_duplicate(
@@ -585,6 +601,15 @@ class Store:
                 vectors[at:end] = np.frombuffer(b"".join(r[3] for r in batch), "<f4").reshape(len(batch), -1)
                 at = end
         return _Rows(owners, bounds, vectors)
+
+
+def identity_of(stored: Mapping[str, str]) -> EncoderIdentity | None:
+    """The encoder a library recorded (its ``name``, ``dim`` and prompts), None if none was."""
+    if not {"name", "dim", "query_prompt", "passage_prompt"} <= stored.keys():
+        return None
+    return EncoderIdentity(
+        stored["name"], int(stored["dim"]), stored["query_prompt"], stored["passage_prompt"]
+    )
 
 
 def _info(row: Sequence[Any]) -> ArticleInfo:

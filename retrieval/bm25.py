@@ -18,7 +18,7 @@ segment, so readers in other threads never see a half-applied change.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -357,6 +357,14 @@ class LexicalIndex:
         }
         return LexicalIndex(**{**parts, **changes})
 
+    def with_corpus_statistics(self, df: Mapping[str, int], size: int, avgdl: float) -> LexicalIndex:
+        """These chunks scored as part of a larger corpus (Milvus's, whose candidates they are):
+        ``df`` gives the corpus's document frequency of the terms a caller will ask about (other
+        terms keep the count among these chunks), ``size`` its number of chunks and ``avgdl``
+        their mean length. Scores, ``idf``, ``upper_bound`` and ``known_terms`` then agree with
+        an index of the whole corpus."""
+        return _CorpusStatistics(self, df, size, avgdl)
+
     # -- statistics ----------------------------------------------------------------------------
 
     def _mean_idf(self) -> float:
@@ -449,3 +457,30 @@ class LexicalIndex:
         if bound <= 0 or not len(rows):
             return rows, np.zeros(len(rows), np.float64)
         return rows, np.clip(self.scores(query_terms, rows) / bound, 0.0, 1.0)
+
+
+class _CorpusStatistics(LexicalIndex):
+    """A ``LexicalIndex`` whose statistics are those of a larger corpus (``with_corpus_statistics``);
+    changing it (``with_chunks``, ``without_rows``) gives a plain index of its own chunks again."""
+
+    def __init__(self, index: LexicalIndex, df: Mapping[str, int], size: int, avgdl: float) -> None:
+        super().__init__(
+            params=index._params,
+            vocabulary=index._vocabulary,
+            base=index._base,
+            tail=index._tail,
+            tail_chunks=index._tail_chunks,
+            lengths=index._lengths,
+            alive=index._alive,
+            df=index._df,
+        )
+        self._corpus_df = dict(df)
+        # The epsilon floor of negative idf keeps these chunks' mean idf (an approximation: it
+        # only matters for a term held by over half the corpus's chunks).
+        self._size = max(int(size), 1)
+        self._avgdl = float(avgdl) if avgdl > 0 else self._avgdl
+
+    def _df_of(self, term: str) -> int:
+        if term in self._corpus_df:
+            return int(self._corpus_df[term])
+        return super()._df_of(term)

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -277,33 +277,17 @@ class CorpusIndex:
         return self._slots[slot]
 
     def written_form(self, term: str) -> str | None:
-        """How the library usually writes ``term`` (a folded BM25 term): its most frequent
-        spelling among ``WRITTEN_FORM_CHUNKS`` chunks holding it, counting only words inside a
-        sentence (a sentence's first word is capitalized whatever it is), lower case on a tie;
-        a word found only first in a sentence is taken as written there if it is rare (a name),
-        else None, as when no live chunk holds it. The canonical question's letter case comes
-        from here."""
-        forms: Counter[str] = Counter()
-        starting: Counter[str] = Counter()
+        """How the library usually writes ``term`` (a folded BM25 term), read from
+        ``WRITTEN_FORM_CHUNKS`` chunks holding it and their titles (``written_form_of``). The
+        canonical question's letter case comes from here."""
+        passages = []
         for row in self.lexical.holders(term, self.WRITTEN_FORM_CHUNKS).tolist():
             slot = int(self._chunk_slot[row])
             article = self._slots[slot]
             first, last = article.chunk_bounds[row - self.chunk_offsets[slot]].tolist()
             start, end = int(article.sentence_bounds[first][0]), int(article.sentence_bounds[last - 1][1])
-            for text in (article.info.title or "", article.text[start:end]):
-                for match in _WORD.finditer(text):
-                    if fold(match.group(0)) == term:
-                        before = text[: match.start()].rstrip()
-                        at_start = not before or before[-1] in '.!?\n"“”:'
-                        (starting if at_start else forms)[match.group(0)] += 1
-        if not forms:
-            # Only ever first in a sentence: a rare word is a name ("Luno memiliki …"), a common
-            # one just starts the sentence ("Luas pulau ini …").
-            rare = max(zipf_frequency(term, lang) for lang in ("en", "id")) < RARE_ZIPF
-            return starting.most_common(1)[0][0] if starting and rare else None
-        most = max(forms.values())
-        tied = [form for form, count in forms.items() if count == most]
-        return next((form for form in tied if form.islower()), tied[0])
+            passages += [article.info.title or "", article.text[start:end]]
+        return written_form_of(term, passages)
 
     def with_articles(self, added: Sequence[IndexedArticle]) -> CorpusIndex:
         """A snapshot with ``added`` searchable (replacing any stored under the same ids); costs
@@ -443,6 +427,29 @@ class CorpusIndex:
                 len(rows) + prior_articles
             )
         return baseline
+
+
+def written_form_of(term: str, passages: Iterable[str]) -> str | None:
+    """The most frequent spelling of ``term`` (a folded BM25 term) in ``passages``, counting only
+    words inside a sentence (a sentence's first word is capitalized whatever it is), lower case
+    on a tie; a word found only first in a sentence is taken as written there if it is rare (a
+    name), else None, as when no passage holds it."""
+    forms: Counter[str] = Counter()
+    starting: Counter[str] = Counter()
+    for text in passages:
+        for match in _WORD.finditer(text):
+            if fold(match.group(0)) == term:
+                before = text[: match.start()].rstrip()
+                at_start = not before or before[-1] in '.!?\n"“”:'
+                (starting if at_start else forms)[match.group(0)] += 1
+    if not forms:
+        # Only ever first in a sentence: a rare word is a name ("Luno memiliki …"), a common
+        # one just starts the sentence ("Luas pulau ini …").
+        rare = max(zipf_frequency(term, lang) for lang in ("en", "id")) < RARE_ZIPF
+        return starting.most_common(1)[0][0] if starting and rare else None
+    most = max(forms.values())
+    tied = [form for form, count in forms.items() if count == most]
+    return next((form for form in tied if form.islower()), tied[0])
 
 
 def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:

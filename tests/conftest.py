@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +55,48 @@ async def open_library(tmp_path: Path, encoder: Encoder) -> AsyncIterator[OpenLi
     yield _open
     for library in opened:
         await library.close()
+
+
+@dataclass
+class MilvusServer:
+    """A milvus-lite server in its own process (``milvus-lite server``): a Milvus that several
+    processes share, and that a test can take away (``stop``)."""
+
+    uri: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[MilvusServer]:
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        str(Path(sys.executable).with_name("milvus-lite")),
+        "server",
+        "--data-dir",
+        str(tmp_path / "served"),
+    ]
+    log = tmp_path / "milvus-server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], stderr=output)
+    server = MilvusServer(f"http://127.0.0.1:{port}", process)
+    try:
+        for _ in range(600):  # listening within seconds
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.05)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +141,40 @@ def test_only_index_imports_sqlite3() -> None:
         if name.partition(".")[0] == "sqlite3"
     ]
     assert not found, "storage errors are translated in index/ (STYLE.md, habit 15):\n" + "\n".join(found)
+
+
+def test_only_the_milvus_backend_imports_pymilvus() -> None:
+    """The default (SQLite) never needs the ``milvus`` extra: pymilvus is imported in
+    ``index/milvus.py`` alone (``index/backend.py`` checks it is installed before importing that),
+    and by the benchmarks that measure it."""
+    allowed = {REPO / "index" / "milvus.py", REPO / "index" / "backend.py"}
+    outside = [
+        path
+        for path in python_files(REPO)
+        if path not in allowed and path.relative_to(REPO).parts[0] not in ("tests", "benchmarks")
+    ]
+    assert REPO / "library.py" in outside and REPO / "index" / "milvus_search.py" in outside
+    found = [
+        f"{where(path, line)} imports {name}"
+        for path in outside
+        for line, name in imported_modules(parse(path))
+        if name.partition(".")[0] in ("pymilvus", "milvus_lite")
+    ]
+    assert not found, "only index/milvus.py talks to Milvus:\n" + "\n".join(found)
+
+
+def test_the_default_backend_loads_no_pymilvus(tmp_path: Path) -> None:
+    """Opening the default library through the backend interface leaves pymilvus unimported."""
+    script = (
+        "import asyncio, sys; from pathlib import Path; import bot, cli, ingest, library;"
+        " from index.backend import open_store; from settings import Settings;"
+        f" s = asyncio.run(open_store(Settings(NEWSBOT_DB=Path({str(tmp_path / 'a.db')!r}))));"
+        " asyncio.run(s.close()); print(type(s).__name__, 'pymilvus' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["Store", "False"]
 
 
 def test_sql_lives_only_in_index() -> None:

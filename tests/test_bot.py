@@ -18,6 +18,7 @@ from bot_runner import running_bot
 from fake_telegram import Chat, FakeTelegram, User
 from tests_support import SEED_TEXT, make_settings
 
+from handlers.messages import say
 from library import Library
 from settings import configure_logging
 
@@ -71,6 +72,11 @@ async def harness(
     request: pytest.FixtureRequest, tmp_path: Path, encoder: Any, news_site: str
 ) -> AsyncIterator[Harness]:
     marker = request.node.get_closest_marker("bot_settings")
+    chosen = dict(marker.kwargs) if marker else {}
+    if chosen.get("NEWSBOT_MILVUS_URI") == "server":  # the test's own milvus-lite server
+        chosen["NEWSBOT_MILVUS_URI"] = request.getfixturevalue("milvus_server").uri
+    elif chosen.get("NEWSBOT_INDEX") == "milvus":
+        chosen.setdefault("NEWSBOT_MILVUS_URI", str(tmp_path / "milvus.db"))
     async with FakeTelegram() as tg:
         defaults = {"NEWSBOT_ADMIN_IDS": str(ADMIN_ID), "NEWSBOT_REFRESH_SECONDS": 0.2}
         settings = make_settings(
@@ -79,7 +85,7 @@ async def harness(
             TELEGRAM_BASE_URL=tg.base_url,
             TELEGRAM_BASE_FILE_URL=tg.base_file_url,
             NEWSBOT_ALLOW_PRIVATE_HOSTS=news_site,
-            **(defaults | (marker.kwargs if marker else {})),
+            **(defaults | chosen),
         )
         library = await Library.open(settings, encoder=encoder)
         admin = tg.add_user(User(ADMIN_ID, "Ada", "ada_admin"))
@@ -313,8 +319,6 @@ async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
 async def test_unexpected_errors_are_logged_and_apologised_for(
     seeded: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from handlers.messages import say
-
     lena = seeded.tg.make_user("Lena", "lena")
     await seeded.library.store.close()  # the database goes away under the bot's feet
     reply = await seeded.reply(lena.id, seeded.tg.private_text(lena, "/sources"))
@@ -328,8 +332,6 @@ async def test_unexpected_errors_are_logged_and_apologised_for(
 async def test_an_unavailable_database_is_explained_without_its_path(
     seeded: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from handlers.messages import say
-
     path = seeded.library.settings.db
     other_program = sqlite3.connect(path, isolation_level=None)
     other_program.execute("BEGIN EXCLUSIVE")  # another program holds the database's write lock
@@ -552,3 +554,53 @@ async def test_the_log_has_a_line_per_article_and_answer_and_never_the_token(
         r for r in bot_log.records if harness.tg.token in r.getMessage() and not r.name.startswith("aiohttp")
     ]
     assert not leaked, [f"{r.name}: {r.getMessage()[:200]}" for r in leaked]
+
+
+# -- the same bot on a Milvus library ----------------------------------------------------------
+
+
+@pytest.mark.bot_settings(NEWSBOT_INDEX="milvus")
+async def test_on_a_milvus_library_admins_add_and_delete_and_everyone_asks(harness: Harness) -> None:
+    admin_chat = Chat.private(harness.admin)
+    stored = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {SEED_TEXT}"))
+    assert stored["text"].startswith("Stored ") and "Kirim Surat ke Kim Jong Un" in stored["text"]
+    (info,) = await harness.library.recent(1)
+    again = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, f"/add {SEED_TEXT}"))
+    assert f"already in the library as {info.ref}" in again["text"]
+
+    alice = harness.tg.make_user("Alice", "alice")
+    reply = await harness.reply(alice.id, harness.tg.private_text(alice, "apa isi surat Xi"))
+    assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
+    assert f"/article_{info.ref}" in reply["text"]
+    article = await harness.reply(alice.id, harness.tg.private_text(alice, f"/article_{info.ref}"))
+    assert "TRIBUNNEWS.COM, BEIJING" in article["text"]
+    stats = await harness.reply(admin_chat.id, harness.tg.private_text(harness.admin, "/stats"))
+    assert stats["text"].startswith("1 article, 9 sentences, ")
+
+    deleted = await harness.reply(
+        admin_chat.id, harness.tg.private_text(harness.admin, f"/delete {info.ref}")
+    )
+    assert deleted["text"].startswith(f"Deleted {info.ref}")
+    empty = await harness.reply(alice.id, harness.tg.private_text(alice, "apa isi surat Xi"))
+    assert "library has no articles yet" in empty["text"]
+
+
+@pytest.mark.bot_settings(NEWSBOT_INDEX="milvus", NEWSBOT_MILVUS_URI="server")
+async def test_when_milvus_goes_away_the_bot_still_answers_and_says_the_library_is_unavailable(
+    seeded: Harness, milvus_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Milvus stops while the bot runs: questions are still answered from the index in memory,
+    adding and deleting get a plain "unavailable" (no address, no traceback), nothing changes,
+    and the bot keeps serving."""
+    milvus_server.stop()
+    admin_chat = Chat.private(seeded.admin)
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        added = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, f"/add {BRIDGE_TEXT}"))
+        assert added["text"] == say("en", "library_unavailable")
+        deleted = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "/delete a1"))
+        assert deleted["text"] == added["text"]
+    assert milvus_server.uri in caplog.text  # the operator reads where and why in the log
+    alice = seeded.tg.make_user("Alice", "alice")
+    reply = await seeded.reply(alice.id, seeded.tg.private_text(alice, "apa isi surat Xi"))
+    assert "berisikan ajakan kerjasama" in " ".join(quoted(reply))
+    assert len(seeded.library.index) == 1

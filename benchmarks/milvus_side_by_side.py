@@ -1,0 +1,141 @@
+"""The same library in both backends, side by side in one run (issue 16; a benchmark, asserts nothing).
+
+    python benchmarks/milvus_side_by_side.py --db LIB.sqlite3 --milvus LIB-milvus.db [--queries 100]
+
+``--milvus`` is the same library copied with ``newsbot --db LIB.sqlite3 migrate --to milvus``
+(NEWSBOT_MILVUS_URI=LIB-milvus.db). Each backend is measured in a process of its own (so peak
+RSS is its own): opening the library (model already loaded: the store's reading and the index
+build), answering ``--queries`` article titles end to end through ``Library.ask``, and adding
+``--adds`` new articles (store + publish, after embedding). The answers of the two are compared
+(same quotes from the same refs). Timings on a shared 2-core machine vary: compare within a run.
+Writes ``benchmarks/results/milvus-side-by-side-<n>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from index import snapshot
+from library import Library, _load_model
+from settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FILLER = (
+    "Benchmark note {n}: the harbour authority of Port Velna counted {n} ferries on Tuesday. "
+    "Officials said the new pier will open in spring. Fishermen welcomed the decision."
+)
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": round(statistics.median(ordered), 1), "p95": round(pick(0.95), 1)}
+
+
+def _size_mb(path: Path) -> float:
+    """A milvus-lite folder, or a SQLite file with its WAL and the saved index beside it."""
+    if path.is_dir():
+        files = list(path.rglob("*"))
+    else:
+        files = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+        files += list(snapshot.snapshot_dir(path).rglob("*"))
+    return round(sum(f.stat().st_size for f in files if f.is_file()) / 1e6, 1)
+
+
+async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]:
+    encoder = await asyncio.to_thread(_load_model, settings)
+    started = time.perf_counter()
+    library = await Library.open(settings, encoder=encoder)
+    opened = time.perf_counter() - started
+    try:
+        titles = [a.info.title for a in library.index.articles if a.info.title]
+        random.Random(1).shuffle(titles)
+        await library.ask(titles[0])  # warm up
+        took, answers = [], []
+        for title in titles[:queries]:
+            answer = await library.ask(title)
+            took.append(answer.took_ms)
+            answers.append([(c.article.ref, c.text) for c in answer.citations])
+        publish = []
+        for n in range(adds):
+            info = await library.add_text(FILLER.format(n=n + random.Random().randrange(10**9)))
+            publish.append(library.last_publish_seconds * 1000)
+            await library.delete(info.ref)
+        return {
+            "articles": len(library.index),
+            "open_s": round(opened, 2),
+            "ask_ms": _ms(took),
+            "add_store_publish_ms": _ms(publish),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "answers": answers,
+        }
+    finally:
+        await library.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--milvus", type=Path, required=True)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--adds", type=int, default=5)
+    parser.add_argument("--one", choices=["sqlite", "milvus"], help=argparse.SUPPRESS)  # the child
+    args = parser.parse_args()
+    if args.one:
+        env = {"NEWSBOT_DB": args.db, "NEWSBOT_INDEX": args.one, "NEWSBOT_MILVUS_URI": str(args.milvus)}
+        settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+        print(json.dumps(asyncio.run(measure(settings, args.queries, args.adds))))
+        return 0
+    result: dict[str, Any] = {}
+    for backend in ("sqlite", "milvus"):
+        command = [sys.executable, __file__, "--db", str(args.db), "--milvus", str(args.milvus)]
+        command += ["--queries", str(args.queries), "--adds", str(args.adds), "--one", backend]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        result[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(backend, {k: v for k, v in result[backend].items() if k != "answers"}, file=sys.stderr)
+    same = sum(a == b for a, b in zip(result["sqlite"]["answers"], result["milvus"]["answers"], strict=True))
+    disk = {"sqlite": _size_mb(args.db), "milvus": _size_mb(args.milvus)}
+    n = result["sqlite"]["articles"]
+    rows: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("articles", "articles", lambda r: f"{r:,}"),
+        ("open the library (model loaded), s", "open_s", str),
+        ("answer end to end p50 / p95, ms", "ask_ms", lambda r: f"{r['p50']} / {r['p95']}"),
+        ("add: store + publish p50 / p95, ms", "add_store_publish_ms", lambda r: f"{r['p50']} / {r['p95']}"),
+        ("peak RSS, MB", "peak_rss_mb", str),
+    ]
+    lines = [f"| measure ({n:,} articles) | SQLite | milvus-lite |", "|---|---|---|"]
+    lines += [
+        f"| {label} | {fmt(result['sqlite'][key])} | {fmt(result['milvus'][key])} |"
+        for label, key, fmt in rows
+    ]
+    lines.append(f"| on disk, MB | {disk['sqlite']} (database + saved index) | {disk['milvus']} |")
+    lines.append(
+        f"| the same quotes from the same articles | {same} of {len(result['sqlite']['answers'])} | |"
+    )
+    summary = {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in result.items()}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"milvus-side-by-side-{n}.json").write_text(
+        json.dumps({**summary, "disk_mb": disk, "same_answers": same}, indent=1), encoding="utf-8"
+    )
+    (RESULTS / f"milvus-side-by-side-{n}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""One interface for the library's storage, whichever backend holds it: ``Library``, ``ingest.py``
+and the CLI talk to a ``LibraryStore`` and never ask which one it is.
+
+- ``sqlite`` (the default, ``index/store.py``): one SQLite file on this machine.
+- ``milvus`` (``index/milvus.py``, ``pip install 'newsbot[milvus]'``): a Milvus server or cluster
+  (``NEWSBOT_MILVUS_URI=http(s)://host:19530``) that any number of processes on any machines
+  share, or a milvus-lite file (a path ending in ``.db``) for one process. pymilvus is imported
+  only here, when that backend is chosen, so the default never needs it installed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from index.errors import ArticleRefused, DatabaseUnavailable
+from index.store import LibraryStats, NewArticle, Store
+from retrieval.encoder import EncoderIdentity
+from retrieval.prepare import content_hash
+from retrieval.types import (
+    ArticleInfo,
+    ArticleMeta,
+    ChunkSpan,
+    IndexedArticle,
+    PreparedArticle,
+    SentenceSpan,
+)
+from settings import Settings
+
+
+class LibraryStore(Protocol):
+    """What the library keeps and how it is read. Every backend stores an article whole or not at
+    all (also when the process is killed), refuses duplicates (same text, same link, same ref
+    ignoring case) with ``ArticleRefused``, and raises ``DatabaseUnavailable`` when its storage
+    cannot be used, never its driver's errors. Each method is a coroutine (declared as returning
+    an ``Awaitable``, so that methods wrapped by an error-mapping decorator match too)."""
+
+    @property
+    def location(self) -> str:
+        """Where the library is, for messages: a file path or a Milvus URI."""
+        ...
+
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """Where the in-memory index may be saved for a faster start, or None (not kept)."""
+        ...
+
+    def close(self) -> Awaitable[None]: ...
+
+    def encoder_identity(self) -> Awaitable[EncoderIdentity | None]:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+        ...
+
+    def check_encoder(self, identity: EncoderIdentity) -> Awaitable[None]:
+        """Record the encoder on first use; ``ModelMismatch`` for a different one afterwards."""
+        ...
+
+    def find_duplicate(
+        self, *, text_hash: str | None, url: str | None, ref: str | None
+    ) -> Awaitable[ArticleInfo | None]: ...
+
+    def add_articles(self, articles: Iterable[NewArticle]) -> Awaitable[list[ArticleInfo]]:
+        """Store a batch; ``ArticleRefused`` (naming the refused article's position) stores none
+        of it."""
+        ...
+
+    def article(self, ref: str) -> Awaitable[tuple[ArticleInfo, str]]: ...
+
+    def delete(self, ref: str) -> Awaitable[ArticleInfo]: ...
+
+    def refs_in_use(self) -> Awaitable[dict[str, tuple[str, str | None]]]:
+        """Every stored ref by its ``nocase`` form, with the ref as stored and its title."""
+        ...
+
+    def recent(self, limit: int = 20, offset: int = 0) -> Awaitable[list[ArticleInfo]]: ...
+
+    def stats(self) -> Awaitable[LibraryStats]: ...
+
+    def load_library(
+        self, known: Mapping[int, str]
+    ) -> Awaitable[tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]]:
+        """Every article's info and text by id, and the vectors of those ``known`` (id -> content
+        hash) does not hold."""
+        ...
+
+    def load_articles(self, ids: Sequence[int]) -> Awaitable[list[IndexedArticle]]: ...
+
+    def article_hashes(self) -> Awaitable[dict[int, str]]: ...
+
+    def data_version(self) -> Awaitable[int]:
+        """Moves when another process changed the library (cheap: asked every few seconds)."""
+        ...
+
+
+def library_location(settings: Settings) -> str:
+    return settings.milvus_uri if settings.index == "milvus" else str(settings.db)
+
+
+def library_exists(settings: Settings) -> bool:
+    """Whether there may be a library to read (a command that only reads must not create one):
+    the SQLite file or milvus-lite folder exists; a Milvus server is asked when opened."""
+    if settings.index == "milvus" and "://" in settings.milvus_uri:
+        return True
+    return Path(library_location(settings)).expanduser().exists()
+
+
+async def open_store(settings: Settings, *, read_only: bool = False) -> LibraryStore:
+    """The configured backend's store (``NEWSBOT_INDEX``); ``read_only`` writes nothing (SQLite
+    opens the file read-only, Milvus skips the cleanup of dead writers)."""
+    if settings.index == "sqlite":
+        return await Store.open(settings.db, read_only=read_only)
+    try:
+        import pymilvus  # noqa: F401  (index/milvus.py imports it where it is used)
+    except ImportError as error:
+        raise DatabaseUnavailable(
+            f"NEWSBOT_INDEX=milvus needs pymilvus and milvus-lite ({error.name} is missing):"
+            " pip install -e '.[milvus]'"
+        ) from error
+    from index.milvus import MilvusStore
+
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    return await MilvusStore.open(settings.milvus_uri, token=token, sweep=not read_only)
+
+
+@dataclass(frozen=True, slots=True)
+class CopySummary:
+    copied: int
+    already: int  # articles the target held already (the same text): a re-run copies the rest
+    refused: tuple[str, ...]  # refs of articles the target refused (another has their link or ref)
+    seconds: float
+
+
+async def copy_library(
+    source: LibraryStore,
+    target: LibraryStore,
+    *,
+    batch_size: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CopySummary:
+    """Copy every article of ``source`` into ``target`` with its sentences, chunks and vectors, so
+    nothing is embedded again (``newsbot migrate``); refs, metadata and text are kept, the time
+    of adding is the copy's. Each batch is stored whole or not at all; articles the target
+    holds already are skipped, so an interrupted copy is finished by running it again. The
+    target records the source's encoder, or refuses it if it has another (``ModelMismatch``)."""
+    started = time.perf_counter()
+    identity = await source.encoder_identity()
+    if identity is None:  # nothing was ever stored
+        return CopySummary(0, 0, (), time.perf_counter() - started)
+    await target.check_encoder(identity)
+    held = set((await target.article_hashes()).values())
+    hashes = await source.article_hashes()
+    ids = sorted(i for i, h in hashes.items() if h not in held)  # oldest first, as they were added
+    copied, refused = 0, []
+    for at in range(0, len(ids), batch_size):
+        new = [as_new_article(a) for a in await source.load_articles(ids[at : at + batch_size])]
+        while new:
+            try:
+                copied += len(await target.add_articles(new))
+                break
+            except ArticleRefused as error:  # nothing of the batch was stored: store the rest
+                refused.append(new.pop(error.position).ref or "?")
+        if on_progress:
+            on_progress(min(at + batch_size, len(ids)), len(ids))
+    return CopySummary(copied, len(hashes) - len(ids), tuple(refused), time.perf_counter() - started)
+
+
+def as_new_article(article: IndexedArticle) -> NewArticle:
+    """A stored article (with its vectors) as an article to store elsewhere, under its ref."""
+    info, text = article.info, article.text
+    sentences = tuple(SentenceSpan(s, e, text[s:e]) for s, e in article.sentence_bounds.tolist())
+    chunks = tuple(
+        ChunkSpan(first, last, " ".join(s.text for s in sentences[first:last]))
+        for first, last in article.chunk_bounds.tolist()
+    )
+    prepared = PreparedArticle(
+        text=text,
+        meta=ArticleMeta(info.title, info.outlet, info.author, info.published, info.url),
+        lang=info.lang,
+        sentences=sentences,
+        chunks=chunks,
+        content_hash=info.content_hash or content_hash(text),
+    )
+    return NewArticle(prepared, article.sentence_vectors, article.chunk_vectors, info.ref)

@@ -1,0 +1,1096 @@
+"""The library in Milvus: articles, sentences and chunks with their vectors, and BM25 through
+Milvus's own BM25 function, so any number of processes on any machines share one library.
+
+``uri`` is a path ending in ``.db`` (milvus-lite: the engine runs inside this process and holds
+the path's lock, so one process at a time; ``milvus-lite server --data-dir PATH`` serves it to
+several) or ``http(s)://host:19530`` (a Milvus server or cluster; ``token`` authenticates).
+
+Collections (``{prefix}_*``): ``articles`` (metadata and text, one row per stored article: its
+row is the commit marker), ``sentences`` (offsets, dense vector), ``chunks`` (sentence range,
+the chunk's text and BM25 terms, dense vector, BM25 sparse vector) and ``journal`` (writes in
+progress, deletions in progress, the encoder and the languages seen).
+
+Why these choices:
+- Milvus has no transaction across collections (nor within one, on a cluster). An article's
+  sentences and chunks are written first and its ``articles`` row last; readers only ever start
+  from ``articles`` rows (candidate chunks whose article has no row are dropped), so an article
+  is visible whole or not at all. A writer records a claim in ``journal`` before it writes and
+  removes it after the commit; a claim whose writer died (its process is gone on this host, or
+  it is older than ``STALE_CLAIM_SECONDS``) is swept on open: its rows are deleted unless the
+  article was committed. Deletion is journalled the same way.
+- An article's id is derived from its content hash, and its rows' keys from the id: the same
+  text imported twice, even by two machines at once, is one article (the second write replaces
+  identical rows). Other duplicates (same URL or external id) are refused by a claim-then-check:
+  a writer that finds another writer's claim or a stored article holding one of its keys gives
+  up, so at most one of two racing writers stores the article (rarely neither: re-running the
+  import stores it).
+- BM25 reads the chunk's terms as ``retrieval/lexical.py: tokenize`` makes them (title and chunk,
+  joined by spaces), so Milvus's analyzer only splits on spaces: the same terms as the embedded
+  index by construction, whatever tokenizer and filters the server version has.
+- Reads and writes are strongly consistent (``Strong``): the duplicate check must see a claim
+  another machine wrote a moment ago.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import numpy as np
+
+from index.errors import ArticleRefused, DatabaseUnavailable
+from index.store import LibraryStats, NewArticle, identity_of, nocase
+from retrieval.config import DEFAULT_CONFIG
+from retrieval.encoder import EncoderIdentity
+from retrieval.errors import ModelMismatch, NotFound
+from retrieval.lexical import tokenize
+from retrieval.types import (
+    ArticleInfo,
+    IndexedArticle,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+STALE_CLAIM_SECONDS = 600  # a claim this old is a dead writer's: an article is written in seconds
+SAMPLE_BUCKETS = 4096  # ``bucket`` = id % this; a uniform sample is the articles below some bucket
+_TEXT_PART_CHARS = 16_000  # 16,000 code points are at most 64,000 UTF-8 bytes: one VARCHAR
+_QUERY_ROWS = 16_384  # Milvus's largest limit + offset of one query
+_IDS_PER_QUERY = 200
+_WRITE_ROWS = 512
+_CONSISTENCY = "Strong"
+_SAME_HOST = socket.gethostname()
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_S = TypeVar("_S", bound="MilvusStore")
+
+
+class MilvusUnavailable(DatabaseUnavailable):
+    """Milvus cannot be reached or refused the operation for a reason outside newsbot (a server
+    down, a milvus-lite file held by another process); what failed was not half-written."""
+
+
+def _mapping_errors(
+    method: Callable[Concatenate[_S, _P], Awaitable[_R]],
+) -> Callable[Concatenate[_S, _P], Awaitable[_R]]:
+    """``method`` raising ``MilvusUnavailable`` for pymilvus's errors, so no caller imports it."""
+
+    @functools.wraps(method)
+    async def wrapper(self: _S, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            return await method(self, *args, **kwargs)
+        except MilvusException as error:
+            raise MilvusUnavailable(
+                f"the Milvus library at {self.uri} is unavailable: {error.message}"
+            ) from error
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkHit:
+    """One chunk a search found: its article, its index in the article, its score, and which
+    search found it (``dense``, ``sentence`` or ``bm25``)."""
+
+    article_id: int
+    chunk: int
+    score: float
+    via: str
+
+
+def article_id_of(content_hash: str) -> int:
+    """The article id of a text: 60 bits of its content hash (no collision is expected below
+    ~10^9 articles), so every machine gives the same text the same id and row keys."""
+    return int(content_hash[:15], 16)
+
+
+def automatic_ref(article_id: int) -> str:
+    """The ref of an article imported without an id: its id in lower-case base 32, 12
+    characters (unique as ids are; a shared counter would need a coordinator)."""
+    raw = article_id.to_bytes(8, "big")
+    return base64.b32encode(raw).decode().rstrip("=").lower()[-12:]
+
+
+def ref_key(ref: str) -> str:
+    """How refs are compared, as the SQLite store compares them: NFC, ASCII case folded."""
+    return unicodedata.normalize("NFC", ref).translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def quoted(value: str) -> str:
+    """``value`` as a string literal of Milvus's filter expressions."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _in(field: str, values: Iterable[int]) -> str:
+    return f"{field} in [{', '.join(str(int(v)) for v in values)}]"
+
+
+def chunk_terms(title: str | None, chunk_text: str) -> str:
+    """What BM25 reads of a chunk: the terms ``CorpusIndex`` gives it (the title's count for every
+    chunk), joined by spaces."""
+    return " ".join(tokenize(f"{title or ''} {chunk_text}"))
+
+
+def _clip(value: str | None, limit_bytes: int) -> str | None:
+    if value is None:
+        return None
+    encoded = value.encode("utf-8")
+    if len(encoded) <= limit_bytes:
+        return value
+    return encoded[:limit_bytes].decode("utf-8", errors="ignore")
+
+
+def _batches(items: Sequence[_R], size: int) -> Iterable[Sequence[_R]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MilvusStore:
+    """The library's storage in Milvus, with the SQLite ``Store``'s contract for what both keep
+    (add whole-or-nothing, duplicates refused, get / list / delete by ref, stats, the encoder
+    check), plus candidate search: Milvus finds the chunks, the caller answers over them."""
+
+    def __init__(self, client: Any, uri: str, prefix: str, dim: int, index_type: str) -> None:
+        self._client = client
+        self.uri = uri
+        self.snapshot_dir: Path | None = None  # the index is read from Milvus at every start
+        self.prefix = prefix
+        self.dim = dim
+        self.index_type = index_type
+        self.ef = 64  # HNSW's search breadth (recall against speed)
+        self._write_lock = asyncio.Lock()  # milvus-lite's engine takes one writer at a time
+        self._writer = f"{_SAME_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.articles = f"{prefix}_articles"
+        self.sentences = f"{prefix}_sentences"
+        self.chunks = f"{prefix}_chunks"
+        self.journal = f"{prefix}_journal"
+        # ``data_version``: the library's change stamp as last read, the stamp of our own last
+        # write, whether another writer changed it before that write, and the count handed out.
+        self._stamp_seen = ""
+        self._own_stamp = ""
+        self._foreign_change = False
+        self._version = 0
+
+    @property
+    def location(self) -> str:
+        return self.uri
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        uri: str,
+        *,
+        token: str | None = None,
+        prefix: str = "newsbot",
+        dim: int = 384,
+        index_type: str = "FLAT",
+        sweep: bool = True,
+    ) -> MilvusStore:
+        """The library at ``uri``, its collections created if missing and (``sweep``) what dead
+        writers left half-written removed. ``dim`` is a new library's vector size (an empty
+        library takes the encoder's at ``check_encoder``); ``index_type`` its dense index:
+        ``FLAT`` is exact, ``HNSW`` approximate and fast at scale."""
+        if "://" not in uri:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        client = await asyncio.to_thread(_connect, uri, token)
+        store = cls(client, uri, prefix, dim, index_type)
+        try:
+            await store._prepare()
+            if sweep:
+                await store.sweep()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @_mapping_errors
+    async def _prepare(self) -> None:
+        await asyncio.to_thread(self._create_collections)
+
+    def _create_collections(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        c = self._client
+        existing = set(c.list_collections())
+        if self.chunks in existing:  # an existing library keeps the vector size it was made with
+            fields = c.describe_collection(self.chunks)["fields"]
+            self.dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == "vector")
+        specs: list[tuple[str, Any, Any]] = []
+        if self.articles not in existing:
+            s = MilvusClient.create_schema(auto_id=False)
+            s.add_field("id", DataType.INT64, is_primary=True)
+            s.add_field("ref", DataType.VARCHAR, max_length=1024)
+            s.add_field("ref_key", DataType.VARCHAR, max_length=1024)
+            for name, size in (("title", 8192), ("outlet", 1024), ("author", 1024), ("published", 64)):
+                s.add_field(name, DataType.VARCHAR, max_length=size, nullable=True)
+            s.add_field("url", DataType.VARCHAR, max_length=8192, nullable=True)
+            s.add_field("source", DataType.VARCHAR, max_length=1024, nullable=True)
+            s.add_field("lang", DataType.VARCHAR, max_length=16)
+            s.add_field("content_hash", DataType.VARCHAR, max_length=64)
+            s.add_field("added_at", DataType.VARCHAR, max_length=32)
+            s.add_field("added", DataType.INT64)  # microseconds since the epoch: newest first
+            s.add_field("bucket", DataType.INT32)
+            s.add_field("sentence_count", DataType.INT32)
+            s.add_field("chunk_count", DataType.INT32)
+            s.add_field(
+                "text", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4096, max_length=65535
+            )
+            s.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector in every collection
+            specs.append((self.articles, s, [("v", "FLAT", "L2", {})]))
+        dense = (
+            "vector",
+            self.index_type,
+            "IP",
+            {"M": 16, "efConstruction": 200} if self.index_type == "HNSW" else {},
+        )
+        if self.sentences not in existing:
+            s = MilvusClient.create_schema(auto_id=False)
+            s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=40)
+            s.add_field("article_id", DataType.INT64)
+            s.add_field("idx", DataType.INT32)
+            s.add_field("start", DataType.INT32)
+            s.add_field("end", DataType.INT32)
+            s.add_field("lang", DataType.VARCHAR, max_length=16)
+            s.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+            specs.append((self.sentences, s, [dense]))
+        if self.chunks not in existing:
+            s = MilvusClient.create_schema(auto_id=False)
+            s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=40)
+            s.add_field("article_id", DataType.INT64)
+            s.add_field("idx", DataType.INT32)
+            s.add_field("first", DataType.INT32)
+            s.add_field("last", DataType.INT32)
+            s.add_field("lang", DataType.VARCHAR, max_length=16)
+            s.add_field("text", DataType.VARCHAR, max_length=65535)
+            s.add_field(
+                "terms",
+                DataType.VARCHAR,
+                max_length=65535,
+                enable_analyzer=True,
+                enable_match=True,
+                analyzer_params={"tokenizer": "standard", "filter": ["lowercase"]},
+            )
+            s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            s.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+            s.add_function(bm25_function("terms", "sparse"))
+            bm25 = ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)
+            specs.append((self.chunks, s, [dense, bm25]))
+        if self.journal not in existing:
+            s = MilvusClient.create_schema(auto_id=False)
+            s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=1200)
+            s.add_field("kind", DataType.VARCHAR, max_length=16)  # add, delete, meta, lang
+            s.add_field("article_id", DataType.INT64)
+            s.add_field("content_hash", DataType.VARCHAR, max_length=64)
+            s.add_field("url", DataType.VARCHAR, max_length=8192)
+            s.add_field("ref_key", DataType.VARCHAR, max_length=1024)
+            s.add_field("writer", DataType.VARCHAR, max_length=256)
+            s.add_field("host", DataType.VARCHAR, max_length=256)
+            s.add_field("pid", DataType.INT64)
+            s.add_field("started", DataType.INT64)  # seconds since the epoch
+            s.add_field("value", DataType.VARCHAR, max_length=1024)
+            s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+            specs.append((self.journal, s, [("v", "FLAT", "L2", {})]))
+        for name, schema, indexes in specs:
+            params = c.prepare_index_params()
+            for field, kind, metric, extra in indexes:
+                params.add_index(field, index_type=kind, metric_type=metric, params=extra)
+            try:
+                with _quiet_grpc_server():
+                    c.create_collection(
+                        name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
+                    )
+            except Exception:  # another process created it a moment ago
+                if not c.has_collection(name):
+                    raise
+        for name in (self.articles, self.sentences, self.chunks, self.journal):
+            state = str(c.get_load_state(name).get("state"))
+            if "Loaded" not in state:  # milvus-lite reopens its collections released
+                c.load_collection(name)
+
+    @_mapping_errors
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)
+
+    # -- small helpers over the client --------------------------------------------------------
+
+    def _query(self, collection: str, where: str, fields: list[str], limit: int = _QUERY_ROWS) -> list[dict]:
+        return list(
+            self._client.query(
+                collection, filter=where, output_fields=fields, limit=limit, consistency_level=_CONSISTENCY
+            )
+        )
+
+    def _count(self, collection: str, where: str = "") -> int:
+        rows = self._client.query(
+            collection, filter=where, output_fields=["count(*)"], consistency_level=_CONSISTENCY
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def _scan(self, collection: str, where: str, fields: list[str]) -> Iterable[dict]:
+        """Every row matching ``where``, in batches (beyond one query's limit)."""
+        if self._count(collection, where) < _QUERY_ROWS:
+            yield from self._query(collection, where, fields)
+            return
+        iterator = self._client.query_iterator(
+            collection, batch_size=2000, filter=where, output_fields=fields
+        )
+        try:
+            while batch := iterator.next():
+                yield from batch
+        finally:
+            iterator.close()
+
+    def _write(self, collection: str, rows: list[dict], *, upsert: bool = False) -> None:
+        call = self._client.upsert if upsert else self._client.insert
+        for batch in _batches(rows, _WRITE_ROWS):
+            call(collection, list(batch))
+
+    # -- the encoder ------------------------------------------------------------------------
+
+    @_mapping_errors
+    async def check_encoder(self, identity: EncoderIdentity) -> None:
+        """Record the encoder on first use; refuse a different one afterwards."""
+        wanted = {
+            "name": identity.name,
+            "dim": str(identity.dim),
+            "query_prompt": identity.query_prompt,
+            "passage_prompt": identity.passage_prompt,
+            "schema": str(SCHEMA_VERSION),
+        }
+
+        def check() -> None:
+            rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
+            stored = {r["pk"].removeprefix("meta:"): r["value"] for r in rows}
+            if not stored and identity.dim != self.dim and not self._count(self.articles):
+                for name in (self.sentences, self.chunks):  # empty: made with the default size
+                    self._client.drop_collection(name)
+                self.dim = identity.dim
+                self._create_collections()
+            if not stored:
+                self._write(
+                    self.journal,
+                    [self._journal_row(f"meta:{k}", "meta", value=v) for k, v in wanted.items()],
+                    upsert=True,
+                )
+                return
+            if stored != wanted:
+                raise ModelMismatch(
+                    f"this library was indexed with {stored.get('name')} (dim {stored.get('dim')}), "
+                    f"but the configured model is {identity.name} (dim {identity.dim}); "
+                    "use the same model (NEWSBOT_MODEL) or another Milvus library"
+                )
+
+        await asyncio.to_thread(check)
+
+    @_mapping_errors
+    async def encoder_identity(self) -> EncoderIdentity | None:
+        """The encoder recorded by ``check_encoder``, None before the first."""
+
+        def read() -> EncoderIdentity | None:
+            rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
+            return identity_of({r["pk"].removeprefix("meta:"): r["value"] for r in rows})
+
+        return await asyncio.to_thread(read)
+
+    def _journal_row(self, pk: str, kind: str, **values: Any) -> dict:
+        row: dict[str, Any] = {
+            "pk": pk,
+            "kind": kind,
+            "article_id": 0,
+            "content_hash": "",
+            "url": "",
+            "ref_key": "",
+            "writer": self._writer,
+            "host": _SAME_HOST,
+            "pid": os.getpid(),
+            "started": int(time.time()),
+            "value": "",
+            "v": [0.0, 0.0],
+        }
+        row.update(values)
+        return row
+
+    # -- adding -------------------------------------------------------------------------------
+
+    @_mapping_errors
+    async def find_duplicate(
+        self, *, text_hash: str | None, url: str | None, ref: str | None
+    ) -> ArticleInfo | None:
+        """A stored article with this text hash, this URL or this ref (ignoring ASCII case)."""
+        return await asyncio.to_thread(self._find_duplicate, text_hash, url, ref)
+
+    def _find_duplicate(self, text_hash: str | None, url: str | None, ref: str | None) -> ArticleInfo | None:
+        conditions = []
+        if text_hash:
+            conditions.append(f"content_hash == {quoted(text_hash)}")
+        if url:
+            conditions.append(f"url == {quoted(url)}")
+        if ref:
+            conditions.append(f"ref_key == {quoted(ref_key(ref))}")
+        if not conditions:
+            return None
+        rows = self._query(self.articles, " or ".join(conditions), _INFO_FIELDS, limit=1)
+        return _info(rows[0]) if rows else None
+
+    @_mapping_errors
+    async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
+        """Store a batch: each article whole or not at all, also if the process is killed (see
+        the module docstring). A duplicate (stored meanwhile by another process, or claimed by
+        another writer at this moment) raises ``ArticleRefused`` naming its position in the
+        batch, with nothing of the batch stored, so a caller can store the rest without it.
+        Unlike SQLite, a kill mid-batch may leave the batch's first articles stored."""
+        batch = list(articles)
+        for new in batch:
+            p = new.prepared
+            if len(new.sentence_vectors) != len(p.sentences) or len(new.chunk_vectors) != len(p.chunks):
+                raise ValueError("one vector per sentence and per chunk is required")
+        if not batch:
+            return []
+        async with self._write_lock:
+            return await asyncio.to_thread(self._add, batch)
+
+    def _add(self, batch: list[NewArticle]) -> list[ArticleInfo]:
+        ids = [article_id_of(n.prepared.content_hash) for n in batch]
+        refs = [n.ref or automatic_ref(i) for n, i in zip(batch, ids, strict=True)]
+        if len(set(ids)) < len(ids) or len({ref_key(r) for r in refs}) < len(refs):
+            position = next(
+                i
+                for i in range(len(batch))
+                if ids[i] in ids[:i] or ref_key(refs[i]) in {ref_key(r) for r in refs[:i]}
+            )
+            raise ArticleRefused(position, None, "the batch holds the same article twice")
+        for position, (new, ref) in enumerate(zip(batch, refs, strict=True)):
+            existing = self._find_duplicate(new.prepared.content_hash, new.prepared.meta.url, ref)
+            if existing is not None:
+                raise ArticleRefused(position, existing, "already stored")
+        claims = [
+            self._journal_row(
+                f"add:{i}:{self._writer}",
+                "add",
+                article_id=i,
+                content_hash=n.prepared.content_hash,
+                url=n.prepared.meta.url or "",
+                ref_key=ref_key(ref),
+            )
+            for n, i, ref in zip(batch, ids, refs, strict=True)
+        ]
+        self._write(self.journal, claims, upsert=True)
+        try:
+            self._refuse_claimed(batch, ids, refs)
+            self._write(
+                self.sentences,
+                [row for n, i in zip(batch, ids, strict=True) for row in _sentence_rows(n, i)],
+                upsert=True,
+            )
+            self._write(
+                self.chunks,
+                [row for n, i in zip(batch, ids, strict=True) for row in _chunk_rows(n, i)],
+                upsert=True,
+            )
+            now = time.time()
+            rows = [
+                _article_row(n, i, ref, now, position)
+                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
+            ]
+            self._write(self.articles, rows, upsert=True)  # the commit
+            self._stamp()
+            self._write(
+                self.journal,
+                [
+                    self._journal_row(f"lang:{lang}", "lang", value=lang)
+                    for lang in {n.prepared.lang for n in batch}
+                ],
+                upsert=True,
+            )
+        except ArticleRefused:
+            self._client.delete(self.journal, ids=[c["pk"] for c in claims])
+            raise
+        self._client.delete(self.journal, ids=[c["pk"] for c in claims])
+        stored = {info.id: info for info in self._infos(ids)}
+        return [stored[i] for i in ids]
+
+    def _refuse_claimed(self, batch: list[NewArticle], ids: list[int], refs: list[str]) -> None:
+        """Refuse the first article of the batch that another writer claims (or has stored
+        meanwhile) under one of its keys with other content: a writer that sees another's claim
+        gives up, so two writers racing for one URL or id never both store it."""
+        for position, (new, article_id, ref) in enumerate(zip(batch, ids, refs, strict=True)):
+            keys = [
+                f"content_hash == {quoted(new.prepared.content_hash)}",
+                f"ref_key == {quoted(ref_key(ref))}",
+            ]
+            if new.prepared.meta.url:
+                keys.append(f"url == {quoted(new.prepared.meta.url)}")
+            others = self._query(
+                self.journal,
+                f'kind == "add" and writer != {quoted(self._writer)} and article_id != {article_id}'
+                f" and ({' or '.join(keys)})",
+                ["pk"],
+                limit=1,
+            )
+            stored = self._query(self.articles, " or ".join(keys), _INFO_FIELDS, limit=1)
+            if stored:
+                raise ArticleRefused(position, _info(stored[0]), "stored meanwhile")
+            if others:
+                raise ArticleRefused(
+                    position, None, "another writer is storing an article with this text, URL or id"
+                )
+
+    # -- cleaning up after dead writers -------------------------------------------------------
+
+    @_mapping_errors
+    async def sweep(self, *, older_than: float = STALE_CLAIM_SECONDS) -> int:
+        """Finish what dead writers left: rows of articles they were adding (unless the article
+        got committed) and deletions they started. Returns how many claims were settled."""
+        async with self._write_lock:
+            return await asyncio.to_thread(self._sweep, older_than)
+
+    def _sweep(self, older_than: float) -> int:
+        fields = ["pk", "kind", "article_id", "writer", "host", "pid", "started"]
+        rows = self._query(self.journal, 'kind in ["add", "delete"]', fields)
+        now = time.time()
+
+        def dead(row: dict) -> bool:
+            if row["writer"] == self._writer:
+                return False
+            gone = row["host"] == _SAME_HOST and not _pid_alive(int(row["pid"]))
+            return gone or now - int(row["started"]) > older_than
+
+        settled = 0
+        for row in filter(dead, rows):
+            article_id = int(row["article_id"])
+            if row["kind"] == "delete":
+                self._client.delete(self.articles, ids=[article_id])
+            committed = bool(self._query(self.articles, f"id == {article_id}", ["id"], limit=1))
+            writing = any(
+                r["kind"] == "add" and int(r["article_id"]) == article_id and not dead(r) for r in rows
+            )
+            if not committed and not writing:
+                for collection in (self.sentences, self.chunks):
+                    self._client.delete(collection, filter=f"article_id == {article_id}")
+            self._client.delete(self.journal, ids=[row["pk"]])
+            settled += 1
+        return settled
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _infos(self, ids: Sequence[int]) -> list[ArticleInfo]:
+        out = []
+        for part in _batches(list(ids), _IDS_PER_QUERY):
+            out += [_info(r) for r in self._query(self.articles, _in("id", part), _INFO_FIELDS)]
+        return out
+
+    @_mapping_errors
+    async def article_info_by_id(self, article_id: int) -> ArticleInfo:
+        infos = await asyncio.to_thread(self._infos, [article_id])
+        if not infos:
+            raise NotFound(f"no article with id {article_id}")
+        return infos[0]
+
+    @_mapping_errors
+    async def article(self, ref: str) -> tuple[ArticleInfo, str]:
+        """The article's info and its full text; ``ref`` matches ignoring ASCII case, an exact
+        match first."""
+
+        def find() -> tuple[ArticleInfo, str]:
+            rows = self._query(
+                self.articles, f"ref_key == {quoted(ref_key(ref))}", [*_INFO_FIELDS, "text"], limit=16
+            )
+            if not rows:
+                raise NotFound(f"no article with ref {ref!r}")
+            wanted = unicodedata.normalize("NFC", ref)
+            row = min(rows, key=lambda r: (r["ref"] not in (ref, wanted), r["id"]))
+            return _info(row), "".join(row["text"])
+
+        return await asyncio.to_thread(find)
+
+    @_mapping_errors
+    async def delete(self, ref: str) -> ArticleInfo:
+        """Remove an article: its row first (readers stop seeing it), then its sentences and
+        chunks; journalled, so a kill midway is finished by the next ``sweep``."""
+        info, _ = await self.article(ref)
+
+        def remove() -> None:
+            pk = f"delete:{info.id}:{self._writer}"
+            self._write(self.journal, [self._journal_row(pk, "delete", article_id=info.id)], upsert=True)
+            self._client.delete(self.articles, ids=[info.id])
+            self._stamp()
+            for collection in (self.sentences, self.chunks):
+                self._client.delete(collection, filter=f"article_id == {info.id}")
+            self._client.delete(self.journal, ids=[pk])
+
+        async with self._write_lock:
+            await asyncio.to_thread(remove)
+        return info
+
+    @_mapping_errors
+    async def refs_in_use(self) -> dict[str, tuple[str, str | None]]:
+        """Every stored ref by its ``nocase`` form, with the ref as stored and its title."""
+
+        def read() -> dict[str, tuple[str, str | None]]:
+            rows = self._scan(self.articles, "", ["ref", "title"])
+            return {nocase(r["ref"]): (r["ref"], r.get("title")) for r in rows}
+
+        return await asyncio.to_thread(read)
+
+    # -- other processes' changes -------------------------------------------------------------
+
+    def _stamp(self) -> None:
+        """Mark the library changed (after an article row was written or deleted): a new random
+        stamp in the journal, which ``data_version`` compares."""
+        before = self._read_stamp()
+        if before != self._stamp_seen:  # another writer changed the library since we last looked
+            self._foreign_change = True
+        self._own_stamp = uuid.uuid4().hex
+        self._write(
+            self.journal, [self._journal_row("version", "version", value=self._own_stamp)], upsert=True
+        )
+
+    def _read_stamp(self) -> str:
+        rows = self._query(self.journal, 'pk == "version"', ["value"], limit=1)
+        return str(rows[0]["value"]) if rows else ""
+
+    @_mapping_errors
+    async def data_version(self) -> int:
+        """A count that moves when another process (on any machine) added or deleted articles
+        since the last call, as SQLite's ``data_version`` does: one small query. Our own writes
+        do not move it unless another writer's change came before them."""
+
+        def read() -> int:
+            stamp = self._read_stamp()
+            if stamp != self._stamp_seen and (stamp != self._own_stamp or self._foreign_change):
+                self._version += 1
+                self._foreign_change = False
+            self._stamp_seen = stamp
+            return self._version
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
+        """The newest articles first. Milvus does not sort: the window of time looked at widens
+        until it holds enough articles."""
+
+        def read() -> list[ArticleInfo]:
+            wanted = limit + offset
+            total = self._count(self.articles)
+            span = 3600 * 1_000_000
+            now = int(time.time() * 1_000_000)
+            while True:
+                everything = span > now
+                where = "" if everything else f"added >= {now - span}"
+                if everything or self._count(self.articles, where) >= min(wanted, total):
+                    rows = list(self._scan(self.articles, where, _INFO_FIELDS))
+                    rows.sort(key=lambda r: (-r["added"], -r["id"]))
+                    return [_info(r) for r in rows[offset : offset + limit]]
+                span *= 8
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def stats(self) -> LibraryStats:
+        def read() -> LibraryStats:
+            languages = self.language_sizes_now()
+            ordered = tuple(sorted(languages.items(), key=lambda item: -item[1]))
+            size = 0
+            if "://" not in self.uri and Path(self.uri).exists():
+                size = sum(p.stat().st_size for p in Path(self.uri).rglob("*") if p.is_file())
+            return LibraryStats(
+                self._count(self.articles),
+                self._count(self.sentences),
+                self._count(self.chunks),
+                ordered,
+                size,
+            )
+
+        return await asyncio.to_thread(read)
+
+    def language_sizes_now(self) -> dict[str, int]:
+        """Articles per language (blocking)."""
+        langs = [r["value"] for r in self._query(self.journal, 'kind == "lang"', ["value"])]
+        sizes = {lang: self._count(self.articles, f"lang == {quoted(lang)}") for lang in langs}
+        return {lang: n for lang, n in sizes.items() if n}
+
+    @_mapping_errors
+    async def language_sizes(self) -> dict[str, int]:
+        return await asyncio.to_thread(self.language_sizes_now)
+
+    @_mapping_errors
+    async def article_hashes(self) -> dict[int, str]:
+        def read() -> dict[int, str]:
+            return {
+                int(r["id"]): r["content_hash"] for r in self._scan(self.articles, "", ["id", "content_hash"])
+            }
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def load_library(
+        self, known: Mapping[int, str]
+    ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
+        """Every article's info and text by id; and, for the articles ``known`` (id -> content
+        hash) does not hold, their spans and vectors too (articles whose rows are not all there,
+        a writer's unfinished batch, are left out of both). In the order they were added, as
+        SQLite gives them: the index reads some things in that order (the first chunks holding a
+        word tell how the library writes it), so a copied library answers as its original."""
+
+        def read() -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
+            rows = sorted(
+                self._scan(self.articles, "", [*_INFO_FIELDS, "text"]), key=lambda r: (r["added"], r["id"])
+            )
+            wanted = [int(r["id"]) for r in rows if known.get(int(r["id"])) != r["content_hash"]]
+            loaded = self.load_articles_now(wanted)
+            missing = set(wanted) - {a.info.id for a in loaded}
+            current = {
+                int(r["id"]): (_info(r), "".join(r["text"])) for r in rows if int(r["id"]) not in missing
+            }
+            return current, loaded
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def load_articles(self, ids: Sequence[int]) -> list[IndexedArticle]:
+        """These articles (those stored whole) with their spans and vectors, in ``ids``' order."""
+        return await asyncio.to_thread(self.load_articles_now, ids)
+
+    def load_articles_now(self, ids: Sequence[int]) -> list[IndexedArticle]:
+        found: dict[int, IndexedArticle] = {}
+        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
+            rows = self._query(self.articles, _in("id", part), [*_INFO_FIELDS, "text"])
+            if not rows:
+                continue
+            held = [int(r["id"]) for r in rows]
+            sentences = _grouped(
+                self._rows_of(self.sentences, held, ["article_id", "idx", "start", "end", "vector"])
+            )
+            chunks = _grouped(
+                self._rows_of(self.chunks, held, ["article_id", "idx", "first", "last", "vector"])
+            )
+            for row in rows:
+                article_id = int(row["id"])
+                s, c = sentences.get(article_id, []), chunks.get(article_id, [])
+                if len(s) != row["sentence_count"] or len(c) != row["chunk_count"]:
+                    log.warning(
+                        "article %s has %d of %d sentences and %d of %d chunks in Milvus: skipped",
+                        row["ref"],
+                        len(s),
+                        row["sentence_count"],
+                        len(c),
+                        row["chunk_count"],
+                    )
+                    continue
+                found[article_id] = IndexedArticle.from_spans(
+                    _info(row),
+                    "".join(row["text"]),
+                    [(r["start"], r["end"]) for r in s],
+                    [(r["first"], r["last"]) for r in c],
+                    _vectors(s, self.dim),
+                    _vectors(c, self.dim),
+                )
+        return [found[i] for i in ids if i in found]
+
+    def _rows_of(self, collection: str, article_ids: list[int], fields: list[str]) -> list[dict]:
+        """Every row of these articles (several queries when they hold more than one query's
+        limit)."""
+        rows: list[dict] = []
+        for part in _batches(article_ids, _IDS_PER_QUERY):
+            got = self._query(collection, _in("article_id", part), fields)
+            if len(got) >= _QUERY_ROWS:
+                got = list(self._scan(collection, _in("article_id", part), fields))
+            rows += got
+        return rows
+
+    # -- searching ----------------------------------------------------------------------------
+
+    @_mapping_errors
+    async def search(
+        self, vector: np.ndarray, terms: Sequence[str], *, k: int, languages: Iterable[str]
+    ) -> list[ChunkHit]:
+        """The best ``k`` chunks and sentences by dense similarity in each language (the answer
+        subtracts a per-language baseline, so each language brings its own candidates) and the
+        best ``k`` chunks by BM25 over ``terms``."""
+        return await asyncio.to_thread(self.search_now, vector, terms, k, list(languages))
+
+    def search_now(
+        self, vector: np.ndarray, terms: Sequence[str], k: int, languages: list[str]
+    ) -> list[ChunkHit]:
+        query = [np.asarray(vector, np.float32).tolist()]
+        hits: list[ChunkHit] = []
+        for lang in languages:
+            where = f"lang == {quoted(lang)}"
+            for collection, via in ((self.chunks, "dense"), (self.sentences, "sentence")):
+                found = self._client.search(
+                    collection,
+                    data=query,
+                    anns_field="vector",
+                    limit=k,
+                    filter=where,
+                    output_fields=["article_id", "idx"],
+                    search_params=self._dense_params(k),
+                    consistency_level=_CONSISTENCY,
+                )
+                hits += [
+                    ChunkHit(
+                        int(h["entity"]["article_id"]), int(h["entity"]["idx"]), float(h["distance"]), via
+                    )
+                    for h in found[0]
+                ]
+        if terms:
+            found = self._client.search(
+                self.chunks,
+                data=[" ".join(terms)],
+                anns_field="sparse",
+                limit=k,
+                output_fields=["article_id", "idx"],
+                search_params={"metric_type": "BM25"},
+                consistency_level=_CONSISTENCY,
+            )
+            # milvus-lite reports BM25 as a distance (minus the score), a server as the score
+            hits += [
+                ChunkHit(
+                    int(h["entity"]["article_id"]), int(h["entity"]["idx"]), abs(float(h["distance"])), "bm25"
+                )
+                for h in found[0]
+            ]
+        return hits
+
+    def _dense_params(self, k: int) -> dict:
+        if self.index_type == "HNSW":
+            return {"metric_type": "IP", "params": {"ef": max(self.ef, k)}}
+        return {"metric_type": "IP"}
+
+    @_mapping_errors
+    async def term_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many chunks of the whole library hold each term (BM25's document frequency)."""
+
+        def read() -> dict[str, int]:
+            return {
+                t: self._count(self.chunks, f"TEXT_MATCH(terms, {quoted(t)})") for t in dict.fromkeys(terms)
+            }
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def term_passages(self, terms: Iterable[str], per_term: int) -> dict[str, list[str]]:
+        """Up to ``per_term`` passages (each chunk's text, then its article's title) holding each
+        term: what ``retrieval.corpus.written_form_of`` reads to learn how the library writes it."""
+
+        def read() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for term in dict.fromkeys(terms):
+                rows = self._query(
+                    self.chunks, f"TEXT_MATCH(terms, {quoted(term)})", ["article_id", "text"], limit=per_term
+                )
+                titles = {i.id: i.title or "" for i in self._infos([int(r["article_id"]) for r in rows])}
+                out[term] = [p for r in rows for p in (titles.get(int(r["article_id"]), ""), r["text"])]
+            return out
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
+    async def sample(self, target: int) -> list[IndexedArticle]:
+        """About ``target`` articles drawn uniformly (the lowest buckets of their ids' hash): the
+        same articles in every process, and mostly the same as the library grows."""
+
+        def read() -> list[IndexedArticle]:
+            total = self._count(self.articles)
+            if not total:
+                return []
+            buckets = min(SAMPLE_BUCKETS, max(1, -(-target * SAMPLE_BUCKETS // total)))
+            ids = [int(r["id"]) for r in self._scan(self.articles, f"bucket < {buckets}", ["id"])]
+            return self.load_articles_now(sorted(ids))
+
+        return await asyncio.to_thread(read)
+
+
+_INFO_FIELDS = [
+    "id",
+    "ref",
+    "title",
+    "outlet",
+    "author",
+    "published",
+    "url",
+    "lang",
+    "added_at",
+    "added",
+    "content_hash",
+    "sentence_count",
+    "chunk_count",
+]
+
+
+@contextlib.contextmanager
+def _quiet_grpc_server() -> Iterator[None]:
+    """Without milvus-lite's in-process gRPC server logging a traceback as an ERROR while a
+    collection is created: pymilvus asks it for a timestamp it does not implement (and goes on
+    without one), which would print on every new library's first command."""
+    logger = logging.getLogger("grpc._server")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# BM25's parameters, the embedded index's (``retrieval/config.py``).
+BM25_PARAMS = {"bm25_k1": DEFAULT_CONFIG.bm25_k1, "bm25_b": DEFAULT_CONFIG.bm25_b}
+
+
+def bm25_function(text_field: str, sparse_field: str) -> Any:
+    """Milvus's BM25 function: ``text_field`` through its analyzer into ``sparse_field``."""
+    from pymilvus import Function, FunctionType
+
+    return Function(
+        name="bm25",
+        function_type=FunctionType.BM25,
+        input_field_names=[text_field],
+        output_field_names=[sparse_field],
+    )
+
+
+def _connect(uri: str, token: str | None) -> Any:
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        # milvus-lite's in-process server refuses the client's default pings every 10 s when idle
+        # ("too_many_pings", logged by gRPC on stderr); a server or cluster keeps the defaults.
+        quiet = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+        options = {} if "://" in uri else {"grpc_options": quiet}
+        return MilvusClient(uri, token=token or "", timeout=10, **options)
+    except MilvusException as error:
+        local = "://" not in uri
+        hint = (
+            " (milvus-lite lets one process open a library file: another newsbot may hold it; serve it"
+            f" with `milvus-lite server --data-dir {uri}` and point NEWSBOT_MILVUS_URI at http://host:19530)"
+            if local
+            else ""
+        )
+        raise MilvusUnavailable(f"cannot open the Milvus library at {uri}: {error.message}{hint}") from error
+
+
+def _info(row: Mapping[str, Any]) -> ArticleInfo:
+    return ArticleInfo(
+        id=int(row["id"]),
+        ref=row["ref"],
+        title=row.get("title"),
+        outlet=row.get("outlet"),
+        author=row.get("author"),
+        published=row.get("published"),
+        url=row.get("url"),
+        lang=row["lang"],
+        added_at=row.get("added_at"),
+        content_hash=row.get("content_hash"),
+        sentence_count=int(row.get("sentence_count") or 0),
+    )
+
+
+def _article_row(new: NewArticle, article_id: int, ref: str, now: float, position: int) -> dict:
+    p = new.prepared
+    text = p.text
+    parts = [text[i : i + _TEXT_PART_CHARS] for i in range(0, len(text), _TEXT_PART_CHARS)] or [""]
+    if len(parts) > 4096:
+        raise ArticleRefused(
+            position, None, f"the text is longer than {4096 * _TEXT_PART_CHARS:,} characters"
+        )
+    return {
+        "id": article_id,
+        "ref": ref,
+        "ref_key": ref_key(ref),
+        "title": _clip(p.meta.title, 8192),
+        "outlet": _clip(p.meta.outlet, 1024),
+        "author": _clip(p.meta.author, 1024),
+        "published": _clip(p.meta.published, 64),
+        "url": p.meta.url,
+        "source": _clip(new.source, 1024),
+        "lang": p.lang,
+        "content_hash": p.content_hash,
+        "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "added": int(now * 1_000_000) + position,  # the batch's order: the library's order
+        "bucket": article_id % SAMPLE_BUCKETS,
+        "sentence_count": len(p.sentences),
+        "chunk_count": len(p.chunks),
+        "text": parts,
+        "v": [0.0, 0.0],
+    }
+
+
+def _sentence_rows(new: NewArticle, article_id: int) -> list[dict]:
+    lang = new.prepared.lang
+    return [
+        {
+            "pk": f"{article_id}:{i}",
+            "article_id": article_id,
+            "idx": i,
+            "start": s.start,
+            "end": s.end,
+            "lang": lang,
+            "vector": np.asarray(v, np.float32).tolist(),
+        }
+        for i, (s, v) in enumerate(zip(new.prepared.sentences, new.sentence_vectors, strict=True))
+    ]
+
+
+def _chunk_rows(new: NewArticle, article_id: int) -> list[dict]:
+    p = new.prepared
+    return [
+        {
+            "pk": f"{article_id}:{i}",
+            "article_id": article_id,
+            "idx": i,
+            "first": c.first,
+            "last": c.last,
+            "lang": p.lang,
+            "text": _clip(p.text[p.sentences[c.first].start : p.sentences[c.last - 1].end], 65535),
+            "terms": _clip(chunk_terms(p.meta.title, c.text), 65535),
+            "vector": np.asarray(v, np.float32).tolist(),
+        }
+        for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors, strict=True))
+    ]
+
+
+def _grouped(rows: list[dict]) -> dict[int, list[dict]]:
+    grouped: dict[int, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(int(row["article_id"]), []).append(row)
+    for group in grouped.values():
+        group.sort(key=lambda r: r["idx"])
+    return grouped
+
+
+def _vectors(rows: list[dict], dim: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, dim), np.float32)
+    return np.asarray([r["vector"] for r in rows], np.float32)

@@ -1,0 +1,234 @@
+"""The library's contract, once, over both storage backends (``NEWSBOT_INDEX=sqlite`` and
+``milvus`` on a milvus-lite file): add, import, list, show, delete and ask through ``Library``;
+duplicates refused by text, link and id; a batch stored whole or not at all; and the same
+answers from both. Backend-specific behaviour (SQLite's migrations, Milvus's sweep after a
+killed writer) is tested beside each backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tests_support import DATA, SEED_TEXT, make_settings
+
+from index.backend import copy_library, open_store
+from index.errors import ArticleRefused
+from index.store import LibraryStats, NewArticle
+from library import Library
+from retrieval.encoder import Encoder
+from retrieval.errors import DuplicateArticle, ModelMismatch, NotFound
+from retrieval.types import Answer
+from settings import Settings
+
+SEED_TITLE = "Kirim Surat ke Kim Jong Un, China Ajak Korea Utara Untuk Jalin Kerja Sama"
+CORPUS = [json.loads(line) for line in (DATA / "dev_slice_corpus.jsonl").read_text("utf-8").splitlines()]
+QUESTIONS = [
+    json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()
+]
+BACKENDS = ("sqlite", "milvus")
+
+
+def backend_settings(backend: str, tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a library of ``backend`` under ``tmp_path`` (Milvus: a milvus-lite file)."""
+    if backend == "milvus":
+        overrides = {
+            "NEWSBOT_INDEX": "milvus",
+            "NEWSBOT_MILVUS_URI": str(tmp_path / "milvus.db"),
+            **overrides,
+        }
+    return make_settings(tmp_path, **overrides)
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return backend_settings(request.param, tmp_path)
+
+
+@pytest.fixture
+async def library(settings: Settings, encoder: Encoder) -> AsyncIterator[Library]:
+    opened = await Library.open(settings, encoder=encoder)
+    yield opened
+    await opened.close()
+
+
+def counts(stats: LibraryStats) -> tuple[int, int, int]:
+    return stats.articles, stats.sentences, stats.chunks
+
+
+def archive(tmp_path: Path, records: list[dict[str, Any]], name: str = "archive.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def quotes(answer: Answer) -> list[tuple[str, str]]:
+    return [(c.article.ref, c.text) for c in answer.citations]
+
+
+async def test_an_added_article_is_listed_shown_answered_and_deleted(library: Library) -> None:
+    info = await library.add_text(SEED_TEXT, url="https://news.test/xi-letter")
+    assert info.title == SEED_TITLE and info.lang == "id" and info.sentence_count > 5
+    assert [a.ref for a in await library.recent(10)] == [info.ref]
+    shown, text = await library.article(info.ref.upper())  # refs are found whatever their case
+    assert shown.ref == info.ref and SEED_TITLE not in text and "Xi Jinping" in text
+    stats = await library.stats()
+    assert (stats.articles, stats.sentences, stats.languages) == (1, info.sentence_count, (("id", 1),))
+
+    answer = await library.ask("when did Xi meet Biden")
+    assert not answer.abstained
+    assert "KTT G20 Bali yang digelar pada 15 November lalu" in answer.citations[0].text
+    assert {c.article.ref for c in answer.citations} == {info.ref}
+
+    assert (await library.delete(info.ref)).ref == info.ref
+    assert await library.recent(10) == [] and (await library.stats()).articles == 0
+    with pytest.raises(NotFound):
+        await library.article(info.ref)
+    with pytest.raises(NotFound):
+        await library.delete(info.ref)
+    assert (await library.ask("when did Xi meet Biden")).abstained
+
+
+async def test_duplicates_are_refused_by_text_link_and_id(library: Library, tmp_path: Path) -> None:
+    stored = await library.add_text(SEED_TEXT, url="https://news.test/xi-letter?utm_source=x")
+    with pytest.raises(DuplicateArticle) as same_text:
+        await library.add_text(SEED_TEXT)
+    assert same_text.value.existing_ref == stored.ref
+    with pytest.raises(DuplicateArticle) as same_link:  # the link compared without tracking parameters
+        await library.add_text(CORPUS[0]["text"], url="https://news.test/xi-letter")
+    assert same_link.value.existing_ref == stored.ref
+
+    first = await library.import_jsonl(archive(tmp_path, CORPUS[:3]))
+    assert first.stored == 3 and first.skipped == {}
+    again = [
+        {**CORPUS[0], "id": "fresh-id"},  # same text as a stored article
+        {**CORPUS[3], "id": CORPUS[1]["id"].upper()},  # a stored id, in another case
+        {**CORPUS[4], "url": "https://news.test/xi-letter"},  # a stored link
+        CORPUS[5],
+    ]
+    second = await library.import_jsonl(archive(tmp_path, again, "again.jsonl"))
+    assert second.stored == 1 and second.skipped == {"duplicate": 3}
+    assert [p.split(":")[0] for p in second.problems] == ["line 1", "line 2", "line 3"]
+    assert (await library.stats()).articles == 5
+    refs = {a.ref for a in await library.recent(10)}
+    assert refs == {stored.ref, *(r["id"] for r in CORPUS[:3]), CORPUS[5]["id"]}
+
+    rerun = await library.import_jsonl(archive(tmp_path, CORPUS[:3]))  # re-running skips what is stored
+    assert rerun.stored == 0 and rerun.skipped == {"duplicate": 3}
+
+
+async def test_a_batch_with_a_refused_article_stores_none_of_it(library: Library) -> None:
+    stored = await library.add_text(CORPUS[0]["text"])
+    fresh = await _embedded(library, CORPUS[1]["text"])
+    repeat = await _embedded(library, CORPUS[0]["text"])
+    before = counts(await library.stats())
+    with pytest.raises(ArticleRefused) as refused:
+        await library.store.add_articles([fresh, repeat])
+    assert refused.value.position == 1 and refused.value.existing is not None
+    assert refused.value.existing.ref == stored.ref
+    assert counts(await library.stats()) == before  # the fresh article was not stored either
+    (info,) = await library.store.add_articles([fresh])  # alone, it is
+    assert (await library.stats()).articles == 2 and info.sentence_count == len(fresh.prepared.sentences)
+
+
+async def _embedded(library: Library, text: str) -> NewArticle:
+    """``text`` prepared and embedded as the library's ingest does, not stored."""
+    from retrieval.cleaning import clean_text
+    from retrieval.prepare import prepare_article
+
+    prepared = prepare_article(clean_text(text, archive=True), library.index.config)
+    texts = [s.text for s in prepared.sentences] + [c.text for c in prepared.chunks]
+    vectors = library.encoder.encode_passages(texts)
+    n = len(prepared.sentences)
+    return NewArticle(prepared, vectors[:n], vectors[n:])
+
+
+async def test_a_reopened_library_holds_the_same_articles_and_vectors(
+    settings: Settings, tmp_path: Path, encoder: Encoder
+) -> None:
+    library = await Library.open(settings, encoder=encoder)
+    try:
+        await library.import_jsonl(archive(tmp_path, CORPUS[:6]))
+        held = {a.info.ref: a for a in library.index.articles}
+    finally:
+        await library.close()
+    reopened = await Library.open(settings, encoder=encoder)
+    try:
+        again = {a.info.ref: a for a in reopened.index.articles}
+        assert again.keys() == held.keys() and len(held) == 6
+        for ref, article in held.items():
+            assert again[ref].text == article.text
+            assert np.array_equal(again[ref].sentence_bounds, article.sentence_bounds)
+            assert np.allclose(again[ref].chunk_vectors, article.chunk_vectors, atol=1e-6)
+    finally:
+        await reopened.close()
+
+
+async def test_another_library_on_the_same_storage_sees_imports_and_deletes(
+    library: Library, encoder: Encoder
+) -> None:
+    """Two libraries on one storage (two processes on one SQLite file, or two clients of one
+    Milvus): what one imports or deletes, the other takes in on ``refresh``; its own writes
+    never count as another's."""
+    other = await Library.open(library.settings, encoder=encoder)
+    try:
+        info = await library.add_text(CORPUS[0]["text"])
+        assert await library.refresh() == (0, 0)
+        assert await other.refresh() == (1, 0)
+        assert {a.info.ref for a in other.index.articles} == {info.ref}
+        await other.delete(info.ref)
+        assert await other.refresh() == (0, 0)
+        assert await library.refresh() == (0, 1)
+        assert len(library.index) == 0
+    finally:
+        await other.close()
+
+
+async def test_another_model_is_refused(settings: Settings, encoder: Encoder) -> None:
+    library = await Library.open(settings, encoder=encoder)
+    try:
+        await library.add_text(CORPUS[0]["text"])
+    finally:
+        await library.close()
+    other = _OtherModel(encoder)
+    with pytest.raises(ModelMismatch, match="NEWSBOT_MODEL"):
+        await Library.open(settings, encoder=other)  # type: ignore[arg-type]
+
+
+class _OtherModel:
+    """The real encoder under another name: what a library made with another model sees."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        from dataclasses import replace
+
+        self.identity = replace(encoder.identity, name="another/model")
+
+
+@pytest.mark.slow
+async def test_both_backends_give_the_same_answers(tmp_path: Path, encoder: Encoder) -> None:
+    """The dev slice imported into SQLite and copied into Milvus with its vectors (``migrate``),
+    its questions asked of both: the same quotes from the same articles, the same decisions to
+    answer or decline."""
+    sqlite = backend_settings("sqlite", tmp_path)
+    milvus = backend_settings("milvus", tmp_path)
+    library = await Library.open(sqlite, encoder=encoder)
+    try:
+        assert (await library.import_jsonl(archive(tmp_path, CORPUS))).stored == len(CORPUS)
+        into = await open_store(milvus)
+        try:
+            assert (await copy_library(library.store, into)).copied == len(CORPUS)
+        finally:
+            await into.close()
+        answers = [await library.ask(q["question"]) for q in QUESTIONS[:12]]
+    finally:
+        await library.close()
+    copied = await Library.open(milvus, encoder=encoder)
+    try:
+        again = [await copied.ask(q["question"]) for q in QUESTIONS[:12]]
+    finally:
+        await copied.close()
+    assert [(a.abstained, quotes(a)) for a in again] == [(a.abstained, quotes(a)) for a in answers]
+    assert sum(not a.abstained for a in answers) >= 6
