@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from feeds import Feeds
 from index import snapshot
+from index.feeds import FeedStore
 from index.store import LibraryStats, NewArticle, Store
 from ingest import ImportSummary, Ingest
 from retrieval.answer import answer, prepared_question
@@ -80,6 +82,8 @@ class Library:
             write_lock=self._write_lock,
             publish=self._publish,
         )
+        # Followed feeds: their items' pages come in through the same ``add_url`` as /add URL.
+        self.feeds = Feeds(FeedStore(store), settings, cpu=self._cpu_bound, add_page=self._ingest.add_url)
 
     @classmethod
     async def open(
