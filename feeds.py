@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from fetch import FetchedFeed, fetch_feed
-from index.feeds import DUPLICATE, REFUSED, STORED, FeedStore
+from index.feeds import DUPLICATE, REFUSED, STORED, UNREACHABLE, FeedStore
 from ingest import RunsCpu
 from retrieval.errors import ArticleRejected, NewsbotError
 from retrieval.feeds import (
@@ -68,9 +68,9 @@ class PollReport:
     stored: tuple[ArticleInfo, ...] = ()
     duplicates: int = 0  # new items whose page the library had already (same link or text)
     refused: int = 0  # new items whose page is no article (too short, not text, ...)
-    retry: int = 0  # new items whose page could not be reached: tried again next poll
+    retry: int = 0  # new items whose page could not be reached: tried by the next polls (3 times in all)
     known: int = 0  # items seen before or already stored: not fetched
-    left: int = 0  # new items over the per-poll limit, left for the next poll
+    left: int = 0  # new items not fetched (over the per-poll limit, or the bot is stopping): next poll
     error: str | None = None  # the poll failed (the feed is retried with backoff)
 
 
@@ -128,23 +128,28 @@ class Feeds:
     async def all(self) -> list[FeedInfo]:
         return await self._store.all()
 
-    async def poll_due(self, *, everything: bool = False) -> list[PollReport]:
-        """Poll every feed that is due (``everything``: every feed), one after another. A pass
-        already running (the previous tick's) is not joined: this one returns nothing."""
+    async def poll_due(
+        self, *, everything: bool = False, keep_going: Callable[[], bool] = lambda: True
+    ) -> list[PollReport]:
+        """Poll every feed that is due (``everything``: every feed), one after another, while
+        ``keep_going()`` (the bot stops between two items, never in one). A pass already running
+        (the previous tick's) is not joined: this one returns nothing."""
         if self._polling.locked():
             return []
         async with self._polling:
             feeds = await (self._store.all() if everything else self._store.due(iso(self._clock())))
             reports = []
             for feed in feeds:
+                if not keep_going():
+                    break
                 try:
-                    reports.append(await self.poll(feed))
+                    reports.append(await self.poll(feed, keep_going))
                 except NewsbotError as error:  # the database, not the feed: the next pass tries again
                     log.warning("could not poll feed %s: %s", feed.ref, error)
                     reports.append(PollReport(feed, error=str(error)))
             return reports
 
-    async def poll(self, feed: FeedInfo) -> PollReport:
+    async def poll(self, feed: FeedInfo, keep_going: Callable[[], bool] = lambda: True) -> PollReport:
         """Read one feed and take in its new items (see the module's docstring)."""
         if self._add_page is None:
             raise RuntimeError("polling needs the library's ingest (Feeds(..., add_page=...))")
@@ -167,13 +172,14 @@ class Feeds:
             parsed = await self._parse(fetched)
         except (ArticleRejected, FeedRejected) as error:
             return await self._failed(feed, now, interval, error)
-        report = await self._take_in(feed, parsed)
+        report = await self._take_in(feed, parsed, keep_going)
+        # Validators are kept only when nothing is waiting: a 304 would hide the items left over
+        # (due again at once: the next pass continues) and the pages to try again.
         complete = report.left == 0 and report.retry == 0
         await self._store.record_success(
             feed.id,
             now=iso(now),
-            # with items left over, due again at once: the next pass continues
-            next_poll_at=iso(next_poll(now, interval) if complete else now),
+            next_poll_at=iso(now if report.left else next_poll(now, interval)),
             title=parsed.title,
             etag=fetched.etag if complete else None,
             last_modified=fetched.last_modified if complete else None,
@@ -190,23 +196,26 @@ class Feeds:
         )
         return report
 
-    async def _take_in(self, feed: FeedInfo, parsed: ParsedFeed) -> PollReport:
+    async def _take_in(
+        self, feed: FeedInfo, parsed: ParsedFeed, keep_going: Callable[[], bool]
+    ) -> PollReport:
         assert self._add_page is not None
         new = await self._store.new_links(feed.id, [item.link for item in parsed.items])
         limit = self._settings.feed_items_per_poll
         meta = {item.link: item.meta for item in parsed.items}
         stored: list[ArticleInfo] = []
-        duplicates = refused = retry = 0
+        duplicates = refused = retry = taken = 0
         for link in new[:limit]:
+            if not keep_going():  # the bot is stopping: the rest waits for the next start
+                break
+            taken += 1
             try:
                 info = await self._add_page(link, known=meta[link])
             except ArticleRejected as rejected:
-                if rejected.reason == "unreachable":  # the page may be back next time
-                    retry += 1
-                    continue
-                outcome = DUPLICATE if rejected.reason == "duplicate" else REFUSED
+                outcome = {"duplicate": DUPLICATE, "unreachable": UNREACHABLE}.get(rejected.reason, REFUSED)
                 duplicates += outcome == DUPLICATE
                 refused += outcome == REFUSED
+                retry += outcome == UNREACHABLE  # the page may be back by the next poll
                 await self._store.record_item(feed.id, link, outcome, None)
                 log.debug("feed %s item %s: %s", feed.ref, link, rejected)
                 continue
@@ -219,7 +228,7 @@ class Feeds:
             refused=refused,
             retry=retry,
             known=len(parsed.items) - len(new),
-            left=max(0, len(new) - limit),
+            left=len(new) - taken,
         )
 
     async def _failed(

@@ -84,7 +84,8 @@ async def on_feeds(update: Update, context: Context) -> None:
 
 async def poll_feeds(context: Context) -> None:
     """The job: poll the feeds that are due (a pass still running from the last tick is left to finish)."""
-    for report in await context.library.feeds.poll_due():
+    # Stops between two items once the bot is stopping: PTB waits for a running job at shutdown.
+    for report in await context.library.feeds.poll_due(keep_going=lambda: context.application.running):
         if report.stored:
             log.info("feed %s brought %d new articles", report.feed.ref, len(report.stored))
 

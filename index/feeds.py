@@ -19,8 +19,10 @@ from index.store import Store
 from retrieval.feeds import FeedInfo, FeedNotFound
 
 # What became of a feed item: its article was stored; the library had it already (same link or
-# text); it was refused (not an article, unreachable, ...; the reason is in the log).
-STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
+# text); it was refused (not an article, too large, ...; the reason is in the log); its page could
+# not be reached (tried again by later polls, ``UNREACHABLE_ATTEMPTS`` times in all).
+STORED, DUPLICATE, REFUSED, UNREACHABLE = "stored", "duplicate", "refused", "unreachable"
+UNREACHABLE_ATTEMPTS = 3
 _FEED_REF = re.compile(r"[fF]?([0-9]{1,18})")
 _FEED_COLUMNS = (
     "f.id, f.url, f.title, f.interval_minutes, f.added_at, f.next_poll_at, f.last_success_at,"
@@ -108,7 +110,8 @@ class FeedStore:
 
     @mapping_errors
     async def new_links(self, feed_id: int, links: Sequence[str]) -> list[str]:
-        """Of ``links`` (in their order), those to fetch: not an item of this feed already, and
+        """Of ``links`` (in their order), those to fetch: not an item of this feed already (but
+        for a page that could not be reached, a few times), and
         not the link of a stored article (those are recorded as the feed's items here, so the
         next poll does not ask again). One transaction, whatever the number of links."""
         listed = json.dumps(list(links))
@@ -116,16 +119,18 @@ class FeedStore:
             [
                 (
                     "INSERT OR IGNORE INTO feed_items (feed_id, link, article_id, outcome)"
-                    f" SELECT ?, a.url, a.id, '{DUPLICATE}' FROM articles a"
-                    " WHERE a.url IN (SELECT value FROM json_each(?))",
+                    f" SELECT ?1, a.url, a.id, '{DUPLICATE}' FROM articles a"
+                    " WHERE a.url IN (SELECT value FROM json_each(?2))"
+                    " AND EXISTS (SELECT 1 FROM feeds WHERE id = ?1)",  # unfollowed meanwhile: nothing
                     (feed_id, listed),
                 )
             ]
         )
         async with self._db.execute(
             "SELECT value FROM json_each(?) WHERE value NOT IN"
-            " (SELECT link FROM feed_items WHERE feed_id = ?) ORDER BY key",
-            (listed, feed_id),
+            " (SELECT link FROM feed_items WHERE feed_id = ? AND (outcome != ? OR attempts >= ?))"
+            " ORDER BY key",
+            (listed, feed_id, UNREACHABLE, UNREACHABLE_ATTEMPTS),
         ) as cur:
             return [link async for (link,) in cur]
 
@@ -134,8 +139,10 @@ class FeedStore:
         await self._write(
             [
                 (
-                    "INSERT OR REPLACE INTO feed_items (feed_id, link, article_id, outcome)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO feed_items (feed_id, link, article_id, outcome) SELECT ?1, ?2, ?3, ?4"
+                    " WHERE EXISTS (SELECT 1 FROM feeds WHERE id = ?1)"  # unfollowed meanwhile: nothing
+                    " ON CONFLICT (feed_id, link) DO UPDATE SET article_id = excluded.article_id,"
+                    " outcome = excluded.outcome, attempts = attempts + 1",
                     (feed_id, link, article_id, outcome),
                 )
             ]

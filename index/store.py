@@ -109,8 +109,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_ref_nocase ON articles (ref COLLATE NOCASE);
     """,
     # Followed feeds (index/feeds.py): each feed's schedule, validators and health, and every item
-    # it brought, so an item is fetched at most once (also one whose article was refused or later
-    # deleted). A feed's items go with it; its articles stay (article_id is cleared when one goes).
+    # it brought, so an item is fetched once (also one whose article was refused or later deleted;
+    # a page that could not be reached, a few times). A feed's items go with it; its articles stay
+    # (article_id is cleared when one is deleted).
     """
     CREATE TABLE feeds (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -131,6 +132,7 @@ MIGRATIONS: tuple[str, ...] = (
         link TEXT NOT NULL,
         article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
         outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
         seen_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
         PRIMARY KEY (feed_id, link)
     ) WITHOUT ROWID;

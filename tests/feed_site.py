@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -32,6 +32,7 @@ class Resource:
     status: int = 200
     etag: str | None = None
     last_modified: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # more, e.g. Content-Encoding
 
 
 def article_page(text: str, *, title: str | None = None) -> bytes:
@@ -117,6 +118,8 @@ class FeedSite:
                     self.send_header("ETag", resource.etag)
                 if resource.last_modified:
                     self.send_header("Last-Modified", resource.last_modified)
+                for name, value in resource.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(resource.body)
 

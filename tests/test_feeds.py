@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import OpenLibrary
 from feed_site import PASSAGES, FeedSite, Item, Resource, article_page, atom, rss
+from test_fetch import compressed
 
 from feeds import Feeds
 from library import Library
@@ -141,6 +142,22 @@ async def test_feeds_are_fetched_under_the_same_address_rules(
     assert too_large.value.reason == "too_large" and "the feed is" in str(too_large.value)
 
 
+async def test_a_compressed_feed_is_read_and_a_compression_bomb_refused(
+    open_library: OpenLibrary, site: FeedSite
+) -> None:
+    library = await open_on(open_library, site, NEWSBOT_MAX_UPLOAD_BYTES=100_000)
+    gzip = {"Content-Encoding": "gzip"}
+    body = rss("Zipped Desk", site.put_articles("/news", 2))
+    url = site.put("/rss.xml", Resource(compressed([body], 31), headers=gzip))
+    assert (await library.feeds.follow(url)).items == 2
+    padding = b"<!-- " + b" " * 10_000_000 + b" -->"  # 10 MB that gzip makes 10 kB
+    bomb = site.put("/bomb.xml", Resource(compressed([body[:60], padding, body[60:]], 31), headers=gzip))
+    with pytest.raises(ArticleRejected) as refused:
+        await library.feeds.follow(bomb)
+    assert refused.value.reason == "too_large"
+    assert "the feed is over the limit of 100.0 kB" in str(refused.value)
+
+
 async def test_items_already_in_the_library_are_skipped_without_fetching(
     open_library: OpenLibrary, site: FeedSite
 ) -> None:
@@ -204,6 +221,49 @@ async def test_a_failing_feed_is_retried_with_backoff_and_shows_its_error(
     assert len(report.stored) == 1 and feed.failures == 0 and feed.last_error is None and feed.last_success_at
 
 
+async def test_an_unreachable_page_is_tried_again_by_later_polls_then_given_up(
+    open_library: OpenLibrary, site: FeedSite
+) -> None:
+    library = await open_on(open_library, site)
+    items = site.put_articles("/news", 2)
+    del site.resources["/news/1"]  # a 404 for now
+    url = feed_of(site, "/rss.xml", items, etag='"v1"')
+    await library.feeds.follow(url)
+    (report,) = await library.feeds.poll_due()
+    assert len(report.stored) == 1 and report.retry == 1 and report.left == 0
+    assert await library.feeds.poll_due() == []  # not due at once: at its interval
+    (report,) = await library.feeds.poll_due(everything=True)
+    assert report.retry == 1 and not report.unchanged  # no validators kept while a page waits
+    assert site.conditional["/rss.xml"] == 0 and site.hits["/news/1"] == 2
+    (report,) = await library.feeds.poll_due(everything=True)
+    assert report.retry == 1 and site.hits["/news/1"] == 3
+    (report,) = await library.feeds.poll_due(everything=True)  # three attempts: given up
+    assert report.retry == 0 and report.known == 2 and site.hits["/news/1"] == 3
+
+    site.put_articles("/news", 1, start=1)  # back now, but given up: not fetched again
+    (report,) = await library.feeds.poll_due(everything=True)
+    assert report.stored == ()
+
+
+async def test_a_stopping_bot_ends_the_poll_between_two_items(
+    open_library: OpenLibrary, site: FeedSite
+) -> None:
+    library = await open_on(open_library, site)
+    url = feed_of(site, "/rss.xml", site.put_articles("/news", 4))
+    await library.feeds.follow(url)
+    calls = 0
+
+    def keep_going() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls <= 2  # the feed, then one item
+
+    (report,) = await library.feeds.poll_due(keep_going=keep_going)
+    assert len(report.stored) == 1 and report.left == 3
+    (report,) = await library.feeds.poll_due()  # due again at once: the next start continues
+    assert len(report.stored) == 3 and report.left == 0
+
+
 async def test_feed_state_survives_a_restart(open_library: OpenLibrary, site: FeedSite) -> None:
     library = await open_on(open_library, site)
     items = site.put_articles("/news", 2)
@@ -234,6 +294,17 @@ async def test_unfollow_by_ref_or_url_keeps_the_articles(open_library: OpenLibra
     with pytest.raises(FeedNotFound, match="no followed feed is 'f1'"):
         await library.feeds.unfollow("f1")
     assert await library.feeds.all() == [] and len(library.index) == 1
+
+
+async def test_a_feed_unfollowed_during_its_poll_is_not_recorded_again(
+    open_library: OpenLibrary, site: FeedSite
+) -> None:
+    library = await open_on(open_library, site)
+    url = feed_of(site, "/rss.xml", site.put_articles("/news", 2))
+    feed = (await library.feeds.follow(url)).feed
+    await library.feeds.unfollow("f1")
+    report = await library.feeds.poll(feed)  # a poll that had started before the unfollow
+    assert len(report.stored) == 2 and await library.feeds.all() == []
 
 
 async def test_follow_refuses_an_interval_under_a_minute(library: Library) -> None:
