@@ -26,9 +26,11 @@ from typing import Any
 from pydantic import ValidationError
 
 import samples
+from feeds import Feeds
 from fetch import readable_size, too_large
 from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
+from index.feeds import FeedStore
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import number_sources
@@ -205,6 +207,22 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=_count(1), default=64, help="articles per write (default: %(default)s)"
     )
     p.set_defaults(func=_migrate)
+    p = command("feeds", "follow RSS/Atom feeds: feeds add URL | list | remove URL|ID | poll")
+    feeds = p.add_subparsers(title="feed commands", required=True, metavar="{add,list,remove,poll}")
+    f = feeds.add_parser("add", help="follow a feed (read once now to check it)", parents=[common])
+    f.add_argument("url")
+    f.add_argument("--every", type=float, metavar="MINUTES", help="read it every MINUTES (default: settings)")
+    f.set_defaults(func=_feeds_add)
+    f = feeds.add_parser("list", help="the followed feeds and how they fare", parents=[common])
+    f.set_defaults(func=_feeds_list)
+    f = feeds.add_parser("remove", help="stop following a feed (its articles stay)", parents=[common])
+    f.add_argument("feed", help="the feed's URL or id (f3)")
+    f.set_defaults(func=_feeds_remove)
+    f = feeds.add_parser(
+        "poll", help="one pass: take in the new items of the feeds that are due", parents=[common]
+    )
+    f.add_argument("--all", action="store_true", help="every feed, due or not")
+    f.set_defaults(func=_feeds_poll)
     p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
     p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
     p.add_argument("--folds", type=_count(2), default=5, help="(default: %(default)s)")
@@ -423,6 +441,94 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
 
     await _with_store(settings, find, read_only=True)
     return await _with_store(settings, body)
+
+
+def _feeds_on(store: LibraryStore, settings: Settings) -> Feeds:
+    """The followed feeds without the model: everything but polling."""
+
+    async def in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    return Feeds(FeedStore(store), settings, cpu=in_thread)
+
+
+async def _feeds_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(store: LibraryStore) -> int:
+        followed = await _feeds_on(store, settings).follow(args.url, every_minutes=args.every)
+        feed = followed.feed
+        if not followed.new:
+            print(f"already following {feed.ref}: {feed.title or UNTITLED} ({feed.url})")
+            return 0
+        print(
+            f"following {feed.ref}: {feed.title or UNTITLED} ({followed.items} items now); "
+            "newsbot feeds poll (or the running bot) takes them in"
+        )
+        return 0
+
+    return await _with_store(settings, body)
+
+
+async def _feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.db.exists():  # listing must not create a database
+        print(f"no feeds are followed (no database at {settings.db} yet); newsbot feeds add URL follows one")
+        return 0
+
+    async def body(store: LibraryStore) -> int:
+        feeds = await _feeds_on(store, settings).all()
+        if not feeds:
+            print("no feeds are followed; newsbot feeds add URL follows one")
+        for feed in feeds:
+            every = feed.interval_minutes or settings.feed_interval_minutes
+            print(
+                f"{feed.ref}  {feed.title or UNTITLED}  {feed.url}\n"
+                f"    {feed.articles} articles from {feed.items_seen} items, every {every:g} min;"
+                f" last read {feed.last_success_at or 'never'}; next {feed.next_poll_at}"
+            )
+            if feed.last_error:
+                print(f"    last error {feed.last_error_at} ({feed.failures} in a row): {feed.last_error}")
+        return 0
+
+    return await _with_store(settings, body, read_only=True)
+
+
+async def _feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.db.exists():
+        raise NewsbotError(f"no followed feed is {args.feed!r}: there is no database at {settings.db} yet")
+
+    async def body(store: LibraryStore) -> int:
+        feed = await _feeds_on(store, settings).unfollow(args.feed)
+        print(f"stopped following {feed.ref}: {feed.title or UNTITLED} ({feed.articles} articles stay)")
+        return 0
+
+    return await _with_store(settings, body)
+
+
+async def _feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
+    """One pass, for cron or a systemd timer: exit 0 even when a feed failed (its error is
+    printed, and kept for ``feeds list``), 2 only for what stops the pass itself."""
+
+    async def body(library: Library) -> int:
+        reports = await library.feeds.poll_due(everything=args.all)
+        if not reports:
+            print("no feed is due" if not args.all else "no feeds are followed")
+        for report in reports:
+            feed = report.feed
+            if report.error:
+                print(f"{feed.ref}: failed: {report.error}")
+            elif report.unchanged:
+                print(f"{feed.ref}: unchanged")
+            else:
+                print(
+                    f"{feed.ref}: {len(report.stored)} stored, {report.duplicates} already in the library,"
+                    f" {report.refused} refused, {report.known} seen before"
+                    + (f", {report.left} left for the next poll" if report.left else "")
+                    + (f", {report.retry} to retry" if report.retry else "")
+                )
+            for info in report.stored:
+                print(f"  {_stored(info)}")
+        return 0
+
+    return await _with_library(settings, body)
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:

@@ -189,7 +189,8 @@ class Ingest:
         )
 
     @_logged("url")
-    async def add_url(self, url: str) -> ArticleInfo:
+    async def add_url(self, url: str, *, known: ArticleMeta | None = None) -> ArticleInfo:
+        """``known``: what a feed says of the page (title, author, date), for what the page lacks."""
         await self._refuse_stored(url=canonical_url(url))  # before fetching: a stored link costs nothing
         page = await fetch_article(
             url,
@@ -198,16 +199,25 @@ class Ingest:
             allow_private=self.settings.allow_private_hosts,
         )
         return await self._clean_and_add(
-            page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown
+            page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown, known=known
         )
 
     async def _clean_and_add(
-        self, raw: str, *, url: str | None = None, is_html: bool, markdown: bool, title: str | None = None
+        self,
+        raw: str,
+        *,
+        url: str | None = None,
+        is_html: bool,
+        markdown: bool,
+        title: str | None = None,
+        known: ArticleMeta | None = None,
     ) -> ArticleInfo:
         if is_html:
             cleaned = await self._cpu(clean_html, raw, url=url, title=title)
         else:
             cleaned = await self._cpu(clean_text, raw, url=url, markdown=markdown, title=title)
+        if known is not None:  # what the text says wins; ``known`` fills the gaps
+            cleaned = CleanedArticle(cleaned.text, _merge_meta(cleaned.meta, known))
         return await self._add_cleaned(cleaned)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
@@ -450,7 +460,8 @@ def _refusal(ready: _Ready, refused: ArticleRefused) -> ArticleRejected:
 
 
 def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
-    """Fields given in the archive win; what cleaning found fills the gaps."""
+    """Fields of ``given`` win; ``found`` fills the gaps (an archive's fields over what cleaning
+    found; a page's over what its feed says)."""
     return ArticleMeta(
         title=given.title or found.title,
         outlet=given.outlet or found.outlet,

@@ -27,9 +27,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from feeds import Feeds
 from index import snapshot
 from index.backend import LibraryStore, open_store
-from index.store import LibraryStats, NewArticle
+from index.feeds import FeedStore
+from index.store import LibraryStats, NewArticle, Store
 from ingest import ImportSummary, Ingest
 from jsonl import Shard
 from retrieval.answer import answer, prepared_question
@@ -84,6 +86,22 @@ class Library:
             write_lock=self._write_lock,
             publish=self._publish,
         )
+        self._feeds: Feeds | None = None
+
+    @property
+    def follows_feeds(self) -> bool:
+        """Whether this library can follow feeds (a SQLite one: Milvus keeps no feed state yet)."""
+        return isinstance(self.store, Store)
+
+    @property
+    def feeds(self) -> Feeds:
+        """The followed feeds; their items' pages come in through the same ``add_url`` as /add
+        URL. ``FeedsUnsupported`` (a clear message) for a library in Milvus."""
+        if self._feeds is None:
+            self._feeds = Feeds(
+                FeedStore(self.store), self.settings, cpu=self._cpu_bound, add_page=self._ingest.add_url
+            )
+        return self._feeds
 
     @classmethod
     async def open(

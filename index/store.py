@@ -109,6 +109,37 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX articles_ref_nocase ON articles (ref COLLATE NOCASE);
     """,
+    # Followed feeds (index/feeds.py): each feed's schedule, validators and health, and every item
+    # it brought, so an item is fetched once (also one whose article was refused or later deleted;
+    # a page that could not be reached, a few times). A feed's items go with it; its articles stay
+    # (article_id is cleared when one is deleted).
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        interval_minutes REAL,
+        etag TEXT,
+        last_modified TEXT,
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        next_poll_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        last_success_at TEXT,
+        last_error_at TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE feed_items (
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        link TEXT NOT NULL,
+        article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        seen_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        PRIMARY KEY (feed_id, link)
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_items_article ON feed_items (article_id);
+    CREATE INDEX feeds_next_poll ON feeds (next_poll_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
