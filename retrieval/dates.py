@@ -36,11 +36,6 @@ _WEEKDAYS = {
     **dict.fromkeys(("sabtu", "saturday"), 5),
     **dict.fromkeys(("minggu", "ahad", "sunday"), 6),
 }
-_BYLINE_DATE = re.compile(
-    r"\b(" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")\s*,?\s*\(\s*"
-    r"(\d{1,2})\s*/\s*(\d{1,2})\s*/\s*(\d{4}|\d{2})\s*\)",
-    re.IGNORECASE,
-)
 # Month names and abbreviations in Indonesian (old spellings too) and English.
 MONTHS = {
     **dict.fromkeys(("januari", "january", "jan"), 1),
@@ -57,6 +52,13 @@ MONTHS = {
     **dict.fromkeys(("desember", "december", "des", "dec"), 12),
 }
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_WEEKDAY = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
+# "Rabu (18/9/2019)" (most outlets), "Rabu, 18 September 2019" and "Rabu 18 September 2019" (Tempo).
+_BYLINE_DATE = re.compile(
+    rf"\b({_WEEKDAY})\s*,?\s*(?:\(\s*(\d{{1,2}})\s*/\s*(\d{{1,2}})\s*/\s*(\d{{4}}|\d{{2}})\s*\)"
+    rf"|(\d{{1,2}})\s+({_MONTH})\s+(\d{{4}})\b)",
+    re.IGNORECASE,
+)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 # The oldest and newest dates taken for a publication date (a "1/1/0001" or a year 2999 is not one).
 _EARLIEST = date(1900, 1, 1)
@@ -90,11 +92,13 @@ def parse_published(value: str | None, *, today: date | None = None) -> str | No
 
 
 def date_in_text(text: str, *, today: date | None = None) -> str | None:
-    """The latest byline date ("Rabu (18/9/2019)") in ``text`` whose weekday is the calendar's,
-    as an ISO date; None when the text has none."""
+    """The latest byline date ("Rabu (18/9/2019)", "Rabu, 18 September 2019") in ``text`` whose
+    weekday is the calendar's, as an ISO date; None when the text has none."""
     found: list[date] = []
     for match in _BYLINE_DATE.finditer(text):
-        weekday, d, m, y = match.groups()
+        weekday, d, m, y, named_d, named_m, named_y = match.groups()
+        if d is None:
+            d, m, y = named_d, str(MONTHS[named_m.lower()]), named_y
         year = int(y) + (2000 if len(y) == 2 else 0)
         try:
             day = date(year, int(m), int(d))
@@ -265,6 +269,9 @@ def _named_day(match: re.Match[str]) -> date | None:
 # not the newest article that mentions the subject.
 DATE_MARGIN = 0.05
 DATED_WINDOW = 20
+# For "the latest", each older preferred article starts this much behind the next newer one,
+# so the newest one's sentences lead unless an older one's answer is clearly better.
+LATEST_STEP = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +293,9 @@ def prefer_period(
     ``order`` ranks article slots best first by ``fused`` (indexed by slot); ``days[k]`` is the
     publication day of ``order[k]``, for the first ``DATED_WINDOW``. Preferred: those published
     within the period's window (when it has one), newest first when it asks for the latest.
-    They take the best score, a hair apart in their new order, and the rest of the close ones
-    fall below them by the margin, so quotes come from the preferred articles first."""
+    They take the best score, ``LATEST_STEP`` apart in their new order when the newest is asked
+    for (a hair apart otherwise), and the rest of the close ones fall below them by the margin,
+    so quotes come from the preferred articles first."""
     top = float(fused[order[0]])
     close = [k for k in range(min(len(order), DATED_WINDOW)) if float(fused[order[k]]) >= top - DATE_MARGIN]
     preferred = [k for k in close if (period.holds(days[k]) if period.has_window else days[k] is not None)]
@@ -298,8 +306,9 @@ def prefer_period(
     rest = [k for k in close if k not in preferred]
     head = [int(order[k]) for k in preferred + rest]
     adjusted = fused.copy()
+    step = LATEST_STEP if period.latest else 1e-4
     for place, k in enumerate(preferred):
-        adjusted[order[k]] = top - 1e-4 * place
+        adjusted[order[k]] = top - step * place
     for k in rest:
         adjusted[order[k]] = float(fused[order[k]]) - DATE_MARGIN
     # ``order`` is best first, so the close ones are its first ``len(close)``

@@ -27,7 +27,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
 from retrieval.types import ArticleInfo
 
@@ -61,8 +60,12 @@ class CopyCandidate:
 
 
 @lru_cache(maxsize=1)
-def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    return MinHash(num_perm=PERMUTATIONS, seed=_SEED).permutations
+def _minhash() -> Any:
+    """datasketch's MinHash class and our permutations, imported at the first fingerprint:
+    datasketch takes 1.3 s to import (scipy), which answering never needs."""
+    from datasketch import MinHash
+
+    return MinHash, MinHash(num_perm=PERMUTATIONS, seed=_SEED).permutations
 
 
 def shingles(text: str) -> set[bytes]:
@@ -79,7 +82,8 @@ def fingerprint(text: str) -> Fingerprint:
 
 def signature(grams: set[bytes]) -> np.ndarray:
     """The MinHash signature of a set of 3-grams: ``PERMUTATIONS`` uint32 minimum hashes."""
-    sketch = MinHash(num_perm=PERMUTATIONS, seed=_SEED, permutations=_permutations(), scheme="affine32")
+    minhash, permutations = _minhash()
+    sketch = minhash(num_perm=PERMUTATIONS, seed=_SEED, permutations=permutations, scheme="affine32")
     sketch.update_batch(list(grams))
     return np.asarray(sketch.hashvalues, np.uint32)
 

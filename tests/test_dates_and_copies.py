@@ -9,7 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import test_bot
 from dated_news import CHILI, FLOOD_KOMPAS, FLOOD_TEMPO, QUAKE_EARLY, QUAKE_LATE
+from test_bot import Harness
 
 import cli
 from handlers.format import answer_pieces
@@ -53,6 +55,8 @@ def test_the_latest_byline_date_whose_weekday_is_right_dates_a_story() -> None:
         "Sidang digelar Senin (30/9/2019)."  # 30 September 2019 was a Monday
     )
     assert date_in_text(text, today=TODAY) == "2019-09-30"
+    tempo = "Rapat digelar Senin, 16 September 2019 pukul 10.00 dan dilanjutkan Selasa 17 September 2019."
+    assert date_in_text(tempo, today=TODAY) == "2019-09-17"
     # a weekday the calendar contradicts, a date without a year and a future day are not dates
     assert date_in_text("Rapat digelar Selasa (18/9/2019) dan Sabtu (26/11).", today=TODAY) is None
     assert date_in_text("Konser digelar Senin (7/12/2026).", today=date(2019, 1, 1)) is None
@@ -246,3 +250,32 @@ def test_newsbot_list_orders_by_date_and_filters(
     with pytest.raises(SystemExit) as exit:
         cli.main(["--db", str(db), "list", "--date", "someday"])
     assert exit.value.code == 2 and "not a day, month or year" in capsys.readouterr().err
+
+
+# -- the bot ----------------------------------------------------------------------------------------
+
+harness, news_site = test_bot.harness, test_bot.news_site  # the real Application, fake Bot API
+
+
+async def test_the_bot_lists_sources_by_date_and_cites_copies_as_also_in(harness: Harness) -> None:
+    library, tg = harness.library, harness.tg
+    flood = await library.add_text(FLOOD_KOMPAS)
+    copy = await library.add_text(FLOOD_TEMPO)
+    quake = await library.add_text(QUAKE_LATE)
+    ivy = tg.make_user("Ivy", "ivy")
+
+    async def said(text: str) -> str:
+        return str((await harness.reply(ivy.id, tg.private_text(ivy, text)))["text"])
+
+    listed = await said("/sources")
+    assert listed.index(quake.title or "") < listed.index(flood.title or "")  # the 21st before the 18th
+    assert "2019-09-21" in listed and "2019-09-18" in listed
+    on_the_21st = await said("/sources 2019-09-21")
+    assert on_the_21st.startswith("Articles of 2019-09-21") and (quake.title or "") in on_the_21st
+    assert (flood.title or "") not in on_the_21st and (copy.title or "") not in on_the_21st
+    assert await said("/sources 2018") == "No article is dated 2018."
+    assert (await said("/sources someday")).startswith("Usage: /sources")
+
+    answer = await said("berapa warga yang mengungsi karena banjir Cawang?")
+    assert "1.200 warga" in answer
+    assert "also in: Tempo" in answer or "also in: Kompas" in answer
