@@ -20,6 +20,7 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ from index.errors import MAX_INTEGER, check_database_path
 from index.feeds import FeedStore
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
-from retrieval.citations import number_sources
-from retrieval.errors import ArticleRejected, NewsbotError
+from retrieval.citations import also_in_names, number_sources
+from retrieval.dates import Period, period_of_text
+from retrieval.errors import ArticleRejected, NewsbotError, NotFound
 from retrieval.evaluation import LabelledQuestion
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
@@ -175,8 +177,15 @@ def _parser() -> argparse.ArgumentParser:
         help="only every N-th line from line I: N importers (1/N ... N/N) share one Milvus library",
     )
     p.set_defaults(func=_import)
-    p = command("list", "list stored articles, newest first")
+    p = command("list", "list stored articles, newest first by publication date")
     p.add_argument("--limit", type=_count(1), default=20, help="how many (default: %(default)s)")
+    p.add_argument(
+        "--date",
+        type=_period,
+        help="only those of a day, month or year: 2019-09-18, 2019-09, 2019, 'September 2019', yesterday",
+    )
+    p.add_argument("--since", type=_day, help="only those dated from this day (YYYY-MM-DD)")
+    p.add_argument("--until", type=_day, help="only those dated up to this day (YYYY-MM-DD)")
     p.set_defaults(func=_list)
     p = command("show", "show one article")
     p.add_argument("ref")
@@ -393,19 +402,51 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"the library is empty (no database at {library_location(settings)} yet); {HOW_TO_ADD}")
         return 0
 
+    since, until = args.since, args.until
+    if args.date is not None:
+        since = max(filter(None, (since, args.date.start.isoformat())))
+        until = min(filter(None, (until, args.date.end.isoformat())))
+    dated = since is not None or until is not None
+
     async def body(store: LibraryStore) -> int:
-        articles = await store.recent(args.limit)
+        articles = await store.recent(args.limit, since=since, until=until)
         if not articles:
-            print(f"the library is empty; {HOW_TO_ADD}")
+            print("no article is dated in that period" if dated else f"the library is empty; {HOW_TO_ADD}")
         width = max((len(a.ref) for a in articles), default=0)
         for a in articles:
             date = (a.published or "")[:10]
-            print(f"{a.ref:<{width}}  {a.lang:<3}  {date:10}  {a.title or UNTITLED}")
-        if len(articles) == args.limit and (total := (await store.stats()).articles) > args.limit:
+            copy = f"  (a copy of {await _ref_of(store, a.copy_of)})" if a.copy_of is not None else ""
+            print(f"{a.ref:<{width}}  {a.lang:<3}  {date:10}  {a.title or UNTITLED}{copy}")
+        total = await store.count_dated(since=since, until=until)
+        if len(articles) == args.limit and total > args.limit:
             print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
 
     return await _with_store(settings, body, read_only=True)
+
+
+async def _ref_of(store: LibraryStore, article_id: int) -> str:
+    """The ref of the article with this id, or what is left of it once deleted."""
+    try:
+        return (await store.article_info_by_id(article_id)).ref
+    except NotFound:
+        return "a deleted article"
+
+
+def _period(text: str) -> Period:
+    period = period_of_text(text)
+    if period is None or period.start is None or period.end is None:
+        raise argparse.ArgumentTypeError(
+            f"not a day, month or year: {text!r} (e.g. 2019-09-18, 2019-09, 2019)"
+        )
+    return period
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day in the form YYYY-MM-DD: {text!r}") from None
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
@@ -711,7 +752,10 @@ def format_answer(answer: Answer) -> str:
         for citation, number in zip(answer.citations, numbered.numbers, strict=True)
     ]
     lines.append("")
-    lines += [f"[{number}] " + _article_header(info) for number, info in numbered.sources]
+    for (number, info), copies in zip(numbered.sources, numbered.also_in, strict=True):
+        lines.append(f"[{number}] " + _article_header(info))
+        if copies:
+            lines.append(f"    also in: {also_in_names(copies)}")
     return "\n".join(lines)
 
 

@@ -3,9 +3,11 @@
     text, a file, a URL, an archive's line
       -> read              retrieval/uploads.py (a file), fetch.py (a URL), jsonl.py (a line)
       -> clean             retrieval/cleaning.py: article text and the metadata found on the way
-      -> prepare           retrieval/prepare.py: language, sentences, chunks, link, content hash
+      -> prepare           retrieval/prepare.py: language, sentences, chunks, link, content hash;
+                           retrieval/dates.py: the publication date, from metadata or the text
       -> duplicate policy  here: the text, link or id of a stored article (or an earlier line)
-      -> embed             the encoder: one vector per sentence and per chunk, a batch at a time
+      -> embed             the encoder: one vector per sentence and per chunk, a batch at a time;
+                           retrieval/near_duplicates.py: its MinHash, and the story it copies
       -> store             index/store.py: one transaction per article or batch
       -> publish           the library's index (``Library._publish``): answerable from now on
 
@@ -22,7 +24,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 
@@ -33,8 +35,10 @@ from index.store import NewArticle, nocase
 from jsonl import ImportRecord, Shard, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import RetrievalConfig
+from retrieval.dates import with_publication_date
 from retrieval.encoder import Encoder
 from retrieval.errors import ArticleRejected, DuplicateArticle, NewsbotError
+from retrieval.near_duplicates import CopyCandidate, copy_of, fingerprint
 from retrieval.prepare import canonical_url, prepare_article
 from retrieval.types import ArticleInfo, ArticleMeta, CleanedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -221,10 +225,10 @@ class Ingest:
         return await self._add_cleaned(cleaned)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
-        prepared = await self._cpu(prepare_article, cleaned, self.config)
+        prepared = await self._cpu(_prepare, cleaned, self.config)
         async with self._write_lock:
             await self._refuse_stored(text_hash=prepared.content_hash, url=prepared.meta.url)
-            new = await self._cpu(self._embed, [(prepared, None, None)])
+            new = await self._with_copies(await self._cpu(self._embed, [(prepared, None, None)]))
             embedded = time.perf_counter()
             try:
                 (info,) = await self.store.add_articles(new)
@@ -259,6 +263,30 @@ class Ingest:
             raise DuplicateArticle(existing.ref, existing.title)
         raise ArticleRejected("duplicate", f"line {line}: {_shared(existing, text_hash, url, ref)}")
 
+    async def _with_copies(self, batch: list[NewArticle]) -> list[NewArticle]:
+        """The batch with each syndicated copy marked as a copy of its story: of a stored
+        article, or of an article earlier in the batch. An exact duplicate is refused above;
+        a near one is stored, answerable and listed, and answers fold it into its story."""
+        marked: list[NewArticle] = []
+        for position, new in enumerate(batch):
+            new = replace(new, copy_of=None, copy_of_position=None)
+            if new.fingerprint is None:
+                marked.append(new)
+                continue
+            candidates = await self.store.near_candidates(new.fingerprint.keys)
+            candidates += [  # earlier in the batch: ids -1, -2, ... stand for positions 0, 1, ...
+                CopyCandidate(-1 - k, -1 - k, e.prepared.meta.published, e.prepared.text)
+                for k, e in enumerate(batch[:position])
+            ]
+            match = copy_of(new.fingerprint, new.prepared.meta.published, candidates)
+            if match is None:
+                marked.append(new)
+            elif match.article_id < 0:
+                marked.append(replace(new, copy_of_position=-1 - match.article_id))
+            else:
+                marked.append(replace(new, copy_of=match.story))
+        return marked
+
     # -- embedding -------------------------------------------------------------------------------
 
     def _embed(self, batch: list[tuple[PreparedArticle, str | None, str | None]]) -> list[NewArticle]:
@@ -274,7 +302,12 @@ class Ingest:
             ns, nc = len(prepared.sentences), len(prepared.chunks)
             out.append(
                 NewArticle(
-                    prepared, sentence_vectors[s_at : s_at + ns], chunk_vectors[c_at : c_at + nc], ref, source
+                    prepared,
+                    sentence_vectors[s_at : s_at + ns],
+                    chunk_vectors[c_at : c_at + nc],
+                    ref,
+                    source,
+                    fingerprint(prepared.text),
                 )
             )
             s_at, c_at = s_at + ns, c_at + nc
@@ -324,6 +357,7 @@ class Ingest:
                 new = await self._cpu(self._embed, [(r.prepared, r.ref, r.source) for r in ready])
                 while new:
                     try:
+                        new = await self._with_copies(new)  # again after a refusal: positions move
                         infos = await self.store.add_articles(new)
                     except ArticleRefused as refused:  # nothing was stored: store the rest without it
                         line = ready.pop(refused.position)
@@ -361,7 +395,7 @@ class Ingest:
             try:
                 cleaned = await self._cpu(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
-                prepared = await self._cpu(prepare_article, cleaned, self.config, lang=record.lang)
+                prepared = await self._cpu(_prepare, cleaned, self.config, lang=record.lang)
             except ArticleRejected as rejected:
                 raise ArticleRejected(rejected.reason, f"line {number}: {rejected}") from None
             earlier.refuse_repeat(prepared, number)
@@ -434,6 +468,11 @@ class _EarlierLines:
         self._ids[nocase(ref)] = self._texts[prepared.content_hash] = number
         if prepared.meta.url is not None:
             self._urls[prepared.meta.url] = number
+
+
+def _prepare(cleaned: CleanedArticle, config: RetrievalConfig, *, lang: str | None = None) -> PreparedArticle:
+    """``prepare_article`` on the article with its publication date found (``with_publication_date``)."""
+    return prepare_article(with_publication_date(cleaned), config, lang=lang)
 
 
 def _titled(title: str | None) -> str:

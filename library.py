@@ -335,8 +335,11 @@ class Library:
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
         return await self.store.article(ref)
 
-    async def recent(self, limit: int = 10) -> list[ArticleInfo]:
-        return await self.store.recent(limit)
+    async def recent(
+        self, limit: int = 10, *, since: str | None = None, until: str | None = None
+    ) -> list[ArticleInfo]:
+        """The newest articles by publication date, those dated from ``since`` to ``until``."""
+        return await self.store.recent(limit, since=since, until=until)
 
     async def stats(self) -> LibraryStats:
         return await self.store.stats()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from handlers.messages import Lang, abstention, say, untitled
-from retrieval.citations import number_sources
+from retrieval.citations import also_in_names, number_sources
 from retrieval.types import Answer, ArticleInfo
 
 TELEGRAM_LIMIT = 4096
@@ -97,6 +97,11 @@ def answer_pieces(answer: Answer, lang: Lang = "en") -> list[Piece]:
         # A line break between quotes keeps Telegram from drawing them as one block.
         pieces += [Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"), Piece("\n")]
     pieces.append(Piece("\n"))
-    for number, info in numbered.sources:
+    for (number, info), copies in zip(numbered.sources, numbered.also_in, strict=True):
         pieces += [Piece(f"[{number}] "), *source_line(info, lang), Piece("\n")]
+        if copies:
+            pieces += [
+                Piece("    " + say(lang, "also_in", names=also_in_names(copies)), "<i>{}</i>"),
+                Piece("\n"),
+            ]
     return pieces

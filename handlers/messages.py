@@ -36,6 +36,13 @@ _EN: dict[str, str] = {
     "untitled": "(untitled)",
     "sources_empty": "The library is empty. Admins can /add articles.",
     "sources_header": "Recent articles",
+    "sources_dated": "Articles of {period}",
+    "sources_no_date": "No article is dated {period}.",
+    "sources_usage": (
+        "Usage: /sources, or /sources with a day, a month or a year "
+        "(2019-09-18, 2019-09, September 2019, yesterday, this week)"
+    ),
+    "also_in": "also in: {names}",
     "article_usage": "Usage: /article REF (refs are shown in /sources and under answers)",
     "article_details": "{lang}, {sentences}",
     "no_article": "No article with ref {ref}.",
@@ -114,6 +121,13 @@ _ID: dict[str, str] = {
     "untitled": "(tanpa judul)",
     "sources_empty": "Perpustakaan masih kosong. Admin dapat menambahkan artikel dengan /add.",
     "sources_header": "Artikel terbaru",
+    "sources_dated": "Artikel tanggal {period}",
+    "sources_no_date": "Tidak ada artikel bertanggal {period}.",
+    "sources_usage": (
+        "Cara pakai: /sources, atau /sources dengan tanggal, bulan atau tahun "
+        "(2019-09-18, 2019-09, September 2019, kemarin, minggu ini)"
+    ),
+    "also_in": "juga di: {names}",
     "article_usage": "Cara pakai: /article REF (REF tercantum di /sources dan di bawah jawaban)",
     "article_details": "{lang}, {sentences}",
     "no_article": "Tidak ada artikel dengan ref {ref}.",

@@ -267,7 +267,7 @@ def test_cli_contract(tmp_path: Path) -> None:
     assert set(answer) == {"question", "abstained", "reason", "answer", "articles", "took_ms"}
     assert answer["articles"] == ["a1"] and not answer["abstained"]
     first = answer["answer"][0]
-    assert set(first) == {"text", "score", "article", "sentence_index"}
+    assert set(first) == {"text", "score", "article", "sentence_index", "also_in"}
     assert set(first["article"]) == {"ref", "title", "outlet", "published", "url", "lang"}
     assert first["article"]["lang"] == "id"
 
