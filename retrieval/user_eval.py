@@ -181,7 +181,16 @@ def _article_folds(articles: set[str], folds: int) -> dict[str, int]:
 
 def rule_table(validation: RuleValidation) -> str:
     """The rules fitted per fold and on everything, as a Markdown table: a row per side."""
-    names = ["bar", "support", "cross_lingual_support", "missing", "standout"]
+    names = [
+        "bar",
+        "support",
+        "cross_lingual_support",
+        "missing",
+        "standout",
+        "absent",
+        "absent_from",
+        "specificity",
+    ]
     lines = ["| fold | side | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 2)]
     folds = [(str(k), rule) for k, rule in enumerate(validation.per_fold)] + [("**all**", validation.chosen)]
     for fold, rule in folds:
