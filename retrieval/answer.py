@@ -101,13 +101,20 @@ def answer(
     (``canonical_question``); ``asked`` the question as typed, which the answer shows and an
     abstention's reason quotes from. ``encode_passages`` (the model's passage encoder) lets the
     best candidate sentences be re-scored in their article's context."""
-    shown = asked or question
-    if not index.articles:  # first: an empty library is the reason, whatever was asked
+    if unanswerable := _unanswerable(index, asked or question):  # before any scoring
+        return unanswerable
+    evidence = index.evidence(question, query_vector, asked=asked)
+    return answer_from(index, evidence, encode_passages=encode_passages)
+
+
+def _unanswerable(index: CorpusIndex, shown: str) -> Answer | None:
+    """The abstention whatever the library holds: it is empty (first: then that is the reason,
+    whatever was asked), or the question has no word or figure to look for."""
+    if not index.articles:
         return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
     if not has_content(shown):
         return _declined(shown, (), NO_CONTENT, "no_content")
-    evidence = index.evidence(question, query_vector, asked=asked)
-    return answer_from(index, evidence, encode_passages=encode_passages)
+    return None
 
 
 def prepared_question(index: CorpusIndex, question: str) -> str:
@@ -126,8 +133,8 @@ def answer_from(
     """The answer ``evidence`` supports under ``config`` (default: the index's own)."""
     cfg = config or index.config
     shown = evidence.asked or evidence.question
-    if not index.articles:
-        return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
+    if unanswerable := _unanswerable(index, shown):
+        return unanswerable
     found = find(index, evidence, cfg, encode_passages)
     if found is None or not cfg.abstention.answers(found.signals):
         return decline(index, evidence, found)
@@ -475,13 +482,14 @@ def missing_from_library(index: CorpusIndex, evidence: QueryEvidence, found: Fou
     if not candidates:
         return ()
     slots = found.ranked.order if found else index.live_slots()
-    nearby = TextTerms.of(
-        t for slot in slots[:MISSING_CHECK_ARTICLES] for t in index.article_terms(int(slot))
-    )
+    nearby = [index.article_at(int(slot)) for slot in slots[:MISSING_CHECK_ARTICLES]]
 
     def held(term: str) -> bool:
+        # The lexicon settles most terms; an article's own terms are read (and kept) only after.
         return (
-            bool(index.lexical.known_terms([term])) or nearby.supports(term) or _translated_known(index, term)
+            bool(index.lexical.known_terms([term]))
+            or any(_vocabulary(a.info.title, a.text).supports(term) for a in nearby)
+            or _translated_known(index, term)
         )
 
     missing: list[str] = []
