@@ -123,8 +123,10 @@ def test_add_takes_a_title_for_stdin_and_files_and_list_lines_are_not_indented(
     typed(monkeypatch, BRIDGE_TEXT.replace("Tuesday", "Monday"))
     assert run(capsys, "add", "-")[1].startswith(f"stored a3: {cli.UNTITLED} [en,")
     lines = run(capsys, "list")[1].splitlines()
-    assert [line.split("  ")[0] for line in lines] == ["a3", "a2", "a1"]  # no 10-space indent
-    assert lines[0].endswith(f"  {cli.UNTITLED}") and lines[2].endswith("  Riverton's bridge")
+    # newest first by publication date: the page is dated 2024-03-12, the texts by their adding
+    assert [line.split("  ")[0] for line in lines] == ["a3", "a1", "a2"]  # no 10-space indent
+    assert lines[0].endswith(f"  {cli.UNTITLED}") and lines[1].endswith("  Riverton's bridge")
+    assert "2024-03-12  My title for the page" in lines[2]
     code, out, _ = run(capsys, "show", "a1")
     assert out.startswith("[a1] Riverton's bridge\n")
 
