@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder
 
 import handlers
 from handlers.common import CONTEXT_TYPES, NewsApp
+from handlers.feeds import schedule_polls
 from handlers.info import set_commands
 from settings import Settings, configure_logging
 
@@ -40,6 +41,8 @@ def build_application(settings: Settings, library: Library | None = None) -> New
         app.bot_data["library"] = opened
         if settings.refresh_seconds:  # articles an admin imports from the command line meanwhile
             opened.watch(settings.refresh_seconds)
+        if opened.follows_feeds:  # followed feeds (handlers/feeds.py); not in Milvus mode yet
+            schedule_polls(app, settings.feed_check_seconds)
         await set_commands(app)
         n = len(opened.index)
         articles = f"{n} article{'' if n == 1 else 's'}"

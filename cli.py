@@ -20,21 +20,24 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 import samples
+from feeds import Feeds
 from fetch import readable_size, too_large
 from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
+from index.feeds import FeedStore
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
-from retrieval.citations import number_sources
-from retrieval.errors import ArticleRejected, BadQuestion, NewsbotError
+from retrieval.citations import also_in_names, number_sources
+from retrieval.dates import Period, period_of_text
+from retrieval.errors import ArticleRejected, NewsbotError, NotFound
 from retrieval.evaluation import LabelledQuestion
-from retrieval.prepare import lone_surrogate
 from retrieval.reports import evaluation_report, pair_ids, tuning_report
 from retrieval.tuning import fold_of
 from retrieval.types import Answer, ArticleInfo
@@ -174,8 +177,15 @@ def _parser() -> argparse.ArgumentParser:
         help="only every N-th line from line I: N importers (1/N ... N/N) share one Milvus library",
     )
     p.set_defaults(func=_import)
-    p = command("list", "list stored articles, newest first")
+    p = command("list", "list stored articles, newest first by publication date")
     p.add_argument("--limit", type=_count(1), default=20, help="how many (default: %(default)s)")
+    p.add_argument(
+        "--date",
+        type=_period,
+        help="only those of a day, month or year: 2019-09-18, 2019-09, 2019, 'September 2019', yesterday",
+    )
+    p.add_argument("--since", type=_day, help="only those dated from this day (YYYY-MM-DD)")
+    p.add_argument("--until", type=_day, help="only those dated up to this day (YYYY-MM-DD)")
     p.set_defaults(func=_list)
     p = command("show", "show one article")
     p.add_argument("ref")
@@ -206,6 +216,22 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=_count(1), default=64, help="articles per write (default: %(default)s)"
     )
     p.set_defaults(func=_migrate)
+    p = command("feeds", "follow RSS/Atom feeds: feeds add URL | list | remove URL|ID | poll")
+    feeds = p.add_subparsers(title="feed commands", required=True, metavar="{add,list,remove,poll}")
+    f = feeds.add_parser("add", help="follow a feed (read once now to check it)", parents=[common])
+    f.add_argument("url")
+    f.add_argument("--every", type=float, metavar="MINUTES", help="read it every MINUTES (default: settings)")
+    f.set_defaults(func=_feeds_add)
+    f = feeds.add_parser("list", help="the followed feeds and how they fare", parents=[common])
+    f.set_defaults(func=_feeds_list)
+    f = feeds.add_parser("remove", help="stop following a feed (its articles stay)", parents=[common])
+    f.add_argument("feed", help="the feed's URL or id (f3)")
+    f.set_defaults(func=_feeds_remove)
+    f = feeds.add_parser(
+        "poll", help="one pass: take in the new items of the feeds that are due", parents=[common]
+    )
+    f.add_argument("--all", action="store_true", help="every feed, due or not")
+    f.set_defaults(func=_feeds_poll)
     p = command("tune", "choose the retrieval tunables by k-fold cross-validation")
     p.add_argument("--questions", type=Path, required=True, help=LABELLED_HELP)
     p.add_argument("--folds", type=_count(2), default=5, help="(default: %(default)s)")
@@ -376,19 +402,51 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"the library is empty (no database at {library_location(settings)} yet); {HOW_TO_ADD}")
         return 0
 
+    since, until = args.since, args.until
+    if args.date is not None:
+        since = max(filter(None, (since, args.date.start.isoformat())))
+        until = min(filter(None, (until, args.date.end.isoformat())))
+    dated = since is not None or until is not None
+
     async def body(store: LibraryStore) -> int:
-        articles = await store.recent(args.limit)
+        articles = await store.recent(args.limit, since=since, until=until)
         if not articles:
-            print(f"the library is empty; {HOW_TO_ADD}")
+            print("no article is dated in that period" if dated else f"the library is empty; {HOW_TO_ADD}")
         width = max((len(a.ref) for a in articles), default=0)
         for a in articles:
             date = (a.published or "")[:10]
-            print(f"{a.ref:<{width}}  {a.lang:<3}  {date:10}  {a.title or UNTITLED}")
-        if len(articles) == args.limit and (total := (await store.stats()).articles) > args.limit:
+            copy = f"  (a copy of {await _ref_of(store, a.copy_of)})" if a.copy_of is not None else ""
+            print(f"{a.ref:<{width}}  {a.lang:<3}  {date:10}  {a.title or UNTITLED}{copy}")
+        total = await store.count_dated(since=since, until=until)
+        if len(articles) == args.limit and total > args.limit:
             print(f"... {total - args.limit} older (newsbot list --limit {total} shows all {total})")
         return 0
 
     return await _with_store(settings, body, read_only=True)
+
+
+async def _ref_of(store: LibraryStore, article_id: int) -> str:
+    """The ref of the article with this id, or what is left of it once deleted."""
+    try:
+        return (await store.article_info_by_id(article_id)).ref
+    except NotFound:
+        return "a deleted article"
+
+
+def _period(text: str) -> Period:
+    period = period_of_text(text)
+    if period is None or period.start is None or period.end is None:
+        raise argparse.ArgumentTypeError(
+            f"not a day, month or year: {text!r} (e.g. 2019-09-18, 2019-09, 2019)"
+        )
+    return period
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day in the form YYYY-MM-DD: {text!r}") from None
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
@@ -426,6 +484,94 @@ async def _delete(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_store(settings, body)
 
 
+def _feeds_on(store: LibraryStore, settings: Settings) -> Feeds:
+    """The followed feeds without the model: everything but polling."""
+
+    async def in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    return Feeds(FeedStore(store), settings, cpu=in_thread)
+
+
+async def _feeds_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def body(store: LibraryStore) -> int:
+        followed = await _feeds_on(store, settings).follow(args.url, every_minutes=args.every)
+        feed = followed.feed
+        if not followed.new:
+            print(f"already following {feed.ref}: {feed.title or UNTITLED} ({feed.url})")
+            return 0
+        print(
+            f"following {feed.ref}: {feed.title or UNTITLED} ({followed.items} items now); "
+            "newsbot feeds poll (or the running bot) takes them in"
+        )
+        return 0
+
+    return await _with_store(settings, body)
+
+
+async def _feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.db.exists():  # listing must not create a database
+        print(f"no feeds are followed (no database at {settings.db} yet); newsbot feeds add URL follows one")
+        return 0
+
+    async def body(store: LibraryStore) -> int:
+        feeds = await _feeds_on(store, settings).all()
+        if not feeds:
+            print("no feeds are followed; newsbot feeds add URL follows one")
+        for feed in feeds:
+            every = feed.interval_minutes or settings.feed_interval_minutes
+            print(
+                f"{feed.ref}  {feed.title or UNTITLED}  {feed.url}\n"
+                f"    {feed.articles} articles from {feed.items_seen} items, every {every:g} min;"
+                f" last read {feed.last_success_at or 'never'}; next {feed.next_poll_at}"
+            )
+            if feed.last_error:
+                print(f"    last error {feed.last_error_at} ({feed.failures} in a row): {feed.last_error}")
+        return 0
+
+    return await _with_store(settings, body, read_only=True)
+
+
+async def _feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.db.exists():
+        raise NewsbotError(f"no followed feed is {args.feed!r}: there is no database at {settings.db} yet")
+
+    async def body(store: LibraryStore) -> int:
+        feed = await _feeds_on(store, settings).unfollow(args.feed)
+        print(f"stopped following {feed.ref}: {feed.title or UNTITLED} ({feed.articles} articles stay)")
+        return 0
+
+    return await _with_store(settings, body)
+
+
+async def _feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
+    """One pass, for cron or a systemd timer: exit 0 even when a feed failed (its error is
+    printed, and kept for ``feeds list``), 2 only for what stops the pass itself."""
+
+    async def body(library: Library) -> int:
+        reports = await library.feeds.poll_due(everything=args.all)
+        if not reports:
+            print("no feed is due" if not args.all else "no feeds are followed")
+        for report in reports:
+            feed = report.feed
+            if report.error:
+                print(f"{feed.ref}: failed: {report.error}")
+            elif report.unchanged:
+                print(f"{feed.ref}: unchanged")
+            else:
+                print(
+                    f"{feed.ref}: {len(report.stored)} stored, {report.duplicates} already in the library,"
+                    f" {report.refused} refused, {report.known} seen before"
+                    + (f", {report.left} left for the next poll" if report.left else "")
+                    + (f", {report.retry} to retry" if report.retry else "")
+                )
+            for info in report.stored:
+                print(f"  {_stored(info)}")
+        return 0
+
+    return await _with_library(settings, body)
+
+
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if (args.question is None) == (args.questions is None):  # "" is a question, declined as one
         raise NewsbotError("give either a question or --questions FILE")
@@ -440,15 +586,13 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                     print(json.dumps(out, ensure_ascii=False), flush=True)
             return 0
         try:
-            if surrogate := lone_surrogate(args.question):  # bytes that are not UTF-8 on the command line
-                raise BadQuestion(f"the question holds {surrogate}, which is not text: type it as UTF-8")
             answer = await library.ask(args.question)
         except NewsbotError as error:
             if not args.json:
                 raise
             print(json.dumps(_error_json(args.question, str(error)), ensure_ascii=False))
             return 2
-        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(library, answer, db))
+        print(json.dumps(answer.as_json(), ensure_ascii=False) if args.json else _reply(answer, db))
         return 0
 
     db = library_location(settings)
@@ -529,7 +673,7 @@ async def _chat_loop(library: Library) -> int:
         except NewsbotError as error:
             print(error)
             continue
-        print(_reply(library, answer, library.store.location))
+        print(_reply(answer, library.store.location))
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -591,9 +735,9 @@ def _article_header(info: ArticleInfo) -> str:
     return f"[{info.ref}] " + " · ".join(p for p in parts if p)
 
 
-def _reply(library: Library, answer: Answer, db: str) -> str:
+def _reply(answer: Answer, db: Path | str) -> str:
     """``format_answer``, and on an empty library where it is and how to fill it."""
-    if answer.abstained and not len(library.index):
+    if answer.reason_kind == "empty_library":
         return f"{format_answer(answer)}\nNothing is stored in {db} yet; {HOW_TO_ADD}."
     return format_answer(answer)
 
@@ -608,7 +752,10 @@ def format_answer(answer: Answer) -> str:
         for citation, number in zip(answer.citations, numbered.numbers, strict=True)
     ]
     lines.append("")
-    lines += [f"[{number}] " + _article_header(info) for number, info in numbered.sources]
+    for (number, info), copies in zip(numbered.sources, numbered.also_in, strict=True):
+        lines.append(f"[{number}] " + _article_header(info))
+        if copies:
+            lines.append(f"    also in: {also_in_names(copies)}")
     return "\n".join(lines)
 
 

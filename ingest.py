@@ -3,9 +3,11 @@
     text, a file, a URL, an archive's line
       -> read              retrieval/uploads.py (a file), fetch.py (a URL), jsonl.py (a line)
       -> clean             retrieval/cleaning.py: article text and the metadata found on the way
-      -> prepare           retrieval/prepare.py: language, sentences, chunks, link, content hash
+      -> prepare           retrieval/prepare.py: language, sentences, chunks, link, content hash;
+                           retrieval/dates.py: the publication date, from metadata or the text
       -> duplicate policy  here: the text, link or id of a stored article (or an earlier line)
-      -> embed             the encoder: one vector per sentence and per chunk, a batch at a time
+      -> embed             the encoder: one vector per sentence and per chunk, a batch at a time;
+                           retrieval/near_duplicates.py: its MinHash, and the story it copies
       -> store             index/store.py: one transaction per article or batch
       -> publish           the library's index (``Library._publish``): answerable from now on
 
@@ -22,7 +24,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
 
@@ -33,8 +35,10 @@ from index.store import NewArticle, nocase
 from jsonl import ImportRecord, Shard, jsonl_lines, parse_import_line
 from retrieval.cleaning import clean_html, clean_text
 from retrieval.config import RetrievalConfig
+from retrieval.dates import with_publication_date
 from retrieval.encoder import Encoder
 from retrieval.errors import ArticleRejected, DuplicateArticle, NewsbotError
+from retrieval.near_duplicates import CopyCandidate, copy_of, fingerprint
 from retrieval.prepare import canonical_url, prepare_article
 from retrieval.types import ArticleInfo, ArticleMeta, CleanedArticle, PreparedArticle
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
@@ -103,17 +107,10 @@ def _logged(way: str) -> Callable[[_Add[_P]], _Add[_P]]:
             try:
                 info = await add(self, *args, **kwargs)
             except ArticleRejected as rejected:
-                log.info("refused from=%s reason=%s%s", way, rejected.reason, _repeats(rejected))
+                _log_refused(way, rejected)
                 log.debug("refused from=%s: %s", way, rejected)
                 raise
-            log.info(
-                "stored ref=%s from=%s lang=%s sentences=%d title=%r",
-                info.ref,
-                way,
-                info.lang,
-                info.sentence_count,
-                info.title,
-            )
+            _log_stored(way, info)
             return info
 
         return logged
@@ -121,13 +118,26 @@ def _logged(way: str) -> Callable[[_Add[_P]], _Add[_P]]:
     return decorate
 
 
-def _repeats(rejected: ArticleRejected) -> str:
-    """`` existing_ref=a3 existing_title='…'`` for a duplicate, else nothing."""
+def _log_stored(way: str, info: ArticleInfo, line: int | None = None) -> None:
+    at = "" if line is None else f" line={line}"
+    log.info(
+        "stored ref=%s from=%s%s lang=%s sentences=%d title=%r",
+        info.ref,
+        way,
+        at,
+        info.lang,
+        info.sentence_count,
+        info.title,
+    )
+
+
+def _log_refused(way: str, rejected: ArticleRejected, line: int | None = None) -> None:
+    """The reason code, and for a duplicate the stored article it repeats; never the message."""
+    at = "" if line is None else f" line={line}"
+    repeats = ""
     if isinstance(rejected, DuplicateArticle):
-        return f" existing_ref={rejected.existing_ref} existing_title={rejected.existing_title!r}"
-    if isinstance(rejected, ArticleRefused) and rejected.existing is not None:
-        return f" existing_ref={rejected.existing.ref} existing_title={rejected.existing.title!r}"
-    return ""
+        repeats = f" existing_ref={rejected.existing_ref} existing_title={rejected.existing_title!r}"
+    log.info("refused from=%s%s reason=%s%s", way, at, rejected.reason, repeats)
 
 
 class Ingest:
@@ -183,7 +193,8 @@ class Ingest:
         )
 
     @_logged("url")
-    async def add_url(self, url: str) -> ArticleInfo:
+    async def add_url(self, url: str, *, known: ArticleMeta | None = None) -> ArticleInfo:
+        """``known``: what a feed says of the page (title, author, date), for what the page lacks."""
         await self._refuse_stored(url=canonical_url(url))  # before fetching: a stored link costs nothing
         page = await fetch_article(
             url,
@@ -192,25 +203,39 @@ class Ingest:
             allow_private=self.settings.allow_private_hosts,
         )
         return await self._clean_and_add(
-            page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown
+            page.text, url=page.final_url, is_html=page.is_html, markdown=page.is_markdown, known=known
         )
 
     async def _clean_and_add(
-        self, raw: str, *, url: str | None = None, is_html: bool, markdown: bool, title: str | None = None
+        self,
+        raw: str,
+        *,
+        url: str | None = None,
+        is_html: bool,
+        markdown: bool,
+        title: str | None = None,
+        known: ArticleMeta | None = None,
     ) -> ArticleInfo:
         if is_html:
             cleaned = await self._cpu(clean_html, raw, url=url, title=title)
         else:
             cleaned = await self._cpu(clean_text, raw, url=url, markdown=markdown, title=title)
+        if known is not None:  # what the text says wins; ``known`` fills the gaps
+            cleaned = CleanedArticle(cleaned.text, _merge_meta(cleaned.meta, known))
         return await self._add_cleaned(cleaned)
 
     async def _add_cleaned(self, cleaned: CleanedArticle) -> ArticleInfo:
-        prepared = await self._cpu(prepare_article, cleaned, self.config)
+        prepared = await self._cpu(_prepare, cleaned, self.config)
         async with self._write_lock:
             await self._refuse_stored(text_hash=prepared.content_hash, url=prepared.meta.url)
-            new = await self._cpu(self._embed, [(prepared, None, None)])
+            new = await self._with_copies(await self._cpu(self._embed, [(prepared, None, None)]))
             embedded = time.perf_counter()
-            (info,) = await self.store.add_articles(new)
+            try:
+                (info,) = await self.store.add_articles(new)
+            except ArticleRefused as refused:  # stored meanwhile by another process
+                if refused.existing is None:
+                    raise
+                raise DuplicateArticle(refused.existing.ref, refused.existing.title) from refused
             await self._publish([info], new)
             self.last_publish_seconds = time.perf_counter() - embedded
         return info
@@ -238,6 +263,30 @@ class Ingest:
             raise DuplicateArticle(existing.ref, existing.title)
         raise ArticleRejected("duplicate", f"line {line}: {_shared(existing, text_hash, url, ref)}")
 
+    async def _with_copies(self, batch: list[NewArticle]) -> list[NewArticle]:
+        """The batch with each syndicated copy marked as a copy of its story: of a stored
+        article, or of an article earlier in the batch. An exact duplicate is refused above;
+        a near one is stored, answerable and listed, and answers fold it into its story."""
+        marked: list[NewArticle] = []
+        for position, new in enumerate(batch):
+            new = replace(new, copy_of=None, copy_of_position=None)
+            if new.fingerprint is None:
+                marked.append(new)
+                continue
+            candidates = await self.store.near_candidates(new.fingerprint.keys)
+            candidates += [  # earlier in the batch: ids -1, -2, ... stand for positions 0, 1, ...
+                CopyCandidate(-1 - k, -1 - k, e.prepared.meta.published, e.prepared.text)
+                for k, e in enumerate(batch[:position])
+            ]
+            match = copy_of(new.fingerprint, new.prepared.meta.published, candidates)
+            if match is None:
+                marked.append(new)
+            elif match.article_id < 0:
+                marked.append(replace(new, copy_of_position=-1 - match.article_id))
+            else:
+                marked.append(replace(new, copy_of=match.story))
+        return marked
+
     # -- embedding -------------------------------------------------------------------------------
 
     def _embed(self, batch: list[tuple[PreparedArticle, str | None, str | None]]) -> list[NewArticle]:
@@ -253,7 +302,12 @@ class Ingest:
             ns, nc = len(prepared.sentences), len(prepared.chunks)
             out.append(
                 NewArticle(
-                    prepared, sentence_vectors[s_at : s_at + ns], chunk_vectors[c_at : c_at + nc], ref, source
+                    prepared,
+                    sentence_vectors[s_at : s_at + ns],
+                    chunk_vectors[c_at : c_at + nc],
+                    ref,
+                    source,
+                    fingerprint(prepared.text),
                 )
             )
             s_at, c_at = s_at + ns, c_at + nc
@@ -295,7 +349,7 @@ class Ingest:
         def skip(line: int, rejected: ArticleRejected) -> None:
             skipped[rejected.reason] += 1
             problems.append((line, str(rejected)))
-            log.info("refused from=import line=%d reason=%s%s", line, rejected.reason, _repeats(rejected))
+            _log_refused("import", rejected, line)
 
         async def store(ready: list[_Ready]) -> None:
             nonlocal stored, chunks, sentences
@@ -303,6 +357,7 @@ class Ingest:
                 new = await self._cpu(self._embed, [(r.prepared, r.ref, r.source) for r in ready])
                 while new:
                     try:
+                        new = await self._with_copies(new)  # again after a refusal: positions move
                         infos = await self.store.add_articles(new)
                     except ArticleRefused as refused:  # nothing was stored: store the rest without it
                         line = ready.pop(refused.position)
@@ -316,14 +371,7 @@ class Ingest:
                         ) from error
                     await self._publish(infos, new)
                     for info, admitted in zip(infos, ready, strict=True):
-                        log.info(
-                            "stored ref=%s from=import line=%d lang=%s sentences=%d title=%r",
-                            info.ref,
-                            admitted.line,
-                            info.lang,
-                            info.sentence_count,
-                            info.title,
-                        )
+                        _log_stored("import", info, admitted.line)
                     break
             stored += len(new)
             chunks += sum(len(n.prepared.chunks) for n in new)
@@ -347,7 +395,7 @@ class Ingest:
             try:
                 cleaned = await self._cpu(clean_text, record.text, url=record.meta.url, archive=True)
                 cleaned = CleanedArticle(cleaned.text, _merge_meta(record.meta, cleaned.meta))
-                prepared = await self._cpu(prepare_article, cleaned, self.config, lang=record.lang)
+                prepared = await self._cpu(_prepare, cleaned, self.config, lang=record.lang)
             except ArticleRejected as rejected:
                 raise ArticleRejected(rejected.reason, f"line {number}: {rejected}") from None
             earlier.refuse_repeat(prepared, number)
@@ -422,6 +470,11 @@ class _EarlierLines:
             self._urls[prepared.meta.url] = number
 
 
+def _prepare(cleaned: CleanedArticle, config: RetrievalConfig, *, lang: str | None = None) -> PreparedArticle:
+    """``prepare_article`` on the article with its publication date found (``with_publication_date``)."""
+    return prepare_article(with_publication_date(cleaned), config, lang=lang)
+
+
 def _titled(title: str | None) -> str:
     return f"“{title}”" if title else "an untitled article"
 
@@ -446,7 +499,8 @@ def _refusal(ready: _Ready, refused: ArticleRefused) -> ArticleRejected:
 
 
 def _merge_meta(given: ArticleMeta, found: ArticleMeta) -> ArticleMeta:
-    """Fields given in the archive win; what cleaning found fills the gaps."""
+    """Fields of ``given`` win; ``found`` fills the gaps (an archive's fields over what cleaning
+    found; a page's over what its feed says)."""
     return ArticleMeta(
         title=given.title or found.title,
         outlet=given.outlet or found.outlet,

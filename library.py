@@ -27,9 +27,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from feeds import Feeds
 from index import snapshot
 from index.backend import LibraryStore, open_store
-from index.store import LibraryStats, NewArticle
+from index.feeds import FeedStore
+from index.store import LibraryStats, NewArticle, Store
 from ingest import ImportSummary, Ingest
 from jsonl import Shard
 from retrieval.answer import answer, prepared_question
@@ -38,6 +40,7 @@ from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.corpus import CorpusIndex, IndexState
 from retrieval.encoder import Encoder, load_encoder
 from retrieval.errors import BadQuestion, LibraryUnavailable, ModelNotLoaded
+from retrieval.prepare import lone_surrogate
 from retrieval.questions import has_content
 from retrieval.types import Answer, ArticleInfo, IndexedArticle
 from settings import Settings
@@ -83,6 +86,22 @@ class Library:
             write_lock=self._write_lock,
             publish=self._publish,
         )
+        self._feeds: Feeds | None = None
+
+    @property
+    def follows_feeds(self) -> bool:
+        """Whether this library can follow feeds (a SQLite one: Milvus keeps no feed state yet)."""
+        return isinstance(self.store, Store)
+
+    @property
+    def feeds(self) -> Feeds:
+        """The followed feeds; their items' pages come in through the same ``add_url`` as /add
+        URL. ``FeedsUnsupported`` (a clear message) for a library in Milvus."""
+        if self._feeds is None:
+            self._feeds = Feeds(
+                FeedStore(self.store), self.settings, cpu=self._cpu_bound, add_page=self._ingest.add_url
+            )
+        return self._feeds
 
     @classmethod
     async def open(
@@ -214,11 +233,19 @@ class Library:
         started = time.perf_counter()
         question = " ".join(question.split())
         if not question:
-            raise BadQuestion("ask a question, e.g. “what did Xi's letter say?”")
+            raise BadQuestion("empty", "ask a question, e.g. “what did Xi's letter say?”")
+        for text in (question, context or ""):
+            if surrogate := lone_surrogate(text):  # undecodable bytes on a command line, or JSON's "\ud800"
+                raise BadQuestion(
+                    "not_text", f"the question holds {surrogate}, which is not text: type it as UTF-8"
+                )
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise BadQuestion(
-                f"that question is {len(question):,} characters long; please keep it under {limit:,}"
+                "too_long",
+                f"that question is {len(question):,} characters long; please keep it under {limit:,}",
+                length=len(question),
+                limit=limit,
             )
         query = f"{context.strip()} {question}" if context else question
         index = self._index
@@ -308,8 +335,11 @@ class Library:
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
         return await self.store.article(ref)
 
-    async def recent(self, limit: int = 10) -> list[ArticleInfo]:
-        return await self.store.recent(limit)
+    async def recent(
+        self, limit: int = 10, *, since: str | None = None, until: str | None = None
+    ) -> list[ArticleInfo]:
+        """The newest articles by publication date, those dated from ``since`` to ``until``."""
+        return await self.store.recent(limit, since=since, until=until)
 
     async def stats(self) -> LibraryStats:
         return await self.store.stats()

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     # How often the bot looks for articles another process (``newsbot import``, ``newsbot delete``)
     # added to or removed from its database; 0 turns it off.
     refresh_seconds: float = Field(10.0, ge=0, alias="NEWSBOT_REFRESH_SECONDS")
+    # Followed feeds (feeds.py): how often each is read unless it has its own interval, how many
+    # new items one poll may fetch (the rest wait for the next), and how often the bot looks for
+    # feeds that are due (0: the bot polls none; ``newsbot feeds poll`` still does).
+    feed_interval_minutes: float = Field(15.0, ge=1, alias="NEWSBOT_FEED_INTERVAL_MINUTES")
+    feed_items_per_poll: int = Field(20, ge=1, alias="NEWSBOT_FEED_ITEMS_PER_POLL")
+    feed_check_seconds: float = Field(30.0, ge=0, alias="NEWSBOT_FEED_CHECK_SECONDS")
     # How much newsbot's own loggers (``newsbot.*``) say: INFO is a line per article stored or
     # refused and per answer; DEBUG adds the questions' text, which may be private.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(

@@ -49,25 +49,23 @@ async def answer_question(
     try:
         answer = await context.library.ask(question, context=follow_up_of, asked_in=message.chat.type)
     except BadQuestion as error:
-        await reply_plain(message, _cannot_ask(lang, error, question, context.settings.max_question_chars))
+        await reply_plain(message, _cannot_ask(lang, error))
         return
     finally:
         typing.cancel()
-    empty = not len(context.library.index)
-    sent = await reply_pieces(message, answer_pieces(answer, lang, empty_library=empty))
+    sent = await reply_pieces(message, answer_pieces(answer, lang))
     # A follow-up of a follow-up is asked in the context of the first question, which names the
     # topic ("and what else did it say?" under "why does that matter?" under the trade question).
     remember_question(context, message.chat_id, [m.message_id for m in sent], follow_up_of or question)
 
 
-def _cannot_ask(lang: Lang, error: BadQuestion, question: str, limit: int) -> str:
-    """Why ``question`` cannot be asked, told by its shape (the core's message is English)."""
-    length = len(" ".join(question.split()))
-    if length > limit:
-        return say(lang, "too_long", length=number(lang, length), limit=number(lang, limit))
-    if not any(ch.isalnum() for ch in question):
-        return say(lang, "cant_ask", reason=say(lang, "reason_no_words"))
-    return say(lang, "cant_ask", reason=error)
+def _cannot_ask(lang: Lang, error: BadQuestion) -> str:
+    """Why a question cannot be asked, in ``lang`` (the core's message is English)."""
+    if error.reason == "too_long":
+        return say(lang, "too_long", length=number(lang, error.length), limit=number(lang, error.limit))
+    if error.reason == "not_text":
+        return say(lang, "cant_ask", reason=say(lang, "reason_not_text"))
+    return say(lang, "ask_something")
 
 
 async def on_private_text(update: Update, context: Context) -> None:
@@ -117,7 +115,7 @@ async def on_inline_query(update: Update, context: Context) -> None:
     lang = language(query.from_user)
     answer = await context.library.ask(question, asked_in="inline")
     if answer.abstained:
-        reason = abstention(lang, answer, empty_library=not len(context.library.index))
+        reason = abstention(lang, answer)
         await query.answer(
             [
                 InlineQueryResultArticle(

@@ -39,11 +39,12 @@ async def on_error(update: object, context: Context) -> None:
             action = say(lang, f"action_{error.action}")
             key = "only_admins" if error.user_id is None else "only_admins_private"
             text = say(lang, key, action=action, user_id=error.user_id)
+        elif isinstance(error, LibraryUnavailable):
+            # The message names the database file or server: the operator's business, not the chat's.
+            log.error("the library is unavailable: %s", error)
+            text = say(lang, "library_unavailable")
         elif isinstance(error, ArticleRejected):
             text = rejection(lang, error, max_upload_bytes=context.settings.max_upload_bytes)
-        elif isinstance(error, LibraryUnavailable):  # where and why are the operator's to read
-            log.warning("the library is unavailable: %s", error)
-            text = say(lang, "unavailable")
         else:
             text = refused(lang, error)
         await reply_plain(message, text)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from handlers.messages import Lang, abstention, say, untitled
-from retrieval.citations import number_sources
+from retrieval.citations import also_in_names, number_sources
 from retrieval.types import Answer, ArticleInfo
 
 TELEGRAM_LIMIT = 4096
@@ -87,17 +87,21 @@ def source_line(info: ArticleInfo, lang: Lang = "en") -> list[Piece]:
     return pieces
 
 
-def answer_pieces(answer: Answer, lang: Lang = "en", *, empty_library: bool = False) -> list[Piece]:
-    """Numbered quotes, then the numbered sources; or why nothing is quoted (``empty_library``:
-    the library held no article, which the answer cannot say)."""
+def answer_pieces(answer: Answer, lang: Lang = "en") -> list[Piece]:
+    """Numbered quotes, then the numbered sources; or why nothing is quoted."""
     if answer.abstained:
-        return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer, empty_library=empty_library)))]
+        return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer)))]
     pieces: list[Piece] = []
     numbered = number_sources(answer.citations)
     for citation, number in zip(answer.citations, numbered.numbers, strict=True):
         # A line break between quotes keeps Telegram from drawing them as one block.
         pieces += [Piece(f"“{citation.text}” [{number}]", "<blockquote>{}</blockquote>"), Piece("\n")]
     pieces.append(Piece("\n"))
-    for number, info in numbered.sources:
+    for (number, info), copies in zip(numbered.sources, numbered.also_in, strict=True):
         pieces += [Piece(f"[{number}] "), *source_line(info, lang), Piece("\n")]
+        if copies:
+            pieces += [
+                Piece("    " + say(lang, "also_in", names=also_in_names(copies)), "<i>{}</i>"),
+                Piece("\n"),
+            ]
     return pieces

@@ -8,6 +8,7 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 from handlers.common import Context, NewsApp, for_another_bot, reply_pieces, reply_plain
 from handlers.format import Piece, source_line
 from handlers.messages import count, language, say
+from retrieval.dates import Period, period_of_text
 from retrieval.errors import NotFound
 
 PRIVATE_COMMANDS = [
@@ -55,16 +56,36 @@ async def on_unknown_command(update: Update, context: Context) -> None:
 
 
 async def on_sources(update: Update, context: Context) -> None:
-    assert update.effective_message is not None
+    """The newest articles by publication date; ``/sources 2019-09`` (a day, a month, a year,
+    "yesterday", "minggu ini") those of that period."""
+    message = update.effective_message
+    assert message is not None
     lang = language(update.effective_user)
-    articles = await context.library.recent(10)
-    if not articles:
-        await reply_plain(update.effective_message, say(lang, "sources_empty"))
+    typed = " ".join(context.args or [])
+    period = period_of_text(typed) if typed else None
+    if typed and (period is None or not period.has_window):
+        await reply_plain(message, say(lang, "sources_usage"))
         return
-    pieces = [Piece(say(lang, "sources_header") + "\n", "<b>{}</b>")]
+    since, until = _window(period)
+    articles = await context.library.recent(10, since=since, until=until)
+    if not articles:
+        empty = say(lang, "sources_no_date", period=typed) if typed else say(lang, "sources_empty")
+        await reply_plain(message, empty)
+        return
+    header = say(lang, "sources_dated", period=typed) if typed else say(lang, "sources_header")
+    pieces = [Piece(header + "\n", "<b>{}</b>")]
     for info in articles:
         pieces += [Piece("• "), *source_line(info, lang), Piece("\n")]
-    await reply_pieces(update.effective_message, pieces)
+    await reply_pieces(message, pieces)
+
+
+def _window(period: Period | None) -> tuple[str | None, str | None]:
+    if period is None:
+        return None, None
+    return (
+        period.start.isoformat() if period.start else None,
+        period.end.isoformat() if period.end else None,
+    )
 
 
 async def on_article(update: Update, context: Context) -> None:

@@ -29,12 +29,20 @@ _EN: dict[str, str] = {
         "• Anywhere: type @{bot} and your question to share an answer.\n\n"
         "/sources lists recent articles, /article REF shows one.\n"
         "Admins: /add a URL, pasted text (a first line without a final period is its title) or a "
-        ".txt/.md/.html file; /delete REF [REF ...]; /stats."
+        ".txt/.md/.html file; /delete REF [REF ...]; /stats; /follow an RSS or Atom feed, /feeds, "
+        "/unfollow."
     ),
     "unknown_command": "I don't know {command}. /help says what I can do.",
     "untitled": "(untitled)",
     "sources_empty": "The library is empty. Admins can /add articles.",
     "sources_header": "Recent articles",
+    "sources_dated": "Articles of {period}",
+    "sources_no_date": "No article is dated {period}.",
+    "sources_usage": (
+        "Usage: /sources, or /sources with a day, a month or a year "
+        "(2019-09-18, 2019-09, September 2019, yesterday, this week)"
+    ),
+    "also_in": "also in: {names}",
     "article_usage": "Usage: /article REF (refs are shown in /sources and under answers)",
     "article_details": "{lang}, {sentences}",
     "no_article": "No article with ref {ref}.",
@@ -44,6 +52,7 @@ _EN: dict[str, str] = {
     "cant_answer": "I can't answer that from the library: {reason}.",
     "reason_empty": "the library has no articles yet; admins can /add them",
     "reason_no_words": "the question has no word or figure to look for",
+    "reason_not_text": "the question holds characters that are not text",
     "reason_not_mentioned": "nothing in the library mentions {words}",
     "reason_not_close": "nothing in the library answers this closely enough to quote",
     "inline_none_title": "Nothing in the library answers this",
@@ -68,10 +77,32 @@ _EN: dict[str, str] = {
     "action_add": "add articles",
     "action_delete": "delete articles",
     "action_stats": "see library statistics",
+    "action_follow": "follow feeds",
+    "action_unfollow": "unfollow feeds",
+    "action_feeds": "see the followed feeds",
+    "follow_usage": (
+        "Usage: /follow URL [MINUTES]: an RSS or Atom feed; its new articles are added every "
+        "{minutes} minutes (or every MINUTES)."
+    ),
+    "followed": (
+        "Following {ref}: {title} ({items} now). Its new articles are added within a minute, "
+        "then every {minutes} minutes."
+    ),
+    "already_followed": "Already following that feed as {ref}: {title}.",
+    "not_followed": "Not followed: {reason}.",
+    "unfollow_usage": "Usage: /unfollow URL or ID (/feeds lists them)",
+    "unfollowed": "Stopped following {ref}: {title}. The {articles} it brought stay in the library.",
+    "no_feed": "No followed feed is {key}. /feeds lists them.",
+    "feeds_empty": "No feeds are followed. Admins can /follow URL.",
+    "feeds_header": "Followed feeds",
+    "feed_line": "{ref} {title}: {articles}, every {minutes} min; last read {success}",
+    "feed_error": "last error {when} ({failures} in a row): {error}",
+    "never": "never",
+    "feed_untitled": "(no title)",
     "refused": "{error}.",
     "apology": "Sorry, something went wrong on my side while answering. Please try again in a moment.",
-    "unavailable": "The library is unavailable right now (its storage cannot be reached); nothing was"
-    " changed. Please try again later.",
+    "library_unavailable": "The library is unavailable right now; nothing was changed. "
+    "The admins can see why in the bot's log; please try again later.",
 }
 
 _ID: dict[str, str] = {
@@ -83,12 +114,20 @@ _ID: dict[str, str] = {
         "• Di mana saja: ketik @{bot} lalu pertanyaan Anda untuk membagikan jawaban.\n\n"
         "/sources menampilkan artikel terbaru, /article REF menampilkan satu artikel.\n"
         "Admin: /add URL, teks (baris pertama tanpa titik di akhir menjadi judulnya), atau berkas "
-        ".txt/.md/.html; /delete REF [REF ...]; /stats."
+        ".txt/.md/.html; /delete REF [REF ...]; /stats; /follow feed RSS atau Atom, /feeds, "
+        "/unfollow."
     ),
     "unknown_command": "Saya tidak mengenal {command}. /help menjelaskan apa yang bisa saya lakukan.",
     "untitled": "(tanpa judul)",
     "sources_empty": "Perpustakaan masih kosong. Admin dapat menambahkan artikel dengan /add.",
     "sources_header": "Artikel terbaru",
+    "sources_dated": "Artikel tanggal {period}",
+    "sources_no_date": "Tidak ada artikel bertanggal {period}.",
+    "sources_usage": (
+        "Cara pakai: /sources, atau /sources dengan tanggal, bulan atau tahun "
+        "(2019-09-18, 2019-09, September 2019, kemarin, minggu ini)"
+    ),
+    "also_in": "juga di: {names}",
     "article_usage": "Cara pakai: /article REF (REF tercantum di /sources dan di bawah jawaban)",
     "article_details": "{lang}, {sentences}",
     "no_article": "Tidak ada artikel dengan ref {ref}.",
@@ -98,6 +137,7 @@ _ID: dict[str, str] = {
     "cant_answer": "Saya tidak bisa menjawabnya dari perpustakaan: {reason}.",
     "reason_empty": "perpustakaan belum berisi artikel; admin dapat menambahkannya dengan /add",
     "reason_no_words": "pertanyaannya tidak berisi kata atau angka untuk dicari",
+    "reason_not_text": "pertanyaannya berisi karakter yang bukan teks",
     "reason_not_mentioned": "tidak ada artikel di perpustakaan yang menyebut {words}",
     "reason_not_close": "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
     "inline_none_title": "Tidak ada yang menjawab ini di perpustakaan",
@@ -124,10 +164,32 @@ _ID: dict[str, str] = {
     "action_add": "menambahkan artikel",
     "action_delete": "menghapus artikel",
     "action_stats": "melihat statistik perpustakaan",
+    "action_follow": "mengikuti feed",
+    "action_unfollow": "berhenti mengikuti feed",
+    "action_feeds": "melihat feed yang diikuti",
+    "follow_usage": (
+        "Cara pakai: /follow URL [MENIT]: feed RSS atau Atom; artikel barunya ditambahkan setiap "
+        "{minutes} menit (atau setiap MENIT)."
+    ),
+    "followed": (
+        "Mengikuti {ref}: {title} ({items} saat ini). Artikel barunya ditambahkan dalam satu menit, "
+        "lalu setiap {minutes} menit."
+    ),
+    "already_followed": "Feed itu sudah diikuti sebagai {ref}: {title}.",
+    "not_followed": "Tidak diikuti: {reason}.",
+    "unfollow_usage": "Cara pakai: /unfollow URL atau ID (/feeds menampilkannya)",
+    "unfollowed": "Berhenti mengikuti {ref}: {title}. {articles} darinya tetap di perpustakaan.",
+    "no_feed": "Tidak ada feed yang diikuti dengan {key}. /feeds menampilkannya.",
+    "feeds_empty": "Belum ada feed yang diikuti. Admin dapat memakai /follow URL.",
+    "feeds_header": "Feed yang diikuti",
+    "feed_line": "{ref} {title}: {articles}, setiap {minutes} menit; terakhir dibaca {success}",
+    "feed_error": "galat terakhir {when} ({failures} kali berturut-turut): {error}",
+    "never": "belum pernah",
+    "feed_untitled": "(tanpa judul)",
     "refused": "Tidak bisa: {error}.",
     "apology": "Maaf, ada yang salah di pihak saya saat menjawab. Silakan coba lagi sebentar lagi.",
-    "unavailable": "Perpustakaan artikel sedang tidak tersedia (penyimpanannya tidak bisa dijangkau);"
-    " tidak ada yang berubah. Silakan coba lagi nanti.",
+    "library_unavailable": "Perpustakaan sedang tidak dapat digunakan; tidak ada yang berubah. "
+    "Admin dapat melihat penyebabnya di log bot; silakan coba lagi nanti.",
 }
 
 CATALOGUE: dict[Lang, dict[str, str]] = {"en": _EN, "id": _ID}
@@ -149,16 +211,30 @@ _ID_REJECTIONS = {
     "refused": "basis data menolak artikel ini",
 }
 
+# Why a feed was not followed, by the refusal's code (``FeedRejected`` or the fetch's
+# ``ArticleRejected``); English shows the core's own message (it names the link).
+_ID_FEED_REJECTIONS = {
+    "web_page": "itu halaman web, bukan feed RSS atau Atom",
+    "not_feed": "isinya bukan feed RSS atau Atom",
+    "bad_input": "kirim tautan http(s) ke sebuah feed RSS atau Atom (paling sering sekali semenit)",
+    "empty": "feed itu kosong",
+    "unreachable": "feed itu tidak dapat diambil; coba lagi nanti",
+    "private_address": "tautan itu mengarah ke alamat jaringan lokal atau privat",
+    "too_large": "feed itu terlalu besar; batasnya {limit}",
+}
+
 _NOUNS: dict[Lang, dict[str, tuple[str, str]]] = {
     "en": {
         "article": ("article", "articles"),
         "sentence": ("sentence", "sentences"),
         "chunk": ("chunk", "chunks"),
+        "item": ("item", "items"),
     },
     "id": {
         "article": ("artikel", "artikel"),
         "sentence": ("kalimat", "kalimat"),
         "chunk": ("potongan", "potongan"),
+        "item": ("item", "item"),
     },
 }
 
@@ -187,9 +263,9 @@ def untitled(lang: Lang, title: str | None) -> str:
     return title or say(lang, "untitled")
 
 
-def abstention(lang: Lang, answer: Answer, *, empty_library: bool) -> str:
+def abstention(lang: Lang, answer: Answer) -> str:
     """Why ``answer`` quotes nothing, in ``lang`` (without the "I can't answer" frame)."""
-    kind = "empty_library" if empty_library else answer.reason_kind
+    kind = answer.reason_kind
     if kind == "empty_library":
         return say(lang, "reason_empty")
     if kind == "no_content":
@@ -220,3 +296,13 @@ def refused(lang: Lang, error: Exception) -> str:
     """Any other refusal the core explains in English (shown as it is, in ``lang``'s frame)."""
     text = str(error)
     return say(lang, "refused", error=f"{text[:1].upper()}{text[1:]}" if lang == "en" else text)
+
+
+def feed_refusal(lang: Lang, reason: str, message: str, links: tuple[str, ...], *, max_bytes: int) -> str:
+    """ "Not followed: …" for a URL that gave no feed (``reason``: the refusal's code)."""
+    if lang == "en" or reason not in _ID_FEED_REJECTIONS:
+        return say(lang, "not_followed", reason=message)
+    text = _ID_FEED_REJECTIONS[reason].format(limit=readable_size(max_bytes))
+    if links:
+        text += "; feed-nya: " + ", ".join(links)
+    return say(lang, "not_followed", reason=text)

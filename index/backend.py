@@ -19,6 +19,7 @@ from typing import Protocol
 from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, Store
 from retrieval.encoder import EncoderIdentity
+from retrieval.near_duplicates import CopyCandidate
 from retrieval.prepare import content_hash
 from retrieval.types import (
     ArticleInfo,
@@ -69,13 +70,31 @@ class LibraryStore(Protocol):
 
     def article(self, ref: str) -> Awaitable[tuple[ArticleInfo, str]]: ...
 
+    def article_info_by_id(self, article_id: int) -> Awaitable[ArticleInfo]:
+        """The stored article with this id; ``NotFound`` once it is deleted."""
+        ...
+
     def delete(self, ref: str) -> Awaitable[ArticleInfo]: ...
 
     def refs_in_use(self) -> Awaitable[dict[str, tuple[str, str | None]]]:
         """Every stored ref by its ``nocase`` form, with the ref as stored and its title."""
         ...
 
-    def recent(self, limit: int = 20, offset: int = 0) -> Awaitable[list[ArticleInfo]]: ...
+    def recent(
+        self, limit: int = 20, offset: int = 0, *, since: str | None = None, until: str | None = None
+    ) -> Awaitable[list[ArticleInfo]]:
+        """The newest articles first by publication date (else the day each was added), only
+        those dated from ``since`` to ``until`` (ISO days, both included) if given."""
+        ...
+
+    def count_dated(self, *, since: str | None = None, until: str | None = None) -> Awaitable[int]:
+        """How many articles ``recent`` would list with no limit."""
+        ...
+
+    def near_candidates(self, keys: Sequence[int]) -> Awaitable[list[CopyCandidate]]:
+        """The stored articles sharing a MinHash band key with ``keys``: those a new article may
+        be a syndicated copy of."""
+        ...
 
     def stats(self) -> Awaitable[LibraryStats]: ...
 

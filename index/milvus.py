@@ -56,6 +56,7 @@ from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.lexical import tokenize
+from retrieval.near_duplicates import CopyCandidate
 from retrieval.types import (
     ArticleInfo,
     IndexedArticle,
@@ -697,25 +698,35 @@ class MilvusStore:
         return await asyncio.to_thread(read)
 
     @_mapping_errors
-    async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
-        """The newest articles first. Milvus does not sort: the window of time looked at widens
-        until it holds enough articles."""
+    async def recent(
+        self, limit: int = 20, offset: int = 0, *, since: str | None = None, until: str | None = None
+    ) -> list[ArticleInfo]:
+        """The newest articles first by publication date (else the day each was added), only
+        those dated from ``since`` to ``until`` if given. Milvus does not sort by an expression:
+        the articles' metadata is read and sorted here (one pass over the ``articles`` rows)."""
+        rows = await asyncio.to_thread(self._dated, since, until)
+        rows.sort(key=lambda r: (_list_date(r), r["id"]), reverse=True)
+        return [_info(r) for r in rows[offset : offset + limit]]
 
-        def read() -> list[ArticleInfo]:
-            wanted = limit + offset
-            total = self._count(self.articles)
-            span = 3600 * 1_000_000
-            now = int(time.time() * 1_000_000)
-            while True:
-                everything = span > now
-                where = "" if everything else f"added >= {now - span}"
-                if everything or self._count(self.articles, where) >= min(wanted, total):
-                    rows = list(self._scan(self.articles, where, _INFO_FIELDS))
-                    rows.sort(key=lambda r: (-r["added"], -r["id"]))
-                    return [_info(r) for r in rows[offset : offset + limit]]
-                span *= 8
+    @_mapping_errors
+    async def count_dated(self, *, since: str | None = None, until: str | None = None) -> int:
+        return len(await asyncio.to_thread(self._dated, since, until))
 
-        return await asyncio.to_thread(read)
+    def _dated(self, since: str | None, until: str | None) -> list[dict]:
+        """The articles' metadata rows whose list date falls from ``since`` to ``until``
+        (``until`` takes its whole day, as in the SQLite store)."""
+        rows = self._scan(self.articles, "", _INFO_FIELDS)
+        return [
+            r
+            for r in rows
+            if (since is None or _list_date(r) >= since) and (until is None or _list_date(r) < until + "~")
+        ]
+
+    @_mapping_errors
+    async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
+        """None: a library in Milvus keeps no MinHash band keys yet, so syndicated copies are
+        stored as stories of their own there (exact duplicates are still refused)."""
+        return []
 
     @_mapping_errors
     async def stats(self) -> LibraryStats:
@@ -1001,6 +1012,11 @@ def _connect(uri: str, token: str | None) -> Any:
             else ""
         )
         raise MilvusUnavailable(f"cannot open the Milvus library at {uri}: {error.message}{hint}") from error
+
+
+def _list_date(row: Mapping[str, Any]) -> str:
+    """An article's date in lists: its publication date, else the moment it was added."""
+    return str(row.get("published") or row.get("added_at") or "")
 
 
 def _info(row: Mapping[str, Any]) -> ArticleInfo:

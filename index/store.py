@@ -41,6 +41,7 @@ from index.errors import (
 from index.snapshot import snapshot_dir
 from retrieval.encoder import EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
+from retrieval.near_duplicates import CopyCandidate, Fingerprint
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
@@ -109,10 +110,57 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX articles_ref_nocase ON articles (ref COLLATE NOCASE);
     """,
+    # Followed feeds (index/feeds.py): each feed's schedule, validators and health, and every item
+    # it brought, so an item is fetched once (also one whose article was refused or later deleted;
+    # a page that could not be reached, a few times). A feed's items go with it; its articles stay
+    # (article_id is cleared when one is deleted).
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        interval_minutes REAL,
+        etag TEXT,
+        last_modified TEXT,
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        next_poll_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        last_success_at TEXT,
+        last_error_at TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE feed_items (
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        link TEXT NOT NULL,
+        article_id INTEGER REFERENCES articles(id) ON DELETE SET NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        seen_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        PRIMARY KEY (feed_id, link)
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_items_article ON feed_items (article_id);
+    CREATE INDEX feeds_next_poll ON feeds (next_poll_at);
+    """,
+    # Dates and syndicated copies (retrieval/dates.py, retrieval/near_duplicates.py): a copy
+    # names its story's first article (a plain id, kept when that article is deleted, so the
+    # remaining copies still fold together), each article keeps the LSH band keys of its MinHash
+    # signature (articles stored before this version have none and are never matched), and
+    # lists read the library by date (published, else when it was added).
+    """
+    ALTER TABLE articles ADD COLUMN copy_of INTEGER;
+    CREATE TABLE IF NOT EXISTS near_keys (
+        key INTEGER NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        PRIMARY KEY (key, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS near_keys_article ON near_keys (article_id);
+    CREATE INDEX IF NOT EXISTS articles_by_date ON articles (coalesce(published, added_at), id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at, content_hash"
+_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at, content_hash, copy_of"
+_BY_DATE = "coalesce(published, added_at)"  # an article's date in lists: its own, else its adding
 _AUTOMATIC_REF = re.compile(r"a[0-9]{1,18}", re.IGNORECASE)  # 18 digits: within SQLite's int64
 
 
@@ -139,6 +187,11 @@ class NewArticle:
     chunk_vectors: np.ndarray
     ref: str | None = None  # an external id (JSONL import); generated when absent
     source: str | None = None
+    fingerprint: Fingerprint | None = None  # its MinHash, to find later copies of it
+    # A syndicated copy: the story (id of its first article) it belongs to, or the position of
+    # the article of the same batch it copies (whose id is not known before it is stored).
+    copy_of: int | None = None
+    copy_of_position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +411,7 @@ class Store:
         await self._begin_write()
         try:
             for article in articles:
-                stored.append(await self._insert(article))
+                stored.append(await self._insert(article, stored))
             await self._db.execute("COMMIT")
         except sqlite3.IntegrityError as error:
             await self._rollback()
@@ -375,14 +428,18 @@ class Store:
             raise
         return stored
 
-    async def _insert(self, new: NewArticle) -> ArticleInfo:
+    async def _insert(self, new: NewArticle, earlier: list[ArticleInfo]) -> ArticleInfo:
+        """Insert one article of a batch; ``earlier``: the batch's articles inserted before it."""
         p = new.prepared
         if len(new.sentence_vectors) != len(p.sentences) or len(new.chunk_vectors) != len(p.chunks):
             raise ValueError("one vector per sentence and per chunk is required")
+        copy_of = new.copy_of
+        if new.copy_of_position is not None:
+            original = earlier[new.copy_of_position]
+            copy_of = original.copy_of if original.copy_of is not None else original.id
         cur = await self._db.execute(
-            "INSERT INTO articles"
-            " (ref, title, outlet, author, published, url, lang, source, text, content_hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO articles (ref, title, outlet, author, published, url, lang, source, text,"
+            " content_hash, copy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.ref or f"pending-{p.content_hash}",
                 p.meta.title,
@@ -394,6 +451,7 @@ class Store:
                 new.source,
                 p.text,
                 p.content_hash,
+                copy_of,
             ),
         )
         article_id = cur.lastrowid
@@ -421,8 +479,24 @@ class Store:
                 for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors, strict=True))
             ),
         )
+        if new.fingerprint is not None:
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO near_keys (key, article_id) VALUES (?, ?)",
+                ((key, article_id) for key in new.fingerprint.keys),
+            )
         info = await self.article_info_by_id(article_id)
         return info
+
+    @mapping_errors
+    async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
+        """The stored articles sharing a MinHash band key with ``keys``: the candidates a new
+        article may be a copy of (``retrieval.near_duplicates.copy_of`` decides)."""
+        async with self._db.execute(
+            "SELECT id, coalesce(copy_of, id), published, text FROM articles"
+            " WHERE id IN (SELECT article_id FROM near_keys WHERE key IN (SELECT value FROM json_each(?)))",
+            (json.dumps(list(keys)),),
+        ) as cur:
+            return [CopyCandidate(*row) async for row in cur]
 
     @mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
@@ -474,13 +548,26 @@ class Store:
             return {nocase(ref): (ref, title) async for ref, title in cur}
 
     @mapping_errors
-    async def recent(self, limit: int = 20, offset: int = 0) -> list[ArticleInfo]:
+    async def recent(
+        self, limit: int = 20, offset: int = 0, *, since: str | None = None, until: str | None = None
+    ) -> list[ArticleInfo]:
+        """The newest articles first, by publication date (an undated article by the day it was
+        added), only those dated from ``since`` to ``until`` (ISO days, both included) if given."""
+        where, parameters = _date_range(since, until)
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
-            " FROM articles a ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset),
+            f" FROM articles a{where} ORDER BY {_BY_DATE} DESC, id DESC LIMIT ? OFFSET ?",
+            [*parameters, limit, offset],
         ) as cur:
             return [_info(row) async for row in cur]
+
+    @mapping_errors
+    async def count_dated(self, *, since: str | None = None, until: str | None = None) -> int:
+        """How many articles ``recent`` would list with no limit."""
+        where, parameters = _date_range(since, until)
+        async with self._db.execute(f"SELECT count(*) FROM articles{where}", parameters) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     @mapping_errors
     async def stats(self) -> LibraryStats:
@@ -612,8 +699,21 @@ def identity_of(stored: Mapping[str, str]) -> EncoderIdentity | None:
     )
 
 
+def _date_range(since: str | None, until: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause on the list date, ``until`` taking the whole day (a date-time sorts after
+    its bare day)."""
+    clauses, parameters = [], []
+    if since is not None:
+        clauses.append(f"{_BY_DATE} >= ?")
+        parameters.append(since)
+    if until is not None:
+        clauses.append(f"{_BY_DATE} < ?")
+        parameters.append(until + "~")  # "~" sorts after every character of an ISO date-time
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
+
+
 def _info(row: Sequence[Any]) -> ArticleInfo:
-    count = row[10] if len(row) > 10 else 0
+    count = row[11] if len(row) > 11 else 0
     return ArticleInfo(
         id=row[0],
         ref=row[1],
@@ -625,6 +725,7 @@ def _info(row: Sequence[Any]) -> ArticleInfo:
         lang=row[7],
         added_at=row[8],
         content_hash=row[9],
+        copy_of=row[10],
         sentence_count=count,
     )
 

@@ -1,7 +1,8 @@
 """From a ranked library to a reply: the answer's steps as small functions, side by side.
 
-    evidence (CorpusIndex.evidence) -> rank (CorpusIndex.rank) -> score_sentences
-    -> supported? (abstention) -> reread_in_context -> choose_quotes -> Answer
+    evidence (CorpusIndex.evidence) -> rank (CorpusIndex.rank) -> by date and story
+    (``for_quotes``) -> score_sentences -> supported? (abstention) -> reread_in_context
+    -> choose_quotes -> Answer
 
 The index (``retrieval/corpus.py``) owns the vectors and postings; everything here reads it and
 decides what to quote, so tuning and evaluation change only this half.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -20,6 +21,7 @@ from retrieval.abstention import Signals, adjusted_evidence, standout
 from retrieval.answer_kinds import can_answer, expected_answer
 from retrieval.config import RetrievalConfig
 from retrieval.corpus import CorpusIndex, QueryEvidence, RankedArticles
+from retrieval.dates import newest_first, prefer_period, published_day, question_period, without_recency_words
 from retrieval.grounding import (
     MAX_INFORMATION,
     QuestionTerms,
@@ -31,8 +33,9 @@ from retrieval.grounding import (
     translations,
 )
 from retrieval.lexical import specific_words, tokenize
+from retrieval.near_duplicates import COPIES_WINDOW, fold_copies
 from retrieval.questions import canonical_question, has_content
-from retrieval.types import Answer, Citation
+from retrieval.types import Answer, ArticleInfo, Citation
 
 PassageEncoder = Callable[[list[str]], np.ndarray]
 """Texts -> their normalized e5 passage vectors (the model's ``encode_passages``)."""
@@ -98,18 +101,19 @@ def answer(
     abstention's reason quotes from. ``encode_passages`` (the model's passage encoder) lets the
     best candidate sentences be re-scored in their article's context."""
     shown = asked or question
+    if not index.articles:  # first: an empty library is the reason, whatever was asked
+        return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
     if not has_content(shown):
         return _declined(shown, (), NO_CONTENT, "no_content")
-    if not index.articles:
-        return _declined(shown, (), EMPTY_LIBRARY, "empty_library")
     evidence = index.evidence(question, query_vector, asked=asked)
     return answer_from(index, evidence, encode_passages=encode_passages)
 
 
 def prepared_question(index: CorpusIndex, question: str) -> str:
     """``question`` as the pipeline embeds and reads it for this library (``canonical_question``
-    with the library's letter case)."""
-    return canonical_question(question, index.written_form)
+    with the library's letter case), without the words that only ask for recent news
+    ("terbaru", "hari ini": ``find`` reads them from the question as asked)."""
+    return canonical_question(without_recency_words(question), index.written_form)
 
 
 def answer_from(
@@ -140,6 +144,28 @@ class Found:
     candidates: list[Candidate]
     terms: QuestionTerms
     signals: Signals
+    # The other copies of each quoted story, by the slot of the article its quotes come from.
+    copies: dict[int, tuple[ArticleInfo, ...]] = field(default_factory=dict)
+
+
+def for_quotes(
+    index: CorpusIndex, ranked: RankedArticles, stories: int
+) -> tuple[RankedArticles, list[int], dict[int, tuple[ArticleInfo, ...]]]:
+    """The ranking quotes come from, the slots quoted and each one's copies: the articles a
+    question asking for recent news or naming a period prefers first (``dates.prefer_period``:
+    the newest of those that answer about as well; only those of the period when it names
+    one), then the best article of each of the first ``stories`` stories, each story's other
+    copies aside as its "also in" (``near_duplicates.fold_copies``)."""
+    question = ranked.evidence.asked or ranked.evidence.question
+    if (period := question_period(question)) is not None:
+        days = [published_day(index.article_at(int(s)).info) for s in ranked.order[:COPIES_WINDOW]]
+        if (dated := prefer_period(ranked.order, ranked.fused, days, period)) is not None:
+            ranked = RankedArticles(dated.order, dated.fused, ranked.dense, ranked.evidence)
+            if period.has_window:  # a day or a period named: quotes from its articles only
+                stories = min(stories, dated.preferred)
+    infos = [index.article_at(int(s)).info for s in ranked.order[: max(COPIES_WINDOW, stories)]]
+    folded = fold_copies(ranked.order, infos, stories)
+    return ranked, list(folded.slots), folded.copies
 
 
 def find(
@@ -151,8 +177,9 @@ def find(
     """Rank, score the sentences, re-read the best in context and order them by what they
     support; None when the library has no sentence to quote."""
     ranked = index.rank(evidence, cfg)
-    refs = tuple(index.article_at(i).info.ref for i in ranked.order[: max(cfg.ranked_articles, 1)])
-    candidates, strongest = score_sentences(index, ranked, cfg)
+    quoting, slots, copies = for_quotes(index, ranked, cfg.answer_articles)
+    refs = tuple(index.article_at(i).info.ref for i in quoting.order[: max(cfg.ranked_articles, 1)])
+    candidates, strongest = score_sentences(index, quoting, cfg, slots)
     if strongest is None or not candidates:
         return None
     if encode_passages is not None and cfg.context_weight and evidence.query_vector is not None:
@@ -168,14 +195,15 @@ def find(
     candidates = order_by_support(index, candidates, terms, cfg)
     evidence_, lift = _evidence_and_standout(index, strongest, ranked, cfg)
     signals = Signals(evidence_, lift, grounding.share, grounding.missing / MAX_INFORMATION, cross_lingual)
-    return Found(ranked, refs, candidates, terms, signals)
+    return Found(ranked, refs, candidates, terms, signals, copies)
 
 
 def score_sentences(
-    index: CorpusIndex, ranked: RankedArticles, cfg: RetrievalConfig
+    index: CorpusIndex, ranked: RankedArticles, cfg: RetrievalConfig, slots: list[int] | None = None
 ) -> tuple[list[Candidate], Strongest | None]:
-    """The sentences of the top articles as quote candidates, best first; and the sentence the
-    abstention rule weighs, None if there is no sentence.
+    """The sentences of the top articles (``slots``, default the first ``answer_articles``
+    ranked) as quote candidates, best first; and the sentence the abstention rule weighs, None
+    if there is no sentence.
 
     A candidate ranks by its e5 cosine plus its article's standing. A sentence that can hold
     the kind of answer asked for (``retrieval/answer_kinds.py``) gets ``answer_kind_weight``
@@ -187,7 +215,7 @@ def score_sentences(
     kind = expected_answer(question) if cfg.answer_kind_weight else None
     candidates: list[Candidate] = []
     strongest: tuple[float, float, int, int] | None = None  # (evidence + prior, evidence, a, s)
-    for article_index in ranked.order[: cfg.answer_articles]:
+    for article_index in ranked.order[: cfg.answer_articles] if slots is None else slots:
         article = index.article_at(article_index)
         prior = cfg.article_prior_weight * (float(ranked.fused[article_index]) - top_fused)
         first = index.sentence_offsets[article_index]
@@ -311,15 +339,27 @@ def choose_quotes(index: CorpusIndex, found: Found, cfg: RetrievalConfig) -> tup
             supported += context_terms(index, candidate)
         seen_texts.add(text)
         chosen.append(candidate)
-    return tuple(
+    citations = [
         Citation(
             text=index.article_at(c.article).sentence_text(c.sentence),
             score=c.score,
             article=index.article_at(c.article).info,
             sentence_index=c.sentence,
+            also_in=found.copies.get(c.article, ()),
         )
         for c in chosen
-    )
+    ]
+    return tuple(later_first(citations))
+
+
+def later_first(citations: list[Citation]) -> list[Citation]:
+    """Quotes from articles of different dates, the later first (an earlier and a later death
+    toll: the later one leads, and each shows its date); as they were when any is undated or
+    all share one day."""
+    days = [published_day(c.article) for c in citations]
+    if None in days or len(set(days)) < 2:
+        return citations
+    return [citations[k] for k in newest_first(days)]
 
 
 def _evidence_and_standout(

@@ -1,5 +1,6 @@
 """An answer's sources, numbered as the CLI and the bot both show them: each quote ends with its
-article's number ("[2]"), and the articles follow in the order of their first quote."""
+article's number ("[2]"), and the articles follow in the order of their first quote, each with
+its date and the other outlets that carried the same story ("also in: Kompas, Tempo")."""
 
 from __future__ import annotations
 
@@ -13,15 +14,24 @@ from retrieval.types import ArticleInfo, Citation
 class NumberedSources:
     sources: tuple[tuple[int, ArticleInfo], ...]  # each cited article once, numbered from 1
     numbers: tuple[int, ...]  # the number of each citation's article, in citation order
+    also_in: tuple[tuple[ArticleInfo, ...], ...] = ()  # per source: the story's other copies
+
+
+def also_in_names(copies: Sequence[ArticleInfo]) -> str:
+    """ "Kompas, Tempo (a12)": each copy by its outlet (else its title, else its ref), once."""
+    names = [info.outlet or info.title or info.ref for info in copies]
+    return ", ".join(dict.fromkeys(names))
 
 
 def number_sources(citations: Sequence[Citation]) -> NumberedSources:
     """Number the articles ``citations`` quote, 1, 2, … in the order of their first quote."""
     numbers: dict[str, int] = {}
     articles: list[tuple[int, ArticleInfo]] = []
+    copies: list[tuple[ArticleInfo, ...]] = []
     for citation in citations:
         ref = citation.article.ref
         if ref not in numbers:
             numbers[ref] = len(numbers) + 1
             articles.append((numbers[ref], citation.article))
-    return NumberedSources(tuple(articles), tuple(numbers[c.article.ref] for c in citations))
+            copies.append(citation.also_in)
+    return NumberedSources(tuple(articles), tuple(numbers[c.article.ref] for c in citations), tuple(copies))

@@ -20,6 +20,7 @@ from datetime import date, datetime
 
 import trafilatura
 
+from retrieval.dates import MONTHS as _MONTHS
 from retrieval.errors import ArticleRejected
 from retrieval.markdown import (
     is_heading,
@@ -198,20 +199,6 @@ _NOT_A_HEADLINE = re.compile(
 
 # --- explicit publication dates ---------------------------------------------------------------
 
-_MONTHS = {
-    **dict.fromkeys(("januari", "january", "jan"), 1),
-    **dict.fromkeys(("februari", "pebruari", "february", "feb"), 2),
-    **dict.fromkeys(("maret", "march", "mar"), 3),
-    **dict.fromkeys(("april", "apr"), 4),
-    **dict.fromkeys(("mei", "may"), 5),
-    **dict.fromkeys(("juni", "june", "jun"), 6),
-    **dict.fromkeys(("juli", "july", "jul"), 7),
-    **dict.fromkeys(("agustus", "august", "agu", "agt", "ags", "aug"), 8),
-    **dict.fromkeys(("september", "sept", "sep"), 9),
-    **dict.fromkeys(("oktober", "october", "okt", "oct"), 10),
-    **dict.fromkeys(("november", "nopember", "nov", "nop"), 11),
-    **dict.fromkeys(("desember", "december", "des", "dec"), 12),
-}
 _ZONES = {"wib": "+07:00", "wita": "+08:00", "wit": "+09:00", "gmt": "+00:00", "utc": "+00:00", "z": "+00:00"}
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _WEEKDAY = _one_of(

@@ -36,9 +36,9 @@ def already_stored(ref: str, title: str | None) -> str:
 
 
 class LibraryUnavailable(NewsbotError):
-    """The library's storage cannot be used right now (a Milvus server that cannot be reached, a
-    database file that is full, locked or damaged); what failed was not half-stored. The message
-    names the storage: for the operator (logs, the CLI), not for every chat."""
+    """The library's storage cannot be used right now (the database file or server is missing,
+    damaged, read-only, full or unreachable). The message names the file or server: fit for the
+    operator's console and log, not for a chat (the bot says only that the library is unavailable)."""
 
 
 class NotAllowed(NewsbotError):
@@ -59,7 +59,15 @@ class NotFound(NewsbotError):
 
 
 class BadQuestion(NewsbotError):
-    """The question cannot be answered as asked (empty, or far too long)."""
+    """The question cannot be answered as asked. ``reason`` is a stable code the front ends
+    translate: ``empty``, ``not_text`` (a lone surrogate: undecodable bytes, JSON's ``"\\ud800"``)
+    or ``too_long`` (then ``length`` and ``limit`` are set)."""
+
+    def __init__(self, reason: str, message: str, *, length: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.length = length
+        self.limit = limit
 
 
 class NotEnoughData(NewsbotError):

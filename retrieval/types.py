@@ -72,6 +72,7 @@ class ArticleInfo:
     sentence_count: int = 0
     added_at: str | None = None
     content_hash: str | None = None  # of the normalized text (dedup, and snapshot validity)
+    copy_of: int | None = None  # a syndicated copy: the id of its story's first article
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -92,6 +93,9 @@ class Citation:
     score: float
     article: ArticleInfo
     sentence_index: int
+    # The other stored copies of the quoted story (``retrieval/near_duplicates.py``): cited as
+    # "also in", never quoted again.
+    also_in: tuple[ArticleInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,7 @@ class Answer:
                     "score": round(c.score, 4),
                     "article": c.article.as_json(),
                     "sentence_index": c.sentence_index,
+                    "also_in": [a.as_json() for a in c.also_in],
                 }
                 for c in self.citations
             ],

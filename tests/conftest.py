@@ -108,3 +108,14 @@ async def library(open_library: OpenLibrary) -> Library:
 async def seeded_library(library: Library) -> Library:
     await library.add_text(SEED.read_text(encoding="utf-8"))
     return library
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For in-process ``cli.main`` runs: a directory of its own (no stray .env), its own database
+    (the path returned; not created), never the bot."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    db = tmp_path / "newsbot.sqlite3"
+    monkeypatch.setenv("NEWSBOT_DB", str(db))
+    return db

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from bot_runner import running_bot
 from fake_telegram import Chat, FakeTelegram, User
 from tests_support import SEED_TEXT, make_settings
 
+from handlers.messages import say
 from library import Library
 from settings import configure_logging
 
@@ -317,8 +319,6 @@ async def test_flood_control_429_is_retried_not_lost(seeded: Harness) -> None:
 async def test_unexpected_errors_are_logged_and_apologised_for(
     seeded: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from handlers.messages import say
-
     lena = seeded.tg.make_user("Lena", "lena")
     await seeded.library.store.close()  # the database goes away under the bot's feet
     reply = await seeded.reply(lena.id, seeded.tg.private_text(lena, "/sources"))
@@ -326,6 +326,28 @@ async def test_unexpected_errors_are_logged_and_apologised_for(
     assert any("unhandled error" in r.message for r in caplog.records)
     answered = await seeded.reply(lena.id, seeded.tg.private_text(lena, "when did Xi meet Biden"))
     assert "G20 Bali" in answered["text"]  # the bot keeps working for what does not need the store
+
+
+@pytest.mark.slow  # waits out SQLite's 10 s busy timeout
+async def test_an_unavailable_database_is_explained_without_its_path(
+    seeded: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = seeded.library.settings.db
+    other_program = sqlite3.connect(path, isolation_level=None)
+    other_program.execute("BEGIN EXCLUSIVE")  # another program holds the database's write lock
+    try:
+        reply = await seeded.reply(
+            ADMIN_ID, seeded.tg.private_text(seeded.admin, f"/add {BRIDGE_TEXT}"), timeout=30
+        )
+    finally:
+        other_program.execute("ROLLBACK")
+        other_program.close()
+    assert reply["text"] == say("en", "library_unavailable")
+    assert str(path.parent) not in reply["text"]
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.name == "newsbot.bot")
+    assert (await seeded.library.stats()).articles == 1  # nothing half-stored
+    answered = await seeded.reply(ADMIN_ID, seeded.tg.private_text(seeded.admin, "when did Xi meet Biden"))
+    assert "G20 Bali" in answered["text"]
 
 
 async def test_admin_adds_a_url_and_a_replied_document(harness: Harness) -> None:
@@ -574,10 +596,7 @@ async def test_when_milvus_goes_away_the_bot_still_answers_and_says_the_library_
     admin_chat = Chat.private(seeded.admin)
     with caplog.at_level(logging.WARNING, logger="newsbot"):
         added = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, f"/add {BRIDGE_TEXT}"))
-        assert added["text"] == (
-            "The library is unavailable right now (its storage cannot be reached); nothing was changed."
-            " Please try again later."
-        )
+        assert added["text"] == say("en", "library_unavailable")
         deleted = await seeded.reply(admin_chat.id, seeded.tg.private_text(seeded.admin, "/delete a1"))
         assert deleted["text"] == added["text"]
     assert milvus_server.uri in caplog.text  # the operator reads where and why in the log

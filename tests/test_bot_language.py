@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import replace
 
 import pytest
 import test_bot
@@ -179,6 +180,19 @@ def test_one_wording_for_an_untitled_article() -> None:
 def test_abstention_reasons_are_translated_by_their_kind(
     answer: Answer, english: str, indonesian: str
 ) -> None:
-    assert abstention("en", answer, empty_library=False) == english
-    assert abstention("id", answer, empty_library=False) == indonesian
-    assert re.search("belum berisi artikel", abstention("id", answer, empty_library=True))
+    assert abstention("en", answer) == english
+    assert abstention("id", answer) == indonesian
+    empty = replace(answer, reason_kind="empty_library")
+    assert re.search("belum berisi artikel", abstention("id", empty))
+
+
+async def test_a_question_that_is_not_text_is_told_so_in_the_users_language(seeded: Harness) -> None:
+    tg = seeded.tg
+    budi = indonesian(seeded, 903, "Budi")
+    # A client sending JSON's "\ud800" (a lone surrogate) in a question: the core refuses it as
+    # not text, and the reply says that, not "no word or figure".
+    reply = await seeded.reply(budi.id, tg.private_text(budi, "apa isi surat Xi \ud800"))
+    assert reply["text"] == say("id", "cant_ask", reason=say("id", "reason_not_text"))
+    group = tg.make_group("Warga")
+    alone = await seeded.reply(group.id, tg.group_text(group, budi, "/ask \ud800"))
+    assert alone["text"] == say("id", "cant_ask", reason=say("id", "reason_not_text"))

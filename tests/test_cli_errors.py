@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests_support import REPO, SEED
+from tests_support import REPO, SEED, run_cli
 
 import cli
 
@@ -22,18 +22,8 @@ ANSWER_KEYS = {"question", "abstained", "reason", "answer", "articles", "took_ms
 NOT_LABELLED = 'newsbot: questions.jsonl, line 1: needs {"id", "question", "article_id"}'
 
 
-@pytest.fixture(autouse=True)
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test in its own directory (no stray .env) with its own database; never the bot."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    monkeypatch.setenv("NEWSBOT_DB", str(tmp_path / "newsbot.sqlite3"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("cli_env")  # each test in its own directory and database
+run = run_cli
 
 
 def assert_user_error(result: tuple[int, str, str], expected: str) -> None:

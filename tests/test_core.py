@@ -105,6 +105,11 @@ async def test_questions_that_cannot_be_asked(seeded_library: Library) -> None:
         await seeded_library.ask("x" * 10_000)
     with pytest.raises(BadQuestion):
         await seeded_library.ask("   ")
+    # JSON's "\ud800" (a Bot API update, an inline query) decodes to a lone surrogate: not text.
+    with pytest.raises(BadQuestion, match=r"\\ud800"):
+        await seeded_library.ask("what did Xi\ud800 letter say")
+    with pytest.raises(BadQuestion, match=r"\\udcff"):
+        await seeded_library.ask("and then?", context="what did Xi\udcff letter say")
 
 
 @pytest.mark.parametrize(
@@ -262,7 +267,7 @@ def test_cli_contract(tmp_path: Path) -> None:
     assert set(answer) == {"question", "abstained", "reason", "answer", "articles", "took_ms"}
     assert answer["articles"] == ["a1"] and not answer["abstained"]
     first = answer["answer"][0]
-    assert set(first) == {"text", "score", "article", "sentence_index"}
+    assert set(first) == {"text", "score", "article", "sentence_index", "also_in"}
     assert set(first["article"]) == {"ref", "title", "outlet", "published", "url", "lang"}
     assert first["article"]["lang"] == "id"
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests_support import DATA, REPO
+from tests_support import DATA, REPO, run_cli
 
 import cli
 from retrieval.cleaning import clean_text, typed_title
@@ -47,20 +47,7 @@ def test_setup_says_what_each_slow_step_does_and_how_long_it_takes(tmp_path: Pat
 # -- the command line -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory of its own (no stray .env), its own database path, never the bot."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    db = tmp_path / "news.sqlite3"
-    monkeypatch.setenv("NEWSBOT_DB", str(db))
-    return db
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def typed(monkeypatch: pytest.MonkeyPatch, text: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import OpenLibrary
 from test_store import make_article
-from tests_support import DATA, REPO
+from tests_support import DATA, REPO, run_cli
 
 import cli
 from index.errors import DatabaseDamaged
@@ -102,19 +102,7 @@ NESTED = "[" * 100_000 + "]" * 100_000
 LONG_NUMBER = "1" * 5_000
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process ``cli.main`` in its own directory (no stray .env), with its own database."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    monkeypatch.setenv("NEWSBOT_DB", str(tmp_path / "newsbot.sqlite3"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``cli.main``: its stdout is strict UTF-8 under capsys, as a real process's is."""
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def write_lines(path: Path, *lines: str, bom: bool = False) -> Path:
@@ -153,7 +141,7 @@ async def test_lines_that_break_the_parser_or_cannot_be_encoded_are_skipped_and_
 
 
 def test_question_lines_that_break_the_parser_or_the_tokenizer_get_error_objects(
-    tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_lines(
         tmp_path / "questions.jsonl",
@@ -181,7 +169,7 @@ def test_question_lines_that_break_the_parser_or_the_tokenizer_get_error_objects
 
 
 def test_a_question_that_is_not_utf8_on_the_command_line_is_an_error_object(
-    cli_env: None, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``newsbot ask $'caf\\xe9?'`` from a Latin-1 terminal: Python hands the byte over as a lone
     surrogate, which the tokenizer and stdout refused with tracebacks."""
@@ -213,7 +201,7 @@ def test_a_labelled_question_line_that_breaks_the_parser_is_one_line(
     line: str,
     expected: str,
     tmp_path: Path,
-    cli_env: None,
+    cli_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -269,7 +257,7 @@ def side_files(path: Path) -> set[str]:
     ids=["list", "show", "delete", "delete-last"],
 )
 def test_a_damaged_database_is_one_line_and_never_written_to(
-    how: str, argv: list[str], tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+    how: str, argv: list[str], tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``show`` and ``delete`` succeeded on overwritten pages and wrote into them. Reading
     commands open the file read-only and say what damage they meet (``show`` of an article
@@ -301,7 +289,7 @@ async def test_an_index_opened_on_damaged_pages_refuses_to_import(
 
 @pytest.mark.parametrize("argv", [["list"], ["show", "a1"], ["delete", "a1"]], ids=["list", "show", "delete"])
 def test_an_empty_file_reads_as_an_empty_library_and_stays_empty(
-    argv: list[str], tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+    argv: list[str], tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``list`` wrote a schema into an existing empty file."""
     db = tmp_path / "newsbot.sqlite3"
@@ -314,7 +302,7 @@ def test_an_empty_file_reads_as_an_empty_library_and_stays_empty(
     assert db.read_bytes() == b"" and side_files(db) == set()
 
 
-def test_a_device_as_database_is_refused(cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_device_as_database_is_refused(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``--db /dev/null`` left a ``/dev/null-journal``."""
     code, out, err = run(capsys, "--db", "/dev/null", "list")
     assert (code, out, err) == (2, "", "newsbot: /dev/null is a device, not a database file\n")
@@ -329,7 +317,7 @@ def test_a_pipe_as_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_huge_list_limit_is_an_argument_error(
-    tmp_path: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An OverflowError traceback from SQLite before."""
     library_file(tmp_path / "newsbot.sqlite3", articles=2)

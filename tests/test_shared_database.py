@@ -10,6 +10,7 @@ from tests_support import DATA, SEED_TEXT
 
 from retrieval.answer import answer
 from retrieval.corpus import CorpusIndex
+from retrieval.errors import DuplicateArticle
 
 
 def _answers(index: CorpusIndex, questions: list[str], vectors: np.ndarray) -> list[tuple[object, ...]]:
@@ -46,3 +47,25 @@ async def test_a_library_takes_in_what_another_process_changed(open_library: Ope
 
     await bot.add_text("Gempa bumi berkekuatan 6,1 mengguncang Cianjur pada Senin siang. " * 3)
     assert await bot.refresh() == (0, 0)  # its own writes are already in its index
+
+
+async def test_an_article_stored_meanwhile_by_another_process_is_a_duplicate(
+    open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses what another process stored between this add's duplicate check and
+    its write; the refusal is the same DuplicateArticle as the check's, so the bot words it in
+    the asker's language (handlers may not know the storage layer's ArticleRefused)."""
+    bot, cli = await open_library(), await open_library()
+    checked = bot._ingest._refuse_stored
+    stored_meanwhile = []
+
+    async def check_then_race(**keys: object) -> None:
+        await checked(**keys)  # nothing stored yet: the check passes
+        stored_meanwhile.append(await cli.add_text(SEED_TEXT))  # ...then the other process stores it
+
+    monkeypatch.setattr(bot._ingest, "_refuse_stored", check_then_race)
+    with pytest.raises(DuplicateArticle) as refused:
+        await bot.add_text(SEED_TEXT)
+    assert refused.value.existing_ref == stored_meanwhile[0].ref
+    assert "already in the library as" in str(refused.value)
+    assert (await bot.stats()).articles == 1

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 SEED = REPO / "samples" / "tribunnews-xi-letter-kim-jong-un.txt"
 SEED_TEXT = SEED.read_text(encoding="utf-8")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``cli.main(argv)`` in this process: its exit status, stdout and stderr (stdout is strict
+    UTF-8 under capsys, as a real process's is)."""
+    import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
