@@ -45,7 +45,7 @@ from retrieval.answer import abstention_signals, answer, prepared_question
 from retrieval.corpus import CorpusIndex
 from retrieval.evaluation import LabelledQuestion, markdown_table, score
 from retrieval.lexical import STOPWORDS, tokenize
-from retrieval.tuning import MemoizedPassages
+from retrieval.tuning import Memoized
 from retrieval.types import Answer, IndexedArticle
 from settings import Settings
 
@@ -299,7 +299,7 @@ async def main() -> None:
     print(json.dumps(report["dense"]), file=sys.stderr)
 
     # -- 3. answers
-    passages = MemoizedPassages(encoder.encode_passages)
+    passages = Memoized(encoder.encode_passages)
     embedded: list[Answer] = []
     embedded_signals = []
     took = []

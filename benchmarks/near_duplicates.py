@@ -9,8 +9,9 @@ candidates, the exact Jaccard of word 3-grams decides, at ``COPY_SIMILARITY``). 
 - the stories with copies (clusters), by source, and their sizes;
 - a random sample of copy pairs to check by eye (written to ``--pairs``);
 - the cost per article of the fingerprint and of the decision;
-- SimHash on the same 3-grams for comparison (64 bits, every pair within ``--simhash-bits``
-  Hamming distance, among the CLICK-ID articles, where the outlets share stories);
+- SimHash on the same 3-grams for comparison (64 bits, every pair within each of
+  ``--simhash-bits`` Hamming distances, among the CLICK-ID articles, where the outlets share
+  stories), with how many of its pairs MinHash took for copies and their Jaccard similarity;
 - how many articles got a publication date, by source;
 - with ``--db`` (a library imported by this version), what the store's lookup of the
   candidates costs (``Store.near_candidates``), for the first 500 articles.
@@ -128,7 +129,12 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=40, help="copy pairs to check by eye")
     parser.add_argument("--pairs", type=Path, default=Path("near-duplicate-sample.md"))
-    parser.add_argument("--simhash-bits", type=int, default=3)
+    parser.add_argument(
+        "--simhash-bits",
+        type=lambda t: [int(b) for b in t.split(",")],
+        default=[3, 6, 10],
+        help="e.g. 3,6,10",
+    )
     parser.add_argument("--db", type=Path, help="a library to time the store's candidate lookup on")
     args = parser.parse_args()
     if args.db is not None:
@@ -180,22 +186,28 @@ def main() -> None:
     started = time.perf_counter()
     values = np.array([simhash(shingles(lines[i].text)) for i in click], np.uint64)
     simhash_s = (time.perf_counter() - started) / max(len(click), 1)
-    pairs = simhash_pairs(values, args.simhash_bits)
+    pairs = simhash_pairs(values, max(args.simhash_bits))
     in_click = set(click)
     minhash_pairs = {(min(i, j), max(i, j)) for i, j in matched.items() if i in in_click and j in in_click}
-    found = {(click[a], click[b]) for a, b, _ in pairs}
-    jaccards = [jaccard(set(shingles(lines[a].text)), set(shingles(lines[b].text))) for a, b in found]
-    print(f"\n## SimHash (64 bits, Hamming <= {args.simhash_bits}) on the {len(click):,} CLICK-ID articles\n")
-    print(f"- cost per article: {1000 * simhash_s:.2f} ms; pairs: {len(found):,}")
     print(
-        f"- MinHash copy pairs among them: {len(minhash_pairs):,};"
-        f" found by both: {len(found & minhash_pairs):,}"
+        f"\n## SimHash (64 bits) on the {len(click):,} CLICK-ID articles,"
+        f" {1000 * simhash_s:.2f} ms per article\n"
     )
-    if jaccards:
-        low = sum(1 for x in jaccards if x < COPY_SIMILARITY)
+    print(f"MinHash copy pairs among them: {len(minhash_pairs):,}\n")
+    print(
+        "| Hamming distance | pairs | also MinHash copies | Jaccard < 0.5 | Jaccard 0.5-0.8"
+        " | median Jaccard |"
+    )
+    print("|---|---|---|---|---|---|")
+    for bits in sorted(args.simhash_bits):
+        found = {(click[a], click[b]) for a, b, distance in pairs if distance <= bits}
+        jaccards = [jaccard(shingles(lines[a].text), shingles(lines[b].text)) for a, b in found]
+        low = sum(1 for x in jaccards if x < 0.5)
+        middle = sum(1 for x in jaccards if 0.5 <= x < COPY_SIMILARITY)
+        median = f"{statistics.median(jaccards):.2f}" if jaccards else "-"
         print(
-            f"- SimHash pairs below Jaccard {COPY_SIMILARITY}: {low}"
-            f" (median Jaccard {statistics.median(jaccards):.2f})"
+            f"| <= {bits} | {len(found):,} | {len(found & minhash_pairs):,} | {low:,} | {middle:,}"
+            f" | {median} |"
         )
 
     dated = Counter(line.source for line in lines if line.published)

@@ -11,7 +11,7 @@ two content words and their texts at least 8% of their word 3-grams (not copies:
 Each group of articles dated on at least two different days is asked about with its oldest
 article's title, as a reader who saw that headline asks for the latest ("Apa kabar terbaru soal
 <title>?"), and plainly ("<title>?"). A hit: the first quote comes from the group's newest
-article (or one of its newest, on a tie).
+article (or one of its newest, on a tie); also counted: first quotes from outside the group.
 
 ``stories`` writes the groups and the dates; ``ask`` sets those dates on the library's articles
 (a library imported without them), then asks. ``--code`` runs another checkout's newsbot (the
@@ -36,13 +36,18 @@ MIN_SIMILARITY = 0.08
 
 
 def _stories(args: argparse.Namespace) -> None:
-    import sqlite3  # the library's refs, read-only
-
+    from index.store import Store
     from retrieval.dates import date_in_text
     from retrieval.near_duplicates import COPY_SIMILARITY, jaccard, shingles
 
-    with sqlite3.connect(f"file:{args.db}?mode=ro", uri=True) as db:
-        refs = {ref for (ref,) in db.execute("SELECT ref FROM articles")}
+    async def stored_refs() -> set[str]:
+        store = await Store.open(args.db, read_only=True)
+        try:
+            return {ref for ref, _ in (await store.refs_in_use()).values()}
+        finally:
+            await store.close()
+
+    refs = asyncio.run(stored_refs())
     articles = {}
     for raw in args.corpus.open(encoding="utf-8"):
         line = json.loads(raw)
@@ -104,21 +109,24 @@ def _stories(args: argparse.Namespace) -> None:
 
 
 async def _ask(args: argparse.Namespace) -> None:
-    import sqlite3
-
+    from index.store import Store
     from library import Library
     from settings import Settings
 
     data = json.loads(args.stories.read_text(encoding="utf-8"))
-    with sqlite3.connect(args.db) as db:  # the dates the archive did not carry
-        db.executemany(
-            "UPDATE articles SET published = ? WHERE ref = ?", [(d, r) for r, d in data["dates"].items()]
-        )
+    store = await Store.open(args.db)
+    try:
+        # The dates the archive did not carry; the code before this change (``--code``) has
+        # no use for dates, and no way to set them.
+        if hasattr(store, "set_published"):
+            await store.set_published(data["dates"])
+    finally:
+        await store.close()
     library = await Library.open(Settings(_env_file=None, NEWSBOT_DB=args.db))  # type: ignore[call-arg]
     results = {}
     try:
         for phrasing, template in (("latest", "Apa kabar terbaru soal {}?"), ("plain", "{}?")):
-            hits = asked = declined = 0
+            hits = asked = declined = elsewhere = 0
             for story in data["stories"]:
                 answer = await library.ask(template.format(story["title"].rstrip("?!. ")))
                 asked += 1
@@ -126,7 +134,14 @@ async def _ask(args: argparse.Namespace) -> None:
                     declined += 1
                 elif answer.citations[0].article.ref in story["newest"]:
                     hits += 1
-            results[phrasing] = {"asked": asked, "newest_first": hits, "declined": declined}
+                elif answer.citations[0].article.ref not in story["members"]:
+                    elsewhere += 1
+            results[phrasing] = {
+                "asked": asked,
+                "newest_first": hits,
+                "first_from_another_story": elsewhere,
+                "declined": declined,
+            }
     finally:
         await library.close()
     print(json.dumps(results))

@@ -17,6 +17,7 @@ PRIVATE_COMMANDS = [
     BotCommand("article", "show one article: /article REF"),
     BotCommand("add", "admins: add an article"),
     BotCommand("stats", "admins: library statistics"),
+    BotCommand("feeds", "admins: followed feeds (/follow URL)"),
 ]
 GROUP_COMMANDS = [
     BotCommand("ask", "ask about the news: /ask your question"),
@@ -31,6 +32,7 @@ PRIVATE_COMMANDS_ID = [
     BotCommand("article", "tampilkan satu artikel: /article REF"),
     BotCommand("add", "admin: tambah artikel"),
     BotCommand("stats", "admin: statistik perpustakaan"),
+    BotCommand("feeds", "admin: feed yang diikuti (/follow URL)"),
 ]
 GROUP_COMMANDS_ID = [
     BotCommand("ask", "tanya tentang berita: /ask pertanyaan Anda"),

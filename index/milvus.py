@@ -63,6 +63,10 @@ from retrieval.types import (
 )
 
 log = logging.getLogger(__name__)
+# gRPC (under pymilvus) registers fork handlers that abort a child forked while its threads run
+# (a subprocess started by a process that has talked to Milvus); newsbot never shares a gRPC
+# channel across a fork, so they only do harm. Read by gRPC when it is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 SCHEMA_VERSION = 1
 STALE_CLAIM_SECONDS = 600  # a claim this old is a dead writer's: an article is written in seconds

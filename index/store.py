@@ -488,6 +488,20 @@ class Store:
         return info
 
     @mapping_errors
+    async def set_published(self, dates: Mapping[str, str]) -> None:
+        """Set the publication dates (ISO) of articles by ref, in one transaction: for an archive
+        imported without them (``benchmarks/recency_eval.py``)."""
+        await self._begin_write()
+        try:
+            await self._db.executemany(
+                "UPDATE articles SET published = ? WHERE ref = ?", [(day, ref) for ref, day in dates.items()]
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+
+    @mapping_errors
     async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
         """The stored articles sharing a MinHash band key with ``keys``: the candidates a new
         article may be a copy of (``retrieval.near_duplicates.copy_of`` decides)."""

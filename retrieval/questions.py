@@ -10,7 +10,8 @@ end punctuation replaced by one "?", and each word in the case the library write
 ("xi" -> "Xi", "kpk" -> "KPK"; a word the library does not hold is written in lower case, a
 country, language, month or weekday name capitalized as CLDR writes it), the first letter
 upper case. A question that is already typed well mostly keeps its form (dev: 7 of 323
-questions rank their gold article differently, MRR@10 .909 -> .9xx; see the README).
+questions rank their gold article differently; in sample MRR@10 en→id .841 -> .833, facqa
+.863 -> .856).
 """
 
 from __future__ import annotations

@@ -10,19 +10,17 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.answer import PassageEncoder, answer, prepared_question
+from retrieval.answer import PassageEncoder, answer_from, prepared_question
 from retrieval.corpus import CorpusIndex, QueryEvidence
 from retrieval.errors import NotEnoughData
-from retrieval.evaluation import LabelledQuestion, markdown_table, score
-from retrieval.tuning import FoldChoice, MemoizedPassages, cross_validate
+from retrieval.evaluation import LabelledQuestion, markdown_table, score, user_view_table
+from retrieval.tuning import FoldChoice, Memoized, cross_validate
 from retrieval.user_eval import (
-    MemoizedQueries,
     ask_all,
     cross_validate_rule,
     report,
     rule_table,
     scenarios,
-    table,
 )
 
 USER_VIEW_NOTE = (
@@ -68,7 +66,7 @@ def evaluation_report(
     alone on the same index), then what users see in the scenarios' libraries."""
     questions = [LabelledQuestion.from_record(r) for r in records]
     items = whole_library_items(index, questions, encoder)
-    encode_passages: PassageEncoder = MemoizedPassages(encoder.encode_passages)  # variants re-read alike
+    encode_passages: PassageEncoder = Memoized(encoder.encode_passages)  # variants re-read alike
     sections = []
     variants = (
         [("bm25", "BM25 alone"), ("dense", "dense alone"), (index.config.fusion, "newsbot")]
@@ -82,8 +80,8 @@ def evaluation_report(
             else index.with_config(replace(index.config, fusion=fusion))
         )
         answers = [
-            answer(variant, ev.question, ev.query_vector, encode_passages, asked=q.question)  # type: ignore[arg-type]
-            for q, ev in items
+            answer_from(variant, ev, encode_passages=encode_passages)  # the evidence, computed once
+            for _, ev in items
         ]
         sections.append(
             f"### {label} ({fusion}), the whole library\n\n"
@@ -92,10 +90,10 @@ def evaluation_report(
     outcomes = ask_all(
         index,
         scenarios(index, questions, seed=seed),
-        MemoizedQueries(encoder.encode_queries),
+        Memoized(encoder.encode_queries),
         encode_passages,
     )
-    seen = table(report(outcomes, index.config.abstention))
+    seen = user_view_table(report(outcomes, index.config.abstention))
     sections.append(f"### what users see (seed {seed})\n\n{USER_VIEW_NOTE}\n\n{seen}")
     return "\n\n".join(sections)
 
@@ -113,7 +111,7 @@ def tuning_report(
     on the scenarios' libraries under those values, judged out of fold."""
     questions = [LabelledQuestion.from_record(r) for r in records]
     items = whole_library_items(index, questions, encoder)
-    encode_passages = MemoizedPassages(encoder.encode_passages)
+    encode_passages = Memoized(encoder.encode_passages)
 
     def show(choice: FoldChoice) -> None:
         values = ", ".join(f"{k}={v}" for k, v in choice.values.items())
@@ -131,7 +129,7 @@ def tuning_report(
         "### out-of-fold scores, the whole library\n\n" + markdown_table(result.out_of_fold),
     ]
     chosen = replace(index.config, **result.chosen)  # type: ignore[arg-type]
-    queries = MemoizedQueries(encoder.encode_queries)
+    queries = Memoized(encoder.encode_queries)
     outcomes = []
     for seed in seeds:
         print(f"asking the scenarios' questions (seed {seed})", file=sys.stderr)
@@ -146,6 +144,6 @@ def tuning_report(
         f"### abstention rule fitted per fold and on every question (scenario seeds {seeds_shown})\n\n"
         + rule_table(validation),
         f"### what users see, the rule out of fold (scenario seeds {seeds_shown})\n\n{USER_VIEW_NOTE}\n\n"
-        + table(validation.out_of_fold),
+        + user_view_table(validation.out_of_fold),
     ]
     return "\n\n".join(sections)

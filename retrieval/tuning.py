@@ -191,9 +191,10 @@ def choose(
     return _best_quotes(index, config, items, encode_passages)
 
 
-class MemoizedPassages:
-    """A passage encoder that embeds each text once: the sentence stage answers every question
-    under every grid point, and re-reads the same candidates in context again and again."""
+class Memoized:
+    """An encoder (of passages or queries) that embeds each text once: the sentence stage answers
+    every question under every grid point and re-reads the same candidates in context again and
+    again; the scenarios ask the same question of many libraries."""
 
     def __init__(self, encode: PassageEncoder) -> None:
         self._encode = encode
@@ -233,7 +234,7 @@ def cross_validate(
     by values chosen without it. ``encode_passages`` (memoized here) is the model's, for the
     quotes re-read in context; without it ``context_weight`` changes nothing."""
     if encode_passages is not None:
-        encode_passages = MemoizedPassages(encode_passages)
+        encode_passages = Memoized(encode_passages)
     assignment = fold_of([q for q, _ in items], pair_ids, folds)
     answers: list[tuple[LabelledQuestion, Answer]] = []
     choices = []

@@ -109,8 +109,9 @@ class Answer:
     reason: str | None
     took_ms: float = 0.0
     # Why it abstained, for callers that word it themselves (the bot, in the user's language):
-    # "empty_library", "no_content" (no letter or digit), "not_mentioned" (``missing`` names the
-    # question's words no article holds, as the question wrote them), "not_close_enough".
+    # "empty_library", "no_content" (no word or figure of two characters or more),
+    # "not_mentioned" (``missing`` names the question's words no article holds, as the question
+    # wrote them), "not_close_enough".
     reason_kind: str | None = None
     missing: tuple[str, ...] = ()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from retrieval.answer import PassageEncoder, choose_quotes, decline, find, prepa
 from retrieval.config import RetrievalConfig
 from retrieval.corpus import CorpusIndex
 from retrieval.errors import NotEnoughData
-from retrieval.evaluation import LabelledQuestion, UserView, user_view, user_view_table
+from retrieval.evaluation import LabelledQuestion, UserView, user_view
 from retrieval.scenarios import (
     Asked,
     LibraryViews,
@@ -34,7 +34,6 @@ from retrieval.scenarios import (
 )
 from retrieval.types import Answer
 
-QueryEncoder = Callable[[list[str]], np.ndarray]
 SCENARIOS = ("small", "removed", "near")
 FOLDS = 5
 
@@ -57,21 +56,6 @@ class Outcome:
         return self.quoted
 
 
-class MemoizedQueries:
-    """A query encoder that embeds each text once: the scenarios ask the same question of many
-    libraries, mostly in the same canonical form."""
-
-    def __init__(self, encode: QueryEncoder) -> None:
-        self._encode = encode
-        self._vectors: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            self._vectors.update(zip(missing, np.asarray(self._encode(missing)), strict=True))
-        return np.stack([self._vectors[t] for t in texts])
-
-
 def scenarios(index: CorpusIndex, questions: Sequence[LabelledQuestion], *, seed: int = 0) -> list[Asked]:
     """Every scenario's questions for this library and these labelled questions."""
     articles = library_articles(index)
@@ -87,7 +71,7 @@ def scenarios(index: CorpusIndex, questions: Sequence[LabelledQuestion], *, seed
 def ask_all(
     index: CorpusIndex,
     asked: Sequence[Asked],
-    encode_queries: QueryEncoder,
+    encode_queries: Callable[[list[str]], np.ndarray],
     encode_passages: PassageEncoder | None,
     config: RetrievalConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -181,7 +165,16 @@ def _article_folds(articles: set[str], folds: int) -> dict[str, int]:
 
 def rule_table(validation: RuleValidation) -> str:
     """The rules fitted per fold and on everything, as a Markdown table: a row per side."""
-    names = ["bar", "support", "cross_lingual_support", "missing", "standout"]
+    names = [
+        "bar",
+        "support",
+        "cross_lingual_support",
+        "missing",
+        "standout",
+        "absent",
+        "absent_from",
+        "specificity",
+    ]
     lines = ["| fold | side | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 2)]
     folds = [(str(k), rule) for k, rule in enumerate(validation.per_fold)] + [("**all**", validation.chosen)]
     for fold, rule in folds:
@@ -190,11 +183,3 @@ def rule_table(validation: RuleValidation) -> str:
             values = " | ".join(f"{getattr(weights, n):.4g}" for n in names)
             lines.append(f"| {fold} | {side} | {values} |")
     return "\n".join(lines)
-
-
-def table(rows: Sequence[UserView]) -> str:
-    return user_view_table(rows)
-
-
-def with_rule(config: RetrievalConfig, rule: AbstentionRule) -> RetrievalConfig:
-    return replace(config, abstention=rule)

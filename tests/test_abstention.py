@@ -12,6 +12,7 @@ import pytest
 from retrieval.abstention import (
     CROSS_LINGUAL_ALLOWANCE,
     DEFAULT_RULE,
+    UNMEASURED_SPECIFICITY,
     AbstentionRule,
     Signals,
     Weights,
@@ -20,7 +21,9 @@ from retrieval.abstention import (
     fit_rule,
     standout,
 )
+from retrieval.answer import sentence_specificity
 from retrieval.errors import NotEnoughData
+from retrieval.grounding import MAX_INFORMATION
 
 
 def rows(*sizes: int) -> list[np.ndarray]:
@@ -121,6 +124,51 @@ def test_without_a_crowd_the_small_side_applies() -> None:
     rule = AbstentionRule(crowd=Weights(bar=0.9, standout=0.5), small=Weights(bar=0.8, support=0.1))
     assert rule.margin(Signals(0.79, None, support=0.2)) == pytest.approx(0.79 + 0.02 - 0.8)
     assert rule.margin(Signals(0.79, 0.1, support=0.2)) == pytest.approx(0.79 + 0.05 - 0.9)
+
+
+def test_a_term_absent_from_the_top_articles_counts_only_when_rare_enough_and_in_one_language() -> None:
+    """ "Persetasi" (information 8) absent from every article ranked first weighs against
+    answering; a commoner absent term (4.2) only when ``absent_from`` lets it; across languages
+    nothing does (the Indonesian article may say it otherwise)."""
+    rule = AbstentionRule(crowd=Weights(bar=0.84, absent=0.2, absent_from=4.5))
+    rare = Signals(0.85, 0.0, absent=(4.2, 8.0))
+    common = Signals(0.85, 0.0, absent=(4.2,))
+    assert rule.margin(rare) == pytest.approx(0.85 - 0.2 * 8.0 / MAX_INFORMATION - 0.84)
+    assert rule.margin(common) == pytest.approx(0.85 - 0.84)
+    assert rule.margin(replace(rare, cross_lingual=True)) == pytest.approx(0.85 - 0.84)
+    lower = AbstentionRule(crowd=Weights(bar=0.84, absent=0.2, absent_from=4.0))
+    assert lower.margin(common) == pytest.approx(0.85 - 0.2 * 4.2 / MAX_INFORMATION - 0.84)
+
+
+def test_a_sentence_that_stands_above_its_article_counts_and_a_lone_one_counts_as_typical() -> None:
+    rule = AbstentionRule(small=Weights(bar=0.8, specificity=1.0))
+    assert rule.margin(Signals(0.78, None, specificity=0.06)) == pytest.approx(0.78 + 0.06 - 0.8)
+    assert rule.margin(Signals(0.78, None)) == pytest.approx(0.78 + UNMEASURED_SPECIFICITY - 0.8)
+
+
+def test_specificity_is_the_lead_over_the_next_best_sentences_of_the_article() -> None:
+    """A sentence standing above its article's next three (a far weaker fifth does not count),
+    one level with them, and an article of one sentence, which has nothing to stand above."""
+    assert sentence_specificity(np.array([0.80, 0.90, 0.80, 0.82, 0.50]), 1) == pytest.approx(
+        0.9 - (0.80 + 0.80 + 0.82) / 3
+    )
+    assert sentence_specificity(np.array([0.85, 0.85, 0.85]), 0) == pytest.approx(0.0)
+    assert sentence_specificity(np.array([0.88]), 0) is None
+
+
+def test_fit_rule_weighs_specificity_where_it_tells_absent_questions_apart() -> None:
+    """Small libraries whose absent questions find an on-topic article scoring every sentence
+    alike (specificity near 0) and whose answerable ones find a sentence standing out."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    answerable = rng.random(n) < 0.5
+    evidence = rng.normal(0.85, 0.01, n)
+    specific = np.clip(rng.normal(0.05, 0.015, n) - 0.04 * ~answerable, 0, None)
+    signals = [Signals(float(e), None, specificity=float(s)) for e, s in zip(evidence, specific, strict=True)]
+    rule = fit_rule(signals, answerable, ["near"] * n, max_false_abstention=0.05)
+    assert rule.small.specificity > 0
+    declined = ~np.array([rule.answers(s) for s in signals])
+    assert declined[~answerable].mean() > 0.5 and declined[answerable].mean() <= 0.05
 
 
 def labelled(n: int, seed: int) -> tuple[list[Signals], np.ndarray, list[str]]:

@@ -130,12 +130,8 @@ def test_handlers_do_not_import_the_store() -> None:
 
 
 def test_only_index_imports_sqlite3() -> None:
-    """The application's modules (a benchmark may read a library file directly, as
-    benchmarks/recency_eval.py reads its refs)."""
     outside = [
-        path
-        for path in python_files(REPO)
-        if path.relative_to(REPO).parts[0] not in ("index", "tests", "benchmarks")
+        path for path in python_files(REPO) if path.relative_to(REPO).parts[0] not in ("index", "tests")
     ]
     assert REPO / "library.py" in outside and REPO / "cli.py" in outside
     found = [
@@ -182,11 +178,8 @@ def test_the_default_backend_loads_no_pymilvus(tmp_path: Path) -> None:
 
 
 def test_sql_lives_only_in_index() -> None:
-    """In the application's modules (benchmarks may read or prepare a library file directly)."""
     outside = [
-        path
-        for path in python_files(REPO)
-        if path.relative_to(REPO).parts[0] not in ("index", "tests", "benchmarks")
+        path for path in python_files(REPO) if path.relative_to(REPO).parts[0] not in ("index", "tests")
     ]
     assert REPO / "bot.py" in outside and REPO / "retrieval" / "corpus.py" in outside
     found = [

@@ -114,3 +114,13 @@ async def test_feeds_shows_a_failing_feeds_last_error(harness: Harness, site: Fe
     listed = await harness.reply(chat.id, say(harness.admin, "/feeds"))
     assert "• f1 Test Desk: 0 articles, every 60 min; last read never\n  last error 20" in listed["text"]
     assert "(1 in a row): " + url + " is a web page, not an RSS or Atom feed" in listed["text"]
+
+
+@pytest.mark.bot_settings(NEWSBOT_FEED_CHECK_SECONDS=0)
+async def test_the_private_menus_offer_feeds(harness: Harness) -> None:
+    for language, description in (
+        ("", "admins: followed feeds (/follow URL)"),
+        ("id", "admin: feed yang diikuti (/follow URL)"),
+    ):
+        menu = harness.tg.commands_for({"type": "all_private_chats"}, language_code=language)
+        assert menu and {c["command"]: c["description"] for c in menu}["feeds"] == description

@@ -222,6 +222,15 @@ async def test_lists_go_by_publication_date_and_filter_by_period(library: Librar
     assert await library.store.count_dated(since="2019-09-24", until="2019-09-24") == 1
 
 
+async def test_dates_can_be_set_on_an_archive_imported_without_them(library: Library) -> None:
+    undated = await library.add_text(CHILI[0][1])  # no byline date in the text
+    assert undated.published is None
+    await library.store.set_published({undated.ref: "2019-09-10"})
+    assert [a.published for a in await library.recent(since="2019-09-10", until="2019-09-10")] == [
+        "2019-09-10"
+    ]
+
+
 def test_newsbot_list_orders_by_date_and_filters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

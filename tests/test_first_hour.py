@@ -110,7 +110,9 @@ def test_add_takes_a_title_for_stdin_and_files_and_list_lines_are_not_indented(
     typed(monkeypatch, BRIDGE_TEXT.replace("Tuesday", "Monday"))
     assert run(capsys, "add", "-")[1].startswith(f"stored a3: {cli.UNTITLED} [en,")
     lines = run(capsys, "list")[1].splitlines()
-    assert [line.split("  ")[0] for line in lines] == ["a3", "a2", "a1"]  # no 10-space indent
+    # No 10-space indent; newest first by publication date: the page carries its own (older)
+    # date, the two typed texts are dated by their adding.
+    assert [line.split("  ")[0] for line in lines] == ["a3", "a1", "a2"]
     assert lines[0].endswith(f"  {cli.UNTITLED}") and lines[2].endswith("  Riverton's bridge")
     code, out, _ = run(capsys, "show", "a1")
     assert out.startswith("[a1] Riverton's bridge\n")

@@ -306,10 +306,10 @@ async def test_an_old_database_migrates_in_place_and_its_saved_index_stays_valid
     upgrade keeps every id and ref, so the saved index is used as it is, and refs stop being
     reused from then on."""
     with monkeypatch.context() as old_schema:
-        # Version 1 plus the columns of version 3, which the code under test writes (version 2's
-        # rebuild drops them again, and version 3 adds them back).
+        # Version 1 plus the columns of version 4 (dates and copies), which the code under test
+        # writes (version 2's rebuild drops them again, and version 4 adds them back).
         old_schema.setattr(
-            store_module, "MIGRATIONS", (store_module.MIGRATIONS[0] + ";" + store_module.MIGRATIONS[2],)
+            store_module, "MIGRATIONS", (store_module.MIGRATIONS[0] + ";" + store_module.MIGRATIONS[3],)
         )
         old_schema.setattr(store_module, "SCHEMA_VERSION", 1)
         old = await open_library()

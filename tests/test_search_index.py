@@ -22,11 +22,11 @@ from retrieval.tuning import (
     QUOTE_GRID,
     RANKING_GRID,
     SENTENCE_GRID,
-    MemoizedPassages,
+    Memoized,
     cross_validate,
     fold_of,
 )
-from retrieval.user_eval import MemoizedQueries, ask_all, cross_validate_rule, scenarios
+from retrieval.user_eval import ask_all, cross_validate_rule, scenarios
 
 RECORDS = [json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()]
 QUESTIONS = [LabelledQuestion.from_record(r) for r in RECORDS]
@@ -104,8 +104,8 @@ async def test_abstention_is_fitted_in_folds_on_the_libraries_users_meet(library
     index = library.index
     asked = scenarios(index, QUESTIONS, seed=0)
     assert {a.scenario for a in asked} == {"small", "removed", "near"}
-    queries = MemoizedQueries(library.encoder.encode_queries)
-    outcomes = ask_all(index, asked, queries, MemoizedPassages(library.encoder.encode_passages))
+    queries = Memoized(library.encoder.encode_queries)
+    outcomes = ask_all(index, asked, queries, Memoized(library.encoder.encode_passages))
     result = cross_validate_rule(outcomes, index.config.abstention, folds=2)
     assert len(result.per_fold) == 2
     rows = {(r.scenario, r.group): r for r in result.out_of_fold}
