@@ -113,7 +113,7 @@ def test_add_takes_a_title_for_stdin_and_files_and_list_lines_are_not_indented(
     # No 10-space indent; newest first by publication date: the page carries its own (older)
     # date, the two typed texts are dated by their adding.
     assert [line.split("  ")[0] for line in lines] == ["a3", "a1", "a2"]
-    assert lines[0].endswith(f"  {cli.UNTITLED}") and lines[2].endswith("  Riverton's bridge")
+    assert lines[0].endswith(f"  {cli.UNTITLED}") and lines[1].endswith("  Riverton's bridge")
     code, out, _ = run(capsys, "show", "a1")
     assert out.startswith("[a1] Riverton's bridge\n")
 
