@@ -331,7 +331,7 @@ class MilvusStore:
             for field, kind, metric, extra in indexes:
                 params.add_index(field, index_type=kind, metric_type=metric, params=extra)
             try:
-                with _quiet_grpc_server():
+                with _quiet("grpc._server"):
                     c.create_collection(
                         name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
                     )
@@ -966,11 +966,12 @@ _INFO_FIELDS = [
 
 
 @contextlib.contextmanager
-def _quiet_grpc_server() -> Iterator[None]:
-    """Without milvus-lite's in-process gRPC server logging a traceback as an ERROR while a
-    collection is created: pymilvus asks it for a timestamp it does not implement (and goes on
-    without one), which would print on every new library's first command."""
-    logger = logging.getLogger("grpc._server")
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Without ``logger_name``'s records below CRITICAL for a moment: milvus-lite logs tracebacks
+    as ERRORs that newsbot reports in its own words (a library another process holds) or that
+    are no error (its gRPC server, asked for a timestamp it does not implement while a collection
+    is created; pymilvus goes on without one), which would print on a command's stderr."""
+    logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
@@ -1004,7 +1005,8 @@ def _connect(uri: str, token: str | None) -> Any:
         # ("too_many_pings", logged by gRPC on stderr); a server or cluster keeps the defaults.
         quiet = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
         options = {} if "://" in uri else {"grpc_options": quiet}
-        return MilvusClient(uri, token=token or "", timeout=10, **options)
+        with _quiet("milvus_lite.server_manager"):
+            return MilvusClient(uri, token=token or "", timeout=10, **options)
     except MilvusException as error:
         local = "://" not in uri
         hint = (

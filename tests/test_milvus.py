@@ -320,6 +320,34 @@ def newsbot(env: dict[str, str], cwd: Path, *args: str, given: str | None = None
     return done.stdout
 
 
+def test_a_milvus_lite_library_held_by_another_process_is_one_clear_line(tmp_path: Path) -> None:
+    """milvus-lite lets one process open a library file: the next gets one line naming the way
+    to share it (its server), no traceback, exit status 2."""
+    uri = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from pymilvus import MilvusClient; MilvusClient({uri!r}); print('held', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        env = {**os.environ, "NEWSBOT_INDEX": "milvus", "NEWSBOT_MILVUS_URI": uri}
+        command = [str(Path(sys.executable).with_name("newsbot")), "list"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        f"newsbot: cannot open the Milvus library at {uri}"
+    )
+    assert f"milvus-lite server --data-dir {uri}" in done.stderr
+
+
 def test_following_feeds_in_milvus_mode_is_refused_plainly(tmp_path: Path) -> None:
     """Feed state lives in the SQLite library for now: in Milvus mode `feeds add` says so in one
     line (exit 2) and stores nothing."""
