@@ -30,8 +30,8 @@ import numpy as np
 from feeds import Feeds
 from index import snapshot
 from index.backend import LibraryStore, open_store
-from index.feeds import FeedStore
-from index.store import LibraryStats, NewArticle, Store
+from index.feeds import FeedStore, keeps_feeds
+from index.store import LibraryStats, NewArticle
 from ingest import ImportSummary, Ingest
 from jsonl import Shard
 from retrieval.answer import answer, prepared_question
@@ -90,8 +90,8 @@ class Library:
 
     @property
     def follows_feeds(self) -> bool:
-        """Whether this library can follow feeds (a SQLite one: Milvus keeps no feed state yet)."""
-        return isinstance(self.store, Store)
+        """Whether this library can follow feeds (``index.feeds.keeps_feeds``)."""
+        return keeps_feeds(self.store)
 
     @property
     def feeds(self) -> Feeds:

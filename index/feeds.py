@@ -39,9 +39,14 @@ class FeedsUnsupported(NewsbotError):
     """Feed state lives in the SQLite library; a library in Milvus keeps none yet."""
 
 
+def keeps_feeds(store: LibraryStore) -> bool:
+    """Whether ``store`` can hold followed feeds: a SQLite library (Milvus keeps no feed state yet)."""
+    return isinstance(store, Store)
+
+
 class FeedStore:
     def __init__(self, store: LibraryStore) -> None:
-        if not isinstance(store, Store):
+        if not isinstance(store, Store):  # keeps_feeds, spelled out so the type narrows
             raise FeedsUnsupported(
                 f"following feeds needs the SQLite library (NEWSBOT_INDEX=sqlite); the library at "
                 f"{store.location} is in Milvus, which keeps no feed state yet"
