@@ -61,8 +61,11 @@ NAMEABLE_INFORMATION = 4.5
 # cost (one encoder call of at most 5 short texts, 3.3 on average on dev; on the 45k library
 # p50/p95 +65/+104 ms, and +38/+82 ms with 3 candidates and 12 words). In sample, 3-8
 # candidates and 8-16 words or the whole lead score within one question of each other; out of
-# fold, 3 and 12 gave TyDi answer-in-quotes .84, FacQA .86, and 5 and 16 gave .87, .85.
-CONTEXT_CANDIDATES = 5
+# fold, 3 and 12 gave TyDi answer-in-quotes .84, FacQA .86, and 5 and 16 gave .87, .85. Of 5,
+# the fifth never became the first quote (323 dev questions in the dev library and in the 10k
+# library: 0 of 646), and 4 quote the same first sentences on dev (FacQA/TyDi first quote .768/
+# .743 either way) in 0.87 of the p95 time at 10k articles; 3 lose TyDi's .743 -> .714.
+CONTEXT_CANDIDATES = 4
 CONTEXT_WORDS = 16
 # A re-read sentence is cut at this many words: 99.5% of sentences are shorter (dev and the 45k
 # corpus), and the few run-on ones (up to 370 words) would otherwise cost up to 5 texts of 512

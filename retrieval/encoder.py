@@ -207,9 +207,14 @@ class OpenVINOEncoder:
             inputs = [text.lower() for text in inputs]
         ids = [encoding.ids for encoding in model.tokenizer.encode_batch(inputs)]
         order = np.argsort([-len(row) for row in ids], kind="stable")
+        # A few texts (an answer's quotes re-read in context) are shared out among the streams,
+        # one part each, rather than sent as one batch that both cores work through together: at
+        # 10k articles, 4 texts as 2 x 2 answered in 0.75 of the time of one batch of 4 (p95,
+        # interleaved in one process). Many texts go in batches of ``batch_size`` as before.
+        size = min(self._batch_size, -(-len(texts) // model.bulk_requests))
         batches = []
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
             longest = len(ids[rows[0]])  # rows are sorted longest first
             input_ids = np.full((len(rows), longest), model.pad_id, np.int64)
             attention_mask = np.zeros((len(rows), longest), np.int64)
