@@ -133,6 +133,12 @@ class Library:
             index, unsaved = await building
             if index is None:
                 index = CorpusIndex([], config, dim=encoder.identity.dim)
+            if unchecked := await store.count_without_near_keys():
+                log.warning(
+                    "%s articles were stored without a date reading or a check for copies (before"
+                    " newsbot kept them, or copied from Milvus): run `newsbot backfill` once",
+                    f"{unchecked:,}",
+                )
         except BaseException:
             await store.close()
             raise

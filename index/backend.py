@@ -96,6 +96,19 @@ class LibraryStore(Protocol):
         be a syndicated copy of."""
         ...
 
+    def articles_without_near_keys(self, after_id: int, limit: int) -> Awaitable[list[CopyCandidate]]:
+        """Up to ``limit`` articles stored before copies and dates were kept (no band keys), by id
+        from after ``after_id``."""
+        ...
+
+    def count_without_near_keys(self) -> Awaitable[int]: ...
+
+    def complete_article(
+        self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
+    ) -> Awaitable[None]:
+        """Store such an article's band keys, its story and its date (None: keep its own), at once."""
+        ...
+
     def stats(self) -> Awaitable[LibraryStats]: ...
 
     def load_library(

@@ -54,7 +54,7 @@ from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, identity_of, nocase
 from retrieval.config import DEFAULT_CONFIG
 from retrieval.encoder import EncoderIdentity
-from retrieval.errors import ModelMismatch, NotFound
+from retrieval.errors import ModelMismatch, NewsbotError, NotFound
 from retrieval.lexical import tokenize
 from retrieval.near_duplicates import CopyCandidate
 from retrieval.types import (
@@ -731,6 +731,18 @@ class MilvusStore:
         """None: a library in Milvus keeps no MinHash band keys yet, so syndicated copies are
         stored as stories of their own there (exact duplicates are still refused)."""
         return []
+
+    async def articles_without_near_keys(self, after_id: int, limit: int) -> list[CopyCandidate]:
+        """None: a library in Milvus was made after dates were kept, and keeps no band keys."""
+        return []
+
+    async def count_without_near_keys(self) -> int:
+        return 0
+
+    async def complete_article(
+        self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
+    ) -> None:
+        raise NewsbotError("a library in Milvus keeps no MinHash band keys: there is nothing to backfill")
 
     @_mapping_errors
     async def stats(self) -> LibraryStats:

@@ -513,6 +513,54 @@ class Store:
             return [CopyCandidate(*row) async for row in cur]
 
     @mapping_errors
+    async def articles_without_near_keys(self, after_id: int, limit: int) -> list[CopyCandidate]:
+        """Up to ``limit`` articles with no MinHash band keys, by id from after ``after_id``: those
+        stored before schema version 4, when copies and dates were not kept yet (``backfill.py``
+        completes them)."""
+        async with self._db.execute(
+            "SELECT id, coalesce(copy_of, id), published, text FROM articles a WHERE id > ?"
+            " AND NOT EXISTS (SELECT 1 FROM near_keys k WHERE k.article_id = a.id) ORDER BY id LIMIT ?",
+            (after_id, limit),
+        ) as cur:
+            return [CopyCandidate(*row) async for row in cur]
+
+    @mapping_errors
+    async def count_without_near_keys(self) -> int:
+        return await self._count(
+            "SELECT count(*) FROM articles a"
+            " WHERE NOT EXISTS (SELECT 1 FROM near_keys k WHERE k.article_id = a.id)"
+        )
+
+    async def _count(self, sql: str, parameters: Sequence[object] = ()) -> int:
+        async with self._db.execute(sql, parameters) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @mapping_errors
+    async def complete_article(
+        self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
+    ) -> None:
+        """Give an article stored before schema version 4 its band keys, the story it copies and
+        a publication date (``None``: keep the one it has), in one transaction: a backfill killed
+        midway leaves every article completed or untouched, and resumes with the untouched. An
+        article deleted meanwhile gets nothing."""
+        await self._begin_write()
+        try:
+            await self._db.execute(
+                "UPDATE articles SET copy_of = coalesce(copy_of, ?), published = coalesce(?, published)"
+                " WHERE id = ?",
+                (copy_of, published, article_id),
+            )
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO near_keys (key, article_id) SELECT ?, id FROM articles WHERE id = ?",
+                ((key, article_id) for key in keys),
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+
+    @mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
         async with self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS}, (SELECT count(*) FROM sentences WHERE article_id = a.id)"
@@ -579,9 +627,7 @@ class Store:
     async def count_dated(self, *, since: str | None = None, until: str | None = None) -> int:
         """How many articles ``recent`` would list with no limit."""
         where, parameters = _date_range(since, until)
-        async with self._db.execute(f"SELECT count(*) FROM articles{where}", parameters) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self._count(f"SELECT count(*) FROM articles{where}", parameters)
 
     @mapping_errors
     async def stats(self) -> LibraryStats:
