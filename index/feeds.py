@@ -57,14 +57,9 @@ class FeedStore:
 
     async def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """The statements in one transaction: all of them, or (on any error or a kill) none."""
-        await self._store._begin_write()
-        try:
+        async with self._store.writing():
             for sql, parameters in statements:
                 await self._db.execute(sql, parameters)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._store._rollback()
-            raise
 
     @mapping_errors
     async def add(self, url: str, title: str | None, interval_minutes: float | None) -> tuple[FeedInfo, bool]:

@@ -17,11 +17,12 @@ Why these choices:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,18 +337,27 @@ class Store:
         version = int(row[0]) if row else 0
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript would commit on its own; run the statements inside one transaction.
-            await self._begin_write()
-            try:
+            async with self.writing():
                 for statement in filter(str.strip, script.split(";")):
                     await self._db.execute(statement)
                 async with self._db.execute("PRAGMA foreign_key_check") as cur:
                     if await cur.fetchone() is not None:
                         raise RuntimeError(f"migration {number} of {self.path} broke a foreign key")
                 await self._db.execute(f"PRAGMA user_version = {number}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._rollback()
-                raise
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """One write transaction around the block: committed when it ends, rolled back on any
+        error or cancellation, so what it writes is stored whole or not at all (a kill leaves
+        SQLite's journal to undo it). BEGIN IMMEDIATE takes the write lock at once: two writers
+        queue (up to the busy timeout) instead of failing halfway."""
+        await self._begin_write()
+        try:
+            yield
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
 
     async def _rollback(self) -> None:
         """Undo the open transaction, if SQLite has not already (it rolls back by itself on some
@@ -367,12 +377,11 @@ class Store:
             "passage_prompt": identity.passage_prompt,
         }
         if not stored:
-            await self._begin_write()
-            await self._db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [(f"encoder.{k}", v) for k, v in wanted.items()],
-            )
-            await self._db.execute("COMMIT")
+            async with self.writing():
+                await self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [(f"encoder.{k}", v) for k, v in wanted.items()],
+                )
             return
         if stored != wanted:
             raise ModelMismatch(
@@ -408,24 +417,18 @@ class Store:
         so a caller can store the rest without it; any other failure of SQLite's,
         ``DatabaseUnavailable`` (the file) or ``WriteFailed``."""
         stored: list[ArticleInfo] = []
-        await self._begin_write()
         try:
-            for article in articles:
-                stored.append(await self._insert(article, stored))
-            await self._db.execute("COMMIT")
+            async with self.writing():
+                for article in articles:
+                    stored.append(await self._insert(article, stored))
         except sqlite3.IntegrityError as error:
-            await self._rollback()
             # Looked up after the rollback: only an article that is really stored is named.
             existing = await self.find_duplicate(
                 text_hash=article.prepared.content_hash, url=article.prepared.meta.url, ref=article.ref
             )
             raise ArticleRefused(len(stored), existing, str(error)) from error
         except sqlite3.Error as error:
-            await self._rollback()
             raise mapped_error(error, self.path) or WriteFailed(str(error)) from error
-        except BaseException:
-            await self._rollback()
-            raise
         return stored
 
     async def _insert(self, new: NewArticle, earlier: list[ArticleInfo]) -> ArticleInfo:
@@ -491,15 +494,10 @@ class Store:
     async def set_published(self, dates: Mapping[str, str]) -> None:
         """Set the publication dates (ISO) of articles by ref, in one transaction: for an archive
         imported without them (``benchmarks/recency_eval.py``)."""
-        await self._begin_write()
-        try:
+        async with self.writing():
             await self._db.executemany(
                 "UPDATE articles SET published = ? WHERE ref = ?", [(day, ref) for ref, day in dates.items()]
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._rollback()
-            raise
 
     @mapping_errors
     async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
@@ -544,8 +542,7 @@ class Store:
         a publication date (``None``: keep the one it has), in one transaction: a backfill killed
         midway leaves every article completed or untouched, and resumes with the untouched. An
         article deleted meanwhile gets nothing."""
-        await self._begin_write()
-        try:
+        async with self.writing():
             await self._db.execute(
                 "UPDATE articles SET copy_of = coalesce(copy_of, ?), published = coalesce(?, published)"
                 " WHERE id = ?",
@@ -555,10 +552,6 @@ class Store:
                 "INSERT OR IGNORE INTO near_keys (key, article_id) SELECT ?, id FROM articles WHERE id = ?",
                 ((key, article_id) for key in keys),
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._rollback()
-            raise
 
     @mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
@@ -592,13 +585,8 @@ class Store:
     @mapping_errors
     async def delete(self, ref: str) -> ArticleInfo:
         info, _ = await self.article(ref)
-        await self._begin_write()
-        try:
+        async with self.writing():
             await self._db.execute("DELETE FROM articles WHERE id = ?", (info.id,))
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._rollback()
-            raise
         return info
 
     @mapping_errors
