@@ -46,14 +46,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, identity_of, nocase
-from retrieval.config import DEFAULT_CONFIG
-from retrieval.encoder import EncoderIdentity
+from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
+from retrieval.encoder import Encoder, EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.lexical import tokenize
 from retrieval.near_duplicates import CopyCandidate
@@ -61,6 +61,9 @@ from retrieval.types import (
     ArticleInfo,
     IndexedArticle,
 )
+
+if TYPE_CHECKING:
+    from index.backend import Answerer, RunsCpu
 
 log = logging.getLogger(__name__)
 # gRPC (under pymilvus) registers fork handlers that abort a child forked while its threads run
@@ -187,7 +190,9 @@ class MilvusStore:
     def __init__(self, client: Any, uri: str, prefix: str, dim: int, index_type: str) -> None:
         self._client = client
         self.uri = uri
-        self.snapshot_dir: Path | None = None  # the index is read from Milvus at every start
+        # What the answerer reads per question (``index/milvus_search.py``; ``open`` sets them).
+        self.candidates = 50
+        self.sample_articles = 1000
         self.prefix = prefix
         self.dim = dim
         self.index_type = index_type
@@ -209,6 +214,15 @@ class MilvusStore:
     def location(self) -> str:
         return self.uri
 
+    async def answerer(self, encoder: Awaitable[Encoder], config: RetrievalConfig, cpu: RunsCpu) -> Answerer:
+        """Answers from the candidates Milvus finds per question (``index/milvus_search.py``):
+        nothing of the library is read here."""
+        from index.milvus_search import MilvusAnswerer
+
+        return MilvusAnswerer(
+            self, await encoder, config, cpu, candidates=self.candidates, sample_articles=self.sample_articles
+        )
+
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
@@ -221,15 +235,19 @@ class MilvusStore:
         dim: int = 384,
         index_type: str = "FLAT",
         sweep: bool = True,
+        candidates: int = 50,
+        sample_articles: int = 1000,
     ) -> MilvusStore:
         """The library at ``uri``, its collections created if missing and (``sweep``) what dead
         writers left half-written removed. ``dim`` is a new library's vector size (an empty
         library takes the encoder's at ``check_encoder``); ``index_type`` its dense index:
-        ``FLAT`` is exact, ``HNSW`` approximate and fast at scale."""
+        ``FLAT`` is exact, ``HNSW`` approximate and fast at scale. ``candidates`` and
+        ``sample_articles``: what each answer reads (``NEWSBOT_MILVUS_CANDIDATES``, ``_SAMPLE``)."""
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         client = await asyncio.to_thread(_connect, uri, token)
         store = cls(client, uri, prefix, dim, index_type)
+        store.candidates, store.sample_articles = candidates, sample_articles
         try:
             await store._prepare()
             if sweep:
@@ -759,6 +777,22 @@ class MilvusStore:
     @_mapping_errors
     async def language_sizes(self) -> dict[str, int]:
         return await asyncio.to_thread(self.language_sizes_now)
+
+    @_mapping_errors
+    async def chunk_count(self) -> int:
+        return await asyncio.to_thread(self._count, self.chunks)
+
+    @_mapping_errors
+    async def stored_ids(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` whose article is stored (committed: its row is there)."""
+
+        def read() -> set[int]:
+            found: set[int] = set()
+            for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
+                found |= {int(r["id"]) for r in self._query(self.articles, _in("id", part), ["id"])}
+            return found
+
+        return await asyncio.to_thread(read)
 
     @_mapping_errors
     async def article_hashes(self) -> dict[int, str]:
