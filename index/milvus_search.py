@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ from retrieval.dates import without_recency_words
 from retrieval.encoder import Encoder
 from retrieval.lexical import tokenize
 from retrieval.questions import canonical_question, has_content
-from retrieval.types import Answer, ArticleInfo
+from retrieval.types import Answer, ArticleInfo, IndexedArticle
 
 RESAMPLE_SHARE = 0.05
 
@@ -125,9 +126,10 @@ class MilvusAnswerer:
         if vector is None:
             vector = (await self._cpu(self.encoder.encode_queries, [text]))[0]
         embedded = time.perf_counter()
-        hits = await self.store.search(vector, tokenize(text), k=self.candidates, languages=library.sizes)
-        articles = await self.store.load_articles(list(dict.fromkeys(h.article_id for h in hits)))
-        term_df = await self.store.term_frequencies(counted_terms(text, question))
+        (hits, articles), term_df = await asyncio.gather(
+            self._found(text, vector, library.sizes),
+            self.store.term_frequencies(counted_terms(text, question)),  # meanwhile: needs no hit
+        )
         searched = time.perf_counter()
         index = await self._cpu(CandidateIndex.over, library, articles, term_df)
         built = time.perf_counter()
@@ -138,6 +140,13 @@ class MilvusAnswerer:
             "index": built - searched,
         }
         return Candidates(text, vector, hits, index, seconds)
+
+    async def _found(
+        self, text: str, vector: np.ndarray, languages: Iterable[str]
+    ) -> tuple[list[ChunkHit], list[IndexedArticle]]:
+        """The hits of Milvus's searches and their articles, whole."""
+        hits = await self.store.search(vector, tokenize(text), k=self.candidates, languages=languages)
+        return hits, await self.store.load_articles(list(dict.fromkeys(h.article_id for h in hits)))
 
     async def answer(self, query: str) -> Answer:
         """The answer to ``query``, as the in-memory index would give it (``InMemoryAnswerer``)."""
