@@ -44,7 +44,7 @@ def build_application(settings: Settings, library: Library | None = None) -> New
         if opened.follows_feeds:  # followed feeds (handlers/feeds.py); not in Milvus mode yet
             schedule_polls(app, settings.feed_check_seconds)
         await set_commands(app)
-        n = len(opened.index)
+        n = (await opened.stats()).articles
         articles = f"{n} article{'' if n == 1 else 's'}"
         log.info("newsbot @%s ready: library %s (%s)", app.bot.username, opened.store.location, articles)
 

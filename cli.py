@@ -35,6 +35,7 @@ from index.feeds import FeedStore
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import also_in_names, number_sources
+from retrieval.corpus import CorpusIndex
 from retrieval.dates import Period, period_of_text
 from retrieval.errors import ArticleRejected, NewsbotError, NotFound
 from retrieval.evaluation import LabelledQuestion
@@ -680,7 +681,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat_loop(library: Library) -> int:
-    articles = len(library.index)
+    articles = (await library.stats()).articles
     print(f"Library: {library.store.location} ({articles} article{'' if articles == 1 else 's'}).")
     if not articles:
         print(f"It is empty; {HOW_TO_ADD}.")
@@ -718,9 +719,10 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         if args.corpus:
             summary = await library.import_jsonl(args.corpus)
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
-        _warn_missing_gold(records, library)
+        index = await library.whole_index()  # in Milvus: read whole, for the scenarios' libraries
+        _warn_missing_gold(records, index)
         report = await asyncio.to_thread(
-            evaluation_report, library.index, library.encoder, records, compare=args.compare
+            evaluation_report, index, library.encoder, records, compare=args.compare
         )
         print(report)
         return 0
@@ -735,20 +737,19 @@ async def _tune(args: argparse.Namespace, settings: Settings) -> int:
     fold_of([LabelledQuestion.from_record(r) for r in records], pair_ids(records), args.folds)
 
     async def body(library: Library) -> int:
-        _warn_missing_gold(records, library)
-        report = await asyncio.to_thread(
-            tuning_report, library.index, library.encoder, records, folds=args.folds
-        )
+        index = await library.whole_index()
+        _warn_missing_gold(records, index)
+        report = await asyncio.to_thread(tuning_report, index, library.encoder, records, folds=args.folds)
         print(report)
         return 0
 
     return await _with_library(settings, body)
 
 
-def _warn_missing_gold(records: list[dict[str, object]], library: Library) -> None:
+def _warn_missing_gold(records: list[dict[str, object]], index: CorpusIndex) -> None:
     """Gold articles the library does not hold make their questions misses: usually the wrong
     ``--db``, or a corpus not imported yet."""
-    held = {a.info.ref for a in library.index.articles}
+    held = {a.info.ref for a in index.articles}
     missing = sum(str(r["article_id"]) not in held for r in records)
     if missing:
         print(

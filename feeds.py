@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from fetch import FetchedFeed, fetch_feed
+from index.backend import RunsCpu
 from index.feeds import DUPLICATE, REFUSED, STORED, UNREACHABLE, FeedStore
-from ingest import RunsCpu
 from retrieval.errors import ArticleRejected, NewsbotError
 from retrieval.feeds import (
     FeedInfo,

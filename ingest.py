@@ -8,8 +8,8 @@
       -> duplicate policy  here: the text, link or id of a stored article (or an earlier line)
       -> embed             the encoder: one vector per sentence and per chunk, a batch at a time;
                            retrieval/near_duplicates.py: its MinHash, and the story it copies
-      -> store             index/store.py: one transaction per article or batch
-      -> publish           the library's index (``Library._publish``): answerable from now on
+      -> store             index/backend.py's store: an article or batch whole or not at all
+      -> publish           the library's answerer (``Answerer.publish``): answerable from now on
 
 ``Library.add_text``, ``add_upload``, ``add_url`` and ``import_jsonl`` (the bot's /add, the CLI's
 add and import) are this module's. Cleaning, preparing and embedding run in the library's thread
@@ -26,10 +26,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
+from typing import Concatenate, ParamSpec, TypeAlias
 
 from fetch import fetch_article, too_large
-from index.backend import LibraryStore
+from index.backend import LibraryStore, RunsCpu
 from index.errors import ArticleRefused, DatabaseUnavailable, WriteFailed
 from index.store import NewArticle, nocase
 from jsonl import ImportRecord, Shard, jsonl_lines, parse_import_line
@@ -44,7 +44,6 @@ from retrieval.types import ArticleInfo, ArticleMeta, CleanedArticle, PreparedAr
 from retrieval.uploads import HTML_SUFFIXES, decode_upload
 from settings import Settings
 
-T = TypeVar("T")
 _P = ParamSpec("_P")
 log = logging.getLogger("newsbot.ingest")
 
@@ -82,13 +81,7 @@ class ImportFailed(NewsbotError):
     stored before it stay stored, and a re-run continues from there."""
 
 
-class RunsCpu(Protocol):
-    """The library's thread pool: ``await cpu(fn, *args)`` runs ``fn`` off the event loop."""
-
-    async def __call__(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
-
-
-# Makes stored articles answerable: the library's index takes them in.
+# Makes stored articles answerable: the library's answerer takes them in (``Answerer.publish``).
 Publish = Callable[[list[ArticleInfo], list[NewArticle]], Awaitable[None]]
 
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # cluster (http(s)://host:19530, shared by any number of processes), with its token if any.
     milvus_uri: str = Field(default_factory=default_milvus_uri, alias="NEWSBOT_MILVUS_URI")
     milvus_token: SecretStr | None = Field(None, alias="NEWSBOT_MILVUS_TOKEN")
+    # Answers from Milvus (index/milvus_search.py): the chunks each search brings (dense per
+    # language, sentences per language, BM25), and the articles of the library's sample that
+    # stand in for the rest of the library (docs/milvus.md says how these were chosen).
+    milvus_candidates: int = Field(50, ge=1, le=1000, alias="NEWSBOT_MILVUS_CANDIDATES")
+    milvus_sample: int = Field(1000, ge=1, alias="NEWSBOT_MILVUS_SAMPLE")
     model: str = Field("bundled", alias="NEWSBOT_MODEL")
     model_cache: Path = Field(default_factory=default_model_cache, alias="NEWSBOT_MODEL_CACHE")
     encoder_threads: int | None = Field(None, ge=1, alias="NEWSBOT_ENCODER_THREADS")

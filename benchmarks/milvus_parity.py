@@ -12,11 +12,17 @@ then, per question:
    raw text (standard tokenizer, lowercase, asciifolding, our stopwords), (c) = (a) written in
    four flushes (milvus-lite keeps BM25 statistics per segment).
 2. Dense: HNSW recall@10 against exact search (FLAT is exact).
-3. Answers: the embedded index against ``MilvusAnswerer`` (candidates from Milvus + the
-   library's sample), R@5 / MRR@10 per group, answered-or-declined agreement and the standout's
-   error, for several sample sizes and for candidates alone (no whole-library correction).
+3. Answers: the embedded index against ``MilvusAnswerer`` (what ``Library`` answers from in
+   Milvus mode: candidates from Milvus + the library's sample), R@5 / MRR@10 per group,
+   answered-or-declined agreement, the same first quote, and the standout's error, for several
+   sample sizes and candidate counts (``--samples``, ``--candidates``), and with
+   ``--candidates-alone`` for candidates without the sample's whole-library correction.
 
-Writes ``benchmarks/results/milvus-parity-dev.{md,json}``.
+``--milvus COPY`` (``newsbot --db DEV.sqlite3 migrate --to milvus``) measures 1 and 2 on that
+copy without making copies of its own (the other BM25 variants left out), or with ``--answers``
+3 alone.
+
+Writes ``benchmarks/results/milvus-parity-{name}.{md,json}``.
 """
 
 from __future__ import annotations
@@ -227,6 +233,11 @@ async def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/newsbot-milvus-parity"))
     parser.add_argument("--name", default="dev")
     parser.add_argument("--samples", default="250,1000", help="sample sizes to compare")
+    parser.add_argument("--candidates", default="50", help="chunks per Milvus search, to compare")
+    parser.add_argument(
+        "--candidates-alone", action="store_true", help="also answer from the candidates without a sample"
+    )
+    parser.add_argument("--answers", action="store_true", help="with --milvus: measure the answers only")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     parser.add_argument(
         "--milvus",
@@ -248,11 +259,15 @@ async def main() -> None:
     print(f"{len(articles)} articles, {len(questions)} questions", file=sys.stderr)
 
     if args.milvus:
-        store = await MilvusStore.open(args.milvus)
-        await quick(report, store, index, encoder, questions)
+        store = await MilvusStore.open(args.milvus, sweep=False)
+        tables: dict[str, str] = {}
+        if args.answers:
+            tables = await answers(report, store, index, encoder, questions, args)
+        else:
+            await quick(report, store, index, encoder, questions)
         await store.close()
         await library.close()
-        _write(args.name, report, {})
+        _write(args.name, report, tables)
         return
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -299,6 +314,25 @@ async def main() -> None:
     print(json.dumps(report["dense"]), file=sys.stderr)
 
     # -- 3. answers
+    tables = await answers(report, store, index, encoder, questions, args)
+    await store.close()
+    await split.close()
+    await library.close()
+    _write(args.name, report, tables)
+
+
+async def answers(
+    report: dict[str, Any],
+    store: MilvusStore,
+    index: CorpusIndex,
+    encoder: Any,
+    questions: list[LabelledQuestion],
+    args: argparse.Namespace,
+) -> dict[str, str]:
+    """The embedded index's answers, then ``MilvusAnswerer``'s for each sample size and number
+    of candidates; the report's ``answers`` and a table per variant."""
+    texts = [prepared_question(index, q.question) for q in questions]
+    vectors = encoder.encode_queries(texts)
     passages = Memoized(encoder.encode_passages)
     embedded: list[Answer] = []
     embedded_signals = []
@@ -310,11 +344,17 @@ async def main() -> None:
         evidence = index.evidence(text, vector, asked=q.question)
         embedded_signals.append(abstention_signals(index, evidence, encode_passages=passages))
     report["answers"] = {"embedded": _summary(questions, embedded, embedded_signals, embedded_signals, took)}
+    print("embedded", json.dumps(report["answers"]["embedded"]), file=sys.stderr)
     tables = {"embedded": markdown_table(score(zip(questions, embedded, strict=True)))}
-    for sample in [int(s) for s in args.samples.split(",")] + [0]:
-        answerer = MilvusAnswerer(store, encoder, index.config, sample_articles=sample or 1)
-        label = f"milvus, sample {sample}" if sample else "milvus, candidates alone"
-        answers, signals, took, parts = [], [], [], []
+    variants = [(int(s), int(c)) for c in args.candidates.split(",") for s in args.samples.split(",")]
+    if args.candidates_alone:
+        variants += [(0, int(c)) for c in args.candidates.split(",")]
+    for sample, candidates in variants:
+        answerer = MilvusAnswerer(
+            store, encoder, index.config, candidates=candidates, sample_articles=sample or 1
+        )
+        label = f"milvus, {candidates} candidates, " + (f"sample {sample}" if sample else "candidates alone")
+        found, signals, took, parts = [], [], [], []
         same_text = 0
         for q, text, vector in zip(questions, texts, vectors, strict=True):
             started = time.perf_counter()
@@ -326,24 +366,20 @@ async def main() -> None:
             )
             vec = vector if read.text == text else read.vector
             same_text += read.text == text
-            answers.append(answer(cand, read.text, vec, passages, asked=q.question))
+            found.append(answer(cand, read.text, vec, passages, asked=q.question))
             took.append(time.perf_counter() - started)
             parts.append(read.seconds)
             evidence = cand.evidence(read.text, vec, asked=q.question)
             signals.append(abstention_signals(cand, evidence, encode_passages=passages))
-            _ = cand
-        summary = _summary(questions, answers, signals, embedded_signals, took, embedded)
+        summary = _summary(questions, found, signals, embedded_signals, took, embedded)
         summary["same canonical question"] = same_text
         summary["seconds per step (median)"] = {
             k: round(statistics.median(p[k] for p in parts), 4) for k in parts[0]
         }
         report["answers"][label] = summary
-        tables[label] = markdown_table(score(zip(questions, answers, strict=True)))
+        tables[label] = markdown_table(score(zip(questions, found, strict=True)))
         print(label, json.dumps(summary), file=sys.stderr)
-    await store.close()
-    await split.close()
-    await library.close()
-    _write(args.name, report, tables)
+    return tables
 
 
 async def quick(

@@ -8,21 +8,29 @@ RSS is its own): opening the library (model already loaded: the store's reading 
 build), answering ``--queries`` article titles end to end through ``Library.ask``, and adding
 ``--adds`` new articles (store + publish, after embedding). The answers of the two are compared
 (same quotes from the same refs). Timings on a shared 2-core machine vary: compare within a run.
-Writes ``benchmarks/results/milvus-side-by-side-<n>.{json,md}``.
+
+In Milvus mode answers come from what Milvus finds per question (``index/milvus_search.py``), so
+the process holds no library; with milvus-lite embedded, its engine (which holds the loaded
+collections, as a Milvus query node would) is in the same process. ``--served`` runs that engine
+as a ``milvus-lite server`` of its own on the copy, so the bot's RSS and the engine's are
+reported apart: any number of bot processes share one engine.
+Writes ``benchmarks/results/milvus-side-by-side-<n>[-served].{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +69,8 @@ async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]
     library = await Library.open(settings, encoder=encoder)
     opened = time.perf_counter() - started
     try:
-        titles = [a.info.title for a in library.index.articles if a.info.title]
+        listed = await library.recent(limit=(await library.stats()).articles)
+        titles = sorted(a.title for a in listed if a.title)  # the same order whatever the ids
         random.Random(1).shuffle(titles)
         await library.ask(titles[0])  # warm up
         took, answers = [], []
@@ -75,7 +84,7 @@ async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]
             publish.append(library.last_publish_seconds * 1000)
             await library.delete(info.ref)
         return {
-            "articles": len(library.index),
+            "articles": (await library.stats()).articles,
             "open_s": round(opened, 2),
             "ask_ms": _ms(took),
             "add_store_publish_ms": _ms(publish),
@@ -86,6 +95,39 @@ async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]
         await library.close()
 
 
+@contextlib.contextmanager
+def served(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``milvus-lite server`` on ``data_dir`` in a process of its own: (its URI, the process)."""
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(data_dir)]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)], stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(1200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"milvus-lite server exited with {process.returncode}") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A running process's peak RSS (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -94,10 +136,13 @@ def main() -> int:
     parser.add_argument("--milvus", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--adds", type=int, default=5)
+    parser.add_argument("--served", action="store_true", help="Milvus's engine in a process of its own")
     parser.add_argument("--one", choices=["sqlite", "milvus"], help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--uri", help=argparse.SUPPRESS)  # the child's Milvus, when served
     args = parser.parse_args()
     if args.one:
-        env = {"NEWSBOT_DB": args.db, "NEWSBOT_INDEX": args.one, "NEWSBOT_MILVUS_URI": str(args.milvus)}
+        uri = args.uri or str(args.milvus)
+        env = {"NEWSBOT_DB": args.db, "NEWSBOT_INDEX": args.one, "NEWSBOT_MILVUS_URI": uri}
         settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
         print(json.dumps(asyncio.run(measure(settings, args.queries, args.adds))))
         return 0
@@ -105,8 +150,15 @@ def main() -> int:
     for backend in ("sqlite", "milvus"):
         command = [sys.executable, __file__, "--db", str(args.db), "--milvus", str(args.milvus)]
         command += ["--queries", str(args.queries), "--adds", str(args.adds), "--one", backend]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        result[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+        with contextlib.ExitStack() as stack:
+            engine = None
+            if backend == "milvus" and args.served:
+                uri, engine = stack.enter_context(served(args.milvus))
+                command += ["--uri", uri]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            result[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+            if engine is not None:
+                result[backend]["engine_peak_rss_mb"] = peak_rss_mb(engine.pid)
         print(backend, {k: v for k, v in result[backend].items() if k != "answers"}, file=sys.stderr)
     same = sum(a == b for a, b in zip(result["sqlite"]["answers"], result["milvus"]["answers"], strict=True))
     disk = {"sqlite": _size_mb(args.db), "milvus": _size_mb(args.milvus)}
@@ -118,21 +170,27 @@ def main() -> int:
         ("add: store + publish p50 / p95, ms", "add_store_publish_ms", lambda r: f"{r['p50']} / {r['p95']}"),
         ("peak RSS, MB", "peak_rss_mb", str),
     ]
-    lines = [f"| measure ({n:,} articles) | SQLite | milvus-lite |", "|---|---|---|"]
+    if args.served:
+        rows[-1] = ("peak RSS of the newsbot process, MB", "peak_rss_mb", str)
+    lines = [f"| measure ({n:,} articles) | SQLite | milvus-lite{' server' if args.served else ''} |"]
+    lines.append("|---|---|---|")
     lines += [
         f"| {label} | {fmt(result['sqlite'][key])} | {fmt(result['milvus'][key])} |"
         for label, key, fmt in rows
     ]
+    if args.served:
+        lines.append(f"| peak RSS of the Milvus engine, MB | | {result['milvus']['engine_peak_rss_mb']} |")
     lines.append(f"| on disk, MB | {disk['sqlite']} (database + saved index) | {disk['milvus']} |")
     lines.append(
         f"| the same quotes from the same articles | {same} of {len(result['sqlite']['answers'])} | |"
     )
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in result.items()}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"milvus-side-by-side-{n}.json").write_text(
+    name = f"milvus-side-by-side-{n}{'-served' if args.served else ''}"
+    (RESULTS / f"{name}.json").write_text(
         json.dumps({**summary, "disk_mb": disk, "same_answers": same}, indent=1), encoding="utf-8"
     )
-    (RESULTS / f"milvus-side-by-side-{n}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import RESULTS, _questions, sample_lines
 
+from index.in_memory import InMemoryAnswerer
 from library import Library
 from retrieval import answer as answer_module
 from retrieval.encoder import OpenVINOEncoder
@@ -46,7 +47,10 @@ async def main() -> int:
 
     library = await Library.open(Settings(NEWSBOT_DB=args.db))  # type: ignore[call-arg]
     try:
-        now = library.encoder
+        answerer = library.answerer
+        if not isinstance(answerer, InMemoryAnswerer):
+            raise SystemExit("this measures the SQLite library's in-memory index: NEWSBOT_INDEX=sqlite")
+        now = answerer.encoder
         if not isinstance(now, OpenVINOEncoder):
             raise SystemExit(
                 "this compares the OpenVINO encoder's batching: NEWSBOT_ENCODER_BACKEND=openvino"
@@ -67,11 +71,11 @@ async def main() -> int:
         names = list(ways)
         for k, question in enumerate(questions):
             for way in names[k % 2 :] + names[: k % 2]:
-                answer_module.CONTEXT_CANDIDATES, library.encoder = ways[way]
+                answer_module.CONTEXT_CANDIDATES, answerer.encoder = ways[way]
                 started = time.perf_counter()
                 await library.ask(question)
                 took[way].append((time.perf_counter() - started) * 1000)
-        answer_module.CONTEXT_CANDIDATES, library.encoder = ways[names[1]]
+        answer_module.CONTEXT_CANDIDATES, answerer.encoder = ways[names[1]]
     finally:
         await library.close()
     result = {

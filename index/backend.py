@@ -10,18 +10,22 @@ and the CLI talk to a ``LibraryStore`` and never ask which one it is.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, Store
-from retrieval.encoder import EncoderIdentity
+from retrieval.config import RetrievalConfig
+from retrieval.corpus import CorpusIndex
+from retrieval.encoder import Encoder, EncoderIdentity
 from retrieval.near_duplicates import CopyCandidate
 from retrieval.prepare import content_hash
 from retrieval.types import (
+    Answer,
     ArticleInfo,
     ArticleMeta,
     ChunkSpan,
@@ -30,6 +34,50 @@ from retrieval.types import (
     SentenceSpan,
 )
 from settings import Settings
+
+T = TypeVar("T")
+
+
+class RunsCpu(Protocol):
+    """The library's thread pool: ``await cpu(fn, *args)`` runs ``fn`` off the event loop."""
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+
+async def in_a_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """A ``RunsCpu`` in asyncio's default pool, for a script without a ``Library``."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Answerer(Protocol):
+    """How a backend's library answers questions, with the same ``retrieval/`` code over
+    different evidence: SQLite's from an index of the whole library held in memory
+    (``index/in_memory.py``), Milvus's from the candidates Milvus finds for each question
+    (``index/milvus_search.py``). ``Library`` calls these and never asks which one it has; it
+    holds its write lock around ``refresh``, ``publish`` and ``forget``."""
+
+    async def answer(self, query: str) -> Answer:
+        """The answer to ``query`` (one line, not empty; a follow-up's earlier question first)."""
+        ...
+
+    async def refresh(self) -> tuple[int, int]:
+        """Take in what other processes changed: (articles added, articles removed) taken in."""
+        ...
+
+    async def publish(self, infos: list[ArticleInfo], new: list[NewArticle]) -> None:
+        """These articles were just stored by this process: answer from them from now on."""
+        ...
+
+    async def forget(self, article_id: int) -> None:
+        """This article was just deleted by this process: never quote it again."""
+        ...
+
+    async def whole_index(self) -> CorpusIndex:
+        """An index of every article with its vectors (``eval``, ``tune``, ``bench`` need one):
+        the one held, or one read from the store for the occasion."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class LibraryStore(Protocol):
@@ -44,9 +92,11 @@ class LibraryStore(Protocol):
         """Where the library is, for messages: a file path or a Milvus URI."""
         ...
 
-    @property
-    def snapshot_dir(self) -> Path | None:
-        """Where the in-memory index may be saved for a faster start, or None (not kept)."""
+    def answerer(
+        self, encoder: Awaitable[Encoder], config: RetrievalConfig, cpu: RunsCpu
+    ) -> Awaitable[Answerer]:
+        """How this library answers (``Answerer``), ready to answer; ``encoder`` may still be
+        loading when this is called (reading the library goes on meanwhile)."""
         ...
 
     def close(self) -> Awaitable[None]: ...
@@ -154,7 +204,13 @@ async def open_store(settings: Settings, *, read_only: bool = False) -> LibraryS
     from index.milvus import MilvusStore
 
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-    return await MilvusStore.open(settings.milvus_uri, token=token, sweep=not read_only)
+    return await MilvusStore.open(
+        settings.milvus_uri,
+        token=token,
+        sweep=not read_only,
+        candidates=settings.milvus_candidates,
+        sample_articles=settings.milvus_sample,
+    )
 
 
 @dataclass(frozen=True, slots=True)

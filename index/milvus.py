@@ -46,14 +46,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, identity_of, nocase
-from retrieval.config import DEFAULT_CONFIG
-from retrieval.encoder import EncoderIdentity
+from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
+from retrieval.encoder import Encoder, EncoderIdentity
 from retrieval.errors import ModelMismatch, NewsbotError, NotFound
 from retrieval.lexical import tokenize
 from retrieval.near_duplicates import CopyCandidate
@@ -61,6 +61,9 @@ from retrieval.types import (
     ArticleInfo,
     IndexedArticle,
 )
+
+if TYPE_CHECKING:
+    from index.backend import Answerer, RunsCpu
 
 log = logging.getLogger(__name__)
 # gRPC (under pymilvus) registers fork handlers that abort a child forked while its threads run
@@ -187,7 +190,9 @@ class MilvusStore:
     def __init__(self, client: Any, uri: str, prefix: str, dim: int, index_type: str) -> None:
         self._client = client
         self.uri = uri
-        self.snapshot_dir: Path | None = None  # the index is read from Milvus at every start
+        # What the answerer reads per question (``index/milvus_search.py``; ``open`` sets them).
+        self.candidates = 50
+        self.sample_articles = 1000
         self.prefix = prefix
         self.dim = dim
         self.index_type = index_type
@@ -209,6 +214,15 @@ class MilvusStore:
     def location(self) -> str:
         return self.uri
 
+    async def answerer(self, encoder: Awaitable[Encoder], config: RetrievalConfig, cpu: RunsCpu) -> Answerer:
+        """Answers from the candidates Milvus finds per question (``index/milvus_search.py``):
+        nothing of the library is read here."""
+        from index.milvus_search import MilvusAnswerer
+
+        return MilvusAnswerer(
+            self, await encoder, config, cpu, candidates=self.candidates, sample_articles=self.sample_articles
+        )
+
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
@@ -221,15 +235,19 @@ class MilvusStore:
         dim: int = 384,
         index_type: str = "FLAT",
         sweep: bool = True,
+        candidates: int = 50,
+        sample_articles: int = 1000,
     ) -> MilvusStore:
         """The library at ``uri``, its collections created if missing and (``sweep``) what dead
         writers left half-written removed. ``dim`` is a new library's vector size (an empty
         library takes the encoder's at ``check_encoder``); ``index_type`` its dense index:
-        ``FLAT`` is exact, ``HNSW`` approximate and fast at scale."""
+        ``FLAT`` is exact, ``HNSW`` approximate and fast at scale. ``candidates`` and
+        ``sample_articles``: what each answer reads (``NEWSBOT_MILVUS_CANDIDATES``, ``_SAMPLE``)."""
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         client = await asyncio.to_thread(_connect, uri, token)
         store = cls(client, uri, prefix, dim, index_type)
+        store.candidates, store.sample_articles = candidates, sample_articles
         try:
             await store._prepare()
             if sweep:
@@ -773,6 +791,22 @@ class MilvusStore:
         return await asyncio.to_thread(self.language_sizes_now)
 
     @_mapping_errors
+    async def chunk_count(self) -> int:
+        return await asyncio.to_thread(self._count, self.chunks)
+
+    @_mapping_errors
+    async def stored_ids(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` whose article is stored (committed: its row is there)."""
+
+        def read() -> set[int]:
+            found: set[int] = set()
+            for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
+                found |= {int(r["id"]) for r in self._query(self.articles, _in("id", part), ["id"])}
+            return found
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
     async def article_hashes(self) -> dict[int, str]:
         def read() -> dict[int, str]:
             return {
@@ -918,31 +952,45 @@ class MilvusStore:
 
     @_mapping_errors
     async def term_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
-        """How many chunks of the whole library hold each term (BM25's document frequency)."""
+        """How many chunks of the whole library hold each term (BM25's document frequency):
+        the hits of a BM25 search for the term alone (every chunk holding it scores above 0),
+        up to ``_QUERY_ROWS``. A BM25 search reads the sparse inverted index; a ``TEXT_MATCH``
+        filter would do too on a Milvus server, but milvus-lite scans every row for it (2-3 s
+        a term at 10k articles, against 20-200 ms)."""
 
         def read() -> dict[str, int]:
-            return {
-                t: self._count(self.chunks, f"TEXT_MATCH(terms, {quoted(t)})") for t in dict.fromkeys(terms)
-            }
+            return {t: len(self._term_holders(t, _QUERY_ROWS, [])) for t in dict.fromkeys(terms)}
 
         return await asyncio.to_thread(read)
 
     @_mapping_errors
     async def term_passages(self, terms: Iterable[str], per_term: int) -> dict[str, list[str]]:
         """Up to ``per_term`` passages (each chunk's text, then its article's title) holding each
-        term: what ``retrieval.corpus.written_form_of`` reads to learn how the library writes it."""
+        term, those BM25 scores highest first: what ``retrieval.corpus.written_form_of`` reads to
+        learn how the library writes it."""
 
         def read() -> dict[str, list[str]]:
             out: dict[str, list[str]] = {}
             for term in dict.fromkeys(terms):
-                rows = self._query(
-                    self.chunks, f"TEXT_MATCH(terms, {quoted(term)})", ["article_id", "text"], limit=per_term
-                )
+                rows = self._term_holders(term, per_term, ["article_id", "text"])
                 titles = {i.id: i.title or "" for i in self._infos([int(r["article_id"]) for r in rows])}
                 out[term] = [p for r in rows for p in (titles.get(int(r["article_id"]), ""), r["text"])]
             return out
 
         return await asyncio.to_thread(read)
+
+    def _term_holders(self, term: str, limit: int, fields: list[str]) -> list[dict]:
+        """Up to ``limit`` chunks holding ``term`` (their ``fields``), by BM25 for it alone."""
+        found = self._client.search(
+            self.chunks,
+            data=[term],
+            anns_field="sparse",
+            limit=limit,
+            output_fields=fields,
+            search_params={"metric_type": "BM25"},
+            consistency_level=_CONSISTENCY,
+        )
+        return [h["entity"] for h in found[0]]
 
     @_mapping_errors
     async def sample(self, target: int) -> list[IndexedArticle]:

@@ -22,10 +22,10 @@ import json
 import re
 import sqlite3
 import unicodedata
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 import numpy as np
@@ -40,10 +40,14 @@ from index.errors import (
     mapping_errors,
 )
 from index.snapshot import snapshot_dir
-from retrieval.encoder import EncoderIdentity
+from retrieval.config import RetrievalConfig
+from retrieval.encoder import Encoder, EncoderIdentity
 from retrieval.errors import ModelMismatch, NotFound
 from retrieval.near_duplicates import CopyCandidate, Fingerprint
 from retrieval.types import ArticleInfo, IndexedArticle, PreparedArticle
+
+if TYPE_CHECKING:
+    from index.backend import Answerer, RunsCpu
 
 # Each entry upgrades the schema by one version (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS: tuple[str, ...] = (
@@ -233,6 +237,12 @@ class Store:
     def snapshot_dir(self) -> Path:
         """Beside the database: ``index/snapshot.py``."""
         return snapshot_dir(self.path)
+
+    async def answerer(self, encoder: Awaitable[Encoder], config: RetrievalConfig, cpu: RunsCpu) -> Answerer:
+        """An index of the whole library in memory (``index/in_memory.py``), kept current."""
+        from index.in_memory import InMemoryAnswerer
+
+        return await InMemoryAnswerer.open(self, encoder, config, cpu, snapshot_dir=self.snapshot_dir)
 
     @classmethod
     async def open(cls, path: Path, *, read_only: bool = False) -> Store:

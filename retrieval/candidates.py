@@ -87,8 +87,10 @@ class CandidateIndex(CorpusIndex):
     def over(
         cls, library: LibrarySample, candidates: Sequence[IndexedArticle], term_df: Mapping[str, int]
     ) -> CandidateIndex:
-        """``library``'s sample with ``candidates`` added (costing the candidates' rows only)."""
-        plain = library.index.with_articles(candidates)
+        """``library``'s sample with ``candidates`` added (costing the candidates' rows only; a
+        candidate the sample holds as it is now is not added again)."""
+        held = {a.info.id: a.info for a in library.index.articles}
+        plain = library.index.with_articles([a for a in candidates if held.get(a.info.id) != a.info])
         index = object.__new__(cls)
         index.__dict__.update(plain.__dict__)
         index._sizes = dict(library.sizes)

@@ -1,8 +1,11 @@
 """The library's contract, once, over both storage backends (``NEWSBOT_INDEX=sqlite`` and
 ``milvus`` on a milvus-lite file): add, import, list, show, delete and ask through ``Library``;
 duplicates refused by text, link and id; a batch stored whole or not at all; and the same
-answers from both. Backend-specific behaviour (SQLite's migrations, Milvus's sweep after a
-killed writer) is tested beside each backend."""
+answers from both. SQLite answers from an index of the whole library in memory, Milvus from the
+candidates it finds per question; here Milvus reads few of them (``CANDIDATE_PATH``: a sample
+of 8 articles, 4 chunks per search), so that its answers come from candidates, not from a
+sample holding the whole library. Backend-specific behaviour (SQLite's migrations, Milvus's
+sweep after a killed writer) is tested beside each backend."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from dated_news import CHILI
 from tests_support import DATA, SEED_TEXT, make_settings
 
 from index.backend import copy_library, open_store
@@ -30,6 +34,7 @@ QUESTIONS = [
     json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()
 ]
 BACKENDS = ("sqlite", "milvus")
+CANDIDATE_PATH = {"NEWSBOT_MILVUS_SAMPLE": 8, "NEWSBOT_MILVUS_CANDIDATES": 4}
 
 
 def backend_settings(backend: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -45,7 +50,7 @@ def backend_settings(backend: str, tmp_path: Path, **overrides: object) -> Setti
 
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    return backend_settings(request.param, tmp_path)
+    return backend_settings(request.param, tmp_path, **(CANDIDATE_PATH if request.param == "milvus" else {}))
 
 
 @pytest.fixture
@@ -139,7 +144,7 @@ async def _embedded(library: Library, text: str) -> NewArticle:
     from retrieval.cleaning import clean_text
     from retrieval.prepare import prepare_article
 
-    prepared = prepare_article(clean_text(text, archive=True), library.index.config)
+    prepared = prepare_article(clean_text(text, archive=True), library.config)
     texts = [s.text for s in prepared.sentences] + [c.text for c in prepared.chunks]
     vectors = library.encoder.encode_passages(texts)
     n = len(prepared.sentences)
@@ -152,12 +157,12 @@ async def test_a_reopened_library_holds_the_same_articles_and_vectors(
     library = await Library.open(settings, encoder=encoder)
     try:
         await library.import_jsonl(archive(tmp_path, CORPUS[:6]))
-        held = {a.info.ref: a for a in library.index.articles}
+        held = {a.info.ref: a for a in (await library.whole_index()).articles}
     finally:
         await library.close()
     reopened = await Library.open(settings, encoder=encoder)
     try:
-        again = {a.info.ref: a for a in reopened.index.articles}
+        again = {a.info.ref: a for a in (await reopened.whole_index()).articles}
         assert again.keys() == held.keys() and len(held) == 6
         for ref, article in held.items():
             assert again[ref].text == article.text
@@ -171,20 +176,74 @@ async def test_another_library_on_the_same_storage_sees_imports_and_deletes(
     library: Library, encoder: Encoder
 ) -> None:
     """Two libraries on one storage (two processes on one SQLite file, or two clients of one
-    Milvus): what one imports or deletes, the other takes in on ``refresh``; its own writes
-    never count as another's."""
+    Milvus): what one stores, the other answers from, and what one deletes, the other never
+    quotes again, once it has taken in the changes (``refresh``: SQLite's bot does it every
+    few seconds; answers from Milvus's candidates read the library as it is at each question).
+    Its own writes never count as another's."""
     other = await Library.open(library.settings, encoder=encoder)
     try:
-        info = await library.add_text(CORPUS[0]["text"])
+        info = await library.add_text(SEED_TEXT)
         assert await library.refresh() == (0, 0)
-        assert await other.refresh() == (1, 0)
-        assert {a.info.ref for a in other.index.articles} == {info.ref}
+        await other.refresh()
+        for each in (library, other):
+            answer = await each.ask("when did Xi meet Biden")
+            assert [c.article.ref for c in answer.citations][:1] == [info.ref]
         await other.delete(info.ref)
         assert await other.refresh() == (0, 0)
-        assert await library.refresh() == (0, 1)
-        assert len(library.index) == 0
+        await library.refresh()
+        assert (await library.ask("when did Xi meet Biden")).abstained
     finally:
         await other.close()
+
+
+@pytest.fixture
+async def newsroom(library: Library, tmp_path: Path) -> Library:
+    """36 articles of the dev slice (27 Indonesian, 9 English) and three dated stories of one
+    chili price, a week apart."""
+    assert (await library.import_jsonl(archive(tmp_path, CORPUS[:36]))).stored == 36
+    for day, text in CHILI:
+        await library.add_text(f"---\ndate: {day}\n---\n{text}")
+    return library
+
+
+async def test_questions_over_many_articles(newsroom: Library) -> None:
+    """What answering from candidates could get wrong: a question about nothing the library
+    holds is declined (naming the missing name when there is one), an English question is
+    answered from the Indonesian article, a follow-up is read with the question before it, and
+    a question for the latest news quotes the newest story first."""
+    for question in (
+        "How do I bake sourdough bread with rye flour?",
+        "Who won the world cup final in Moscow?",
+    ):
+        assert (await newsroom.ask(question)).abstained, question
+    assert "Moscow" in (await newsroom.ask("Who won the world cup final in Moscow?")).missing
+
+    skiing = await newsroom.ask("When should tourists interested in skiing visit the hill stations?")
+    assert not skiing.abstained and skiing.citations[0].article.ref == "belebele-p403-id"
+    assert skiing.citations[0].article.lang == "id"
+
+    assert (await newsroom.ask("kapan dia dipecat?")).abstained  # who?
+    fired = await newsroom.ask("kapan dia dipecat?", context="Siapa Anwar Ibrahim?")
+    assert not fired.abstained and fired.citations[0].article.ref == "facqa-f89008d1ca"
+
+    chili = [a for a in await newsroom.recent(50) if a.published]
+    newest = max(chili, key=lambda a: a.published or "")
+    for question in (
+        "latest chili price at Kramat Jati?",
+        "berapa harga cabai rawit terbaru di Kramat Jati?",
+    ):
+        latest = await newsroom.ask(question)
+        assert latest.citations[0].article.ref == newest.ref, question
+        assert "Rp 30.000" in latest.citations[0].text
+
+
+async def test_a_deleted_article_is_never_quoted(newsroom: Library) -> None:
+    question = "Kapankah Anwar Ibrahim dipecat oleh Mahathir Mohamad?"
+    before = await newsroom.ask(question)
+    assert before.citations[0].article.ref == "facqa-f89008d1ca"
+    await newsroom.delete("facqa-f89008d1ca")
+    after = await newsroom.ask(question)
+    assert "facqa-f89008d1ca" not in {c.article.ref for c in after.citations} | set(after.articles)
 
 
 async def test_another_model_is_refused(settings: Settings, encoder: Encoder) -> None:
@@ -211,7 +270,8 @@ class _OtherModel:
 async def test_both_backends_give_the_same_answers(tmp_path: Path, encoder: Encoder) -> None:
     """The dev slice imported into SQLite and copied into Milvus with its vectors (``migrate``),
     its questions asked of both: the same quotes from the same articles, the same decisions to
-    answer or decline."""
+    answer or decline, from the whole index in memory and from Milvus's candidates (with the
+    default sample, which holds every article of a library this small)."""
     sqlite = backend_settings("sqlite", tmp_path)
     milvus = backend_settings("milvus", tmp_path)
     library = await Library.open(sqlite, encoder=encoder)

@@ -240,8 +240,10 @@ async def test_import_skips_a_reused_id_while_its_batch_is_still_being_stored(
     assert (await library.stats()).articles == 3
 
 
-def run_cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NEWSBOT_DB": str(db)}
+def run_cli(
+    *args: str, db: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEWSBOT_DB": str(db), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=REPO,
@@ -312,8 +314,11 @@ def test_console_demo_loads_the_sample_and_answers(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_eval_on_the_dev_slice(tmp_path: Path) -> None:
-    """A small third-party slice (6 questions per group): the metrics run and are not trivial."""
+@pytest.mark.parametrize("backend", ["sqlite", "milvus"])
+def test_eval_on_the_dev_slice(tmp_path: Path, backend: str) -> None:
+    """A small third-party slice (6 questions per group): the metrics run and are not trivial,
+    in both backends (Milvus's library read whole for the occasion)."""
+    milvus = {"NEWSBOT_INDEX": "milvus", "NEWSBOT_MILVUS_URI": str(tmp_path / "eval.db")}
     result = run_cli(
         "eval",
         "--questions",
@@ -321,6 +326,7 @@ def test_eval_on_the_dev_slice(tmp_path: Path) -> None:
         "--corpus",
         str(DATA / "dev_slice_corpus.jsonl"),
         db=tmp_path / "eval.sqlite3",
+        env=milvus if backend == "milvus" else {},
     )
     assert result.returncode == 0, result.stderr
     first_table = result.stdout.split("\n\n")[1].splitlines()[2:]

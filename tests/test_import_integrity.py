@@ -327,7 +327,7 @@ async def test_an_old_database_migrates_in_place_and_its_saved_index_stays_valid
     upgraded = await open_library()
     with sqlite3.connect(tmp_path / "newsbot.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
-    assert upgraded._unsaved == 0  # every slot of the saved index matched the migrated database
+    assert upgraded.answerer.unsaved == 0  # every slot of the saved index matched the migrated database
     assert sorted((a.info.id, a.info.ref, a.info.content_hash) for a in upgraded.index.articles) == before
     answer = await upgraded.ask("apa isi surat Xi")
     assert answer.citations[0].article.ref == reused.ref

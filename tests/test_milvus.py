@@ -1,7 +1,9 @@
 """What only the Milvus backend has to show (the shared contract is tests/test_backend_contract.py):
-an import killed with SIGKILL leaves no article half-stored (the next open sweeps what the dead
-writer left, or finds its article whole), two writers racing for one article store it once, and
-a Milvus that cannot be reached is a clear ``DatabaseUnavailable``."""
+answers come from what Milvus finds per question, so opening a library reads none of it and
+another process's import or deletion counts at once; an import killed with SIGKILL leaves no
+article half-stored (the next open sweeps what the dead writer left, or finds its article
+whole), two writers racing for one article store it once, and a Milvus that cannot be reached
+is a clear ``DatabaseUnavailable``."""
 
 from __future__ import annotations
 
@@ -45,6 +47,43 @@ def stored_rows(store: MilvusStore) -> dict[str, object]:
         "chunks": by_article[store.chunks],
         "claims": store._query(store.journal, 'kind in ["add", "delete"]', ["pk"]),
     }
+
+
+async def test_opening_reads_no_article_and_another_library_s_changes_count_at_once(
+    tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two libraries on one milvus-lite file (two bot processes on one Milvus): opening one
+    reads no article, vector or sample (its memory does not grow with the library); what one
+    imports the other answers from at its next question, and what one deletes the other never
+    quotes again, without ``refresh``, also when its sample of the library held the article."""
+    settings = backend_settings("milvus", tmp_path)
+    reads: list[str] = []
+    for method in ("load_library", "load_articles", "sample"):
+        original = getattr(MilvusStore, method)
+
+        async def counted(
+            self: MilvusStore, *args: Any, _name: str = method, _original: Any = original
+        ) -> Any:
+            reads.append(_name)
+            return await _original(self, *args)
+
+        monkeypatch.setattr(MilvusStore, method, counted)
+    writer = await Library.open(settings, encoder=encoder)
+    reader = await Library.open(settings, encoder=encoder)
+    try:
+        assert reads == []
+        await writer.import_jsonl(archive(tmp_path, CORPUS[:24]))
+        question = "Kapankah Anwar Ibrahim dipecat oleh Mahathir Mohamad?"
+        answer = await reader.ask(question)
+        assert answer.citations[0].article.ref == "facqa-f89008d1ca"
+        assert "sample" in reads and "load_library" not in reads
+        await writer.delete("facqa-f89008d1ca")  # 1 of 24: the reader keeps its sample, less this one
+        again = await reader.ask(question)
+        assert "facqa-f89008d1ca" not in {c.article.ref for c in again.citations} | set(again.articles)
+        assert reads.count("sample") == 1
+    finally:
+        await reader.close()
+        await writer.close()
 
 
 @pytest.mark.slow

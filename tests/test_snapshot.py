@@ -13,6 +13,7 @@ from conftest import OpenLibrary
 from tests_support import DATA, SEED_TEXT
 
 from index import snapshot
+from index.in_memory import InMemoryAnswerer
 from library import Library
 from retrieval.answer import answer
 from retrieval.corpus import CorpusIndex
@@ -52,7 +53,7 @@ async def test_a_restart_maps_the_saved_index_and_answers_as_before(open_library
     before = _answers(first.index, vectors)
 
     second = await open_library()
-    assert second._unsaved == 0  # nothing was read from SQLite but texts and metadata
+    assert second.answerer.unsaved == 0  # nothing was read from SQLite but texts and metadata
     assert not second.index._chunk_rows.base.flags.writeable  # mapped from the file, not copied
     assert len(second.index) == len(first.index) > 70
     assert _answers(second.index, vectors) == before
@@ -76,7 +77,7 @@ async def test_what_changed_since_the_snapshot_comes_from_the_database(open_libr
     await first.close()  # four changes: too few to save again
 
     second = await open_library()
-    assert second._unsaved == 4  # three slots dropped, one article read from SQLite
+    assert second.answerer.unsaved == 4  # three slots dropped, one article read from SQLite
     refs = {a.info.ref for a in second.index.articles}
     assert seed.ref in refs and not refs & {*deleted, last.ref}
     vectors = second.encoder.encode_queries(QUESTIONS)
@@ -101,13 +102,13 @@ async def test_a_damaged_unfinished_or_foreign_snapshot_is_ignored(
     (directory / "g0-1.partial").mkdir()
     (directory / "g0-1.partial" / "manifest.json").write_text("{")
     restarted = await open_library()
-    assert restarted._unsaved == 0 and _answers(restarted.index, vectors) == before
+    assert restarted.answerer.unsaved == 0 and _answers(restarted.index, vectors) == before
 
     # Damaged vectors: refused, and the index is built from the database instead.
     vectors_file = generation / "chunk_vectors.npy"
     vectors_file.write_bytes(vectors_file.read_bytes()[:-1000])
     damaged = await open_library()
-    assert damaged._unsaved == len(damaged.index) and "unusable" in caplog.text
+    assert damaged.answerer.unsaved == len(damaged.index) and "unusable" in caplog.text
     assert _answers(damaged.index, vectors) == before
 
     # Made by another tokenizer: its postings would be stale.
@@ -116,7 +117,7 @@ async def test_a_damaged_unfinished_or_foreign_snapshot_is_ignored(
     manifest = json.loads(manifest_file.read_text())
     manifest_file.write_text(json.dumps({**manifest, "lexical": "another tokenizer"}))
     foreign = await open_library()
-    assert foreign._unsaved == len(foreign.index) and _answers(foreign.index, vectors) == before
+    assert foreign.answerer.unsaved == len(foreign.index) and _answers(foreign.index, vectors) == before
     assert sorted(p.name for p in directory.iterdir() if p.name != "CURRENT") == [
         "g0-1.partial",  # too young to be another process's abandoned save
         _current(damaged).name,
@@ -132,18 +133,18 @@ async def test_close_saves_only_after_enough_changes(
     await small.close()
     assert not snapshot.snapshot_dir(small.settings.db).exists()  # one article: cheaper to re-read
 
-    monkeypatch.setattr(Library, "SNAPSHOT_MIN_CHANGES", 50)
+    monkeypatch.setattr(InMemoryAnswerer, "SNAPSHOT_MIN_CHANGES", 50)
     bulk = await open_library()
     await bulk.import_jsonl(DATA / "dev_slice_corpus.jsonl")
     await bulk.close()
     reopened = await open_library()
-    assert reopened._unsaved == 0 and len(reopened.index) == len(bulk.index)
+    assert reopened.answerer.unsaved == 0 and len(reopened.index) == len(bulk.index)
 
 
 async def test_a_snapshot_that_cannot_be_written_costs_only_start_up_time(
     open_library: OpenLibrary, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(Library, "SNAPSHOT_MIN_CHANGES", 1)
+    monkeypatch.setattr(InMemoryAnswerer, "SNAPSHOT_MIN_CHANGES", 1)
     library = await open_library()
     snapshot.snapshot_dir(library.settings.db).write_text("not a directory")
     await library.add_text(SEED_TEXT)
@@ -192,4 +193,4 @@ async def test_articles_are_added_while_the_snapshot_is_written(
     await asyncio.wait_for(library.add_text("Gempa bumi mengguncang Cianjur pada Senin siang. " * 3), 30)
     release.set()
     await saving
-    assert library._unsaved == 1 and len(library.index) == 2
+    assert library.answerer.unsaved == 1 and len(library.index) == 2
