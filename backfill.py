@@ -5,7 +5,7 @@ MinHash band keys (so a new copy of one of them is never folded into its story, 
 copies were never looked for) and only the publication date their metadata gave, as written.
 ``newsbot backfill`` gives each what ingest gives a new article now: its band keys, the story it
 copies among the articles before it (``near_duplicates.copy_of``), and its date read from the
-metadata or the byline (``dates.parse_published``, ``dates.date_in_text``). It needs no model
+metadata or the byline (``dates.publication_date``). It needs no model
 and no index. Each article is completed in one transaction, oldest first, so a killed run
 resumes where it stopped and a second run finds nothing left to do.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.backend import LibraryStore
-from retrieval.dates import date_in_text, parse_published
+from retrieval.dates import publication_date
 from retrieval.near_duplicates import CopyCandidate, Fingerprint, copy_of, fingerprint
 
 BATCH = 64  # articles read (and fingerprinted off the event loop) at a time
@@ -65,6 +65,5 @@ async def backfill_copies_and_dates(
 
 
 def _read(batch: list[CopyCandidate]) -> list[tuple[Fingerprint, str | None]]:
-    """Each article's fingerprint and publication date, as ingest reads them
-    (``dates.with_publication_date``: the metadata's date in ISO form, else the byline's)."""
-    return [(fingerprint(a.text), parse_published(a.published) or date_in_text(a.text)) for a in batch]
+    """Each article's fingerprint and publication date, as ingest reads them."""
+    return [(fingerprint(a.text), publication_date(a.published, a.text)) for a in batch]

@@ -109,12 +109,15 @@ def date_in_text(text: str, *, today: date | None = None) -> str | None:
     return max(found).isoformat() if found else None
 
 
+def publication_date(published: str | None, text: str, *, today: date | None = None) -> str | None:
+    """An article's publication date: its metadata's (``published``) in ISO form, else the
+    byline's in ``text``; None when neither reads as a date."""
+    return parse_published(published, today=today) or date_in_text(text, today=today)
+
+
 def with_publication_date(article: CleanedArticle, *, today: date | None = None) -> CleanedArticle:
-    """``article`` with its metadata's date in ISO form, or the date its text gives when the
-    metadata has none (or none that reads as a date)."""
-    published = parse_published(article.meta.published, today=today) or date_in_text(
-        article.text, today=today
-    )
+    """``article`` with its ``publication_date`` (ingest; ``backfill.py`` for older articles)."""
+    published = publication_date(article.meta.published, article.text, today=today)
     if published == article.meta.published:
         return article
     return replace(article, meta=replace(article.meta, published=published))
