@@ -721,8 +721,11 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
             print(f"corpus: {summary.stored} new articles stored", file=sys.stderr)
         index = await library.whole_index()  # in Milvus: read whole, for the scenarios' libraries
         _warn_missing_gold(records, index)
+        served = None
+        if not library.answers_from_whole_index:  # Milvus: also what its users get, from candidates
+            served = [await library.answerer.answer(" ".join(str(r["question"]).split())) for r in records]
         report = await asyncio.to_thread(
-            evaluation_report, index, library.encoder, records, compare=args.compare
+            evaluation_report, index, library.encoder, records, compare=args.compare, served=served
         )
         print(report)
         return 0

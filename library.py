@@ -174,9 +174,15 @@ class Library:
     def index(self) -> CorpusIndex:
         """The index of the whole library held in memory (SQLite); a library in Milvus holds
         none (``whole_index`` reads one)."""
-        if not isinstance(self.answerer, InMemoryAnswerer):
+        if not isinstance(self.answerer, InMemoryAnswerer):  # not answers_from_whole_index: narrowed
             raise TypeError("a library in Milvus holds no index in memory: use `await whole_index()`")
         return self.answerer.index
+
+    @property
+    def answers_from_whole_index(self) -> bool:
+        """Whether answers come from an index of every article (SQLite), or from the candidates
+        the store finds for each question (Milvus), which ``eval`` then scores apart."""
+        return isinstance(self.answerer, InMemoryAnswerer)
 
     async def whole_index(self) -> CorpusIndex:
         """Every article with its vectors as one index, for what needs them all (``eval``,

@@ -15,6 +15,7 @@ from retrieval.corpus import CorpusIndex, QueryEvidence
 from retrieval.errors import NotEnoughData
 from retrieval.evaluation import LabelledQuestion, markdown_table, score, user_view_table
 from retrieval.tuning import FoldChoice, Memoized, cross_validate
+from retrieval.types import Answer
 from retrieval.user_eval import (
     ask_all,
     cross_validate_rule,
@@ -61,9 +62,13 @@ def evaluation_report(
     *,
     compare: bool,
     seed: int = 0,
+    served: Sequence[Answer] | None = None,
 ) -> str:
     """Every question against the whole library (with ``compare``, also BM25 alone and dense
-    alone on the same index), then what users see in the scenarios' libraries."""
+    alone on the same index), then what users see in the scenarios' libraries. ``served``: the
+    answers the library gave as it answers users, where that is not this index (Milvus's
+    candidates): scored beside it, with how often the two agree, so that a report in Milvus mode
+    measures what its users get and not only the ``retrieval/`` code."""
     questions = [LabelledQuestion.from_record(r) for r in records]
     items = whole_library_items(index, questions, encoder)
     encode_passages: PassageEncoder = Memoized(encoder.encode_passages)  # variants re-read alike
@@ -87,6 +92,8 @@ def evaluation_report(
             f"### {label} ({fusion}), the whole library\n\n"
             + markdown_table(score(zip(questions, answers, strict=True)))
         )
+    if served is not None:
+        sections.append(_served_section(questions, answers, served))
     outcomes = ask_all(
         index,
         scenarios(index, questions, seed=seed),
@@ -96,6 +103,26 @@ def evaluation_report(
     seen = user_view_table(report(outcomes, index.config.abstention))
     sections.append(f"### what users see (seed {seed})\n\n{USER_VIEW_NOTE}\n\n{seen}")
     return "\n\n".join(sections)
+
+
+def _served_section(
+    questions: Sequence[LabelledQuestion], in_memory: Sequence[Answer], served: Sequence[Answer]
+) -> str:
+    """The served answers' table, and how many of them decide and quote as the whole index does."""
+    pairs = list(zip(in_memory, served, strict=True))
+    same_decision = sum(a.abstained == b.abstained for a, b in pairs)
+    same_first = sum(_first_quote(a) == _first_quote(b) for a, b in pairs)
+    return (
+        "### newsbot as served (the candidates its store finds for each question), the whole library\n\n"
+        + markdown_table(score(zip(questions, served, strict=True)))
+        + f"\n\nAgainst the whole index above: the same decision (answer or decline) for {same_decision}"
+        f" of {len(pairs)} questions, the same first quote for {same_first}."
+    )
+
+
+def _first_quote(answer: Answer) -> tuple[str, int] | None:
+    first = answer.citations[0] if answer.citations and not answer.abstained else None
+    return (first.article.ref, first.sentence_index) if first else None
 
 
 def tuning_report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -335,3 +336,10 @@ def test_eval_on_the_dev_slice(tmp_path: Path, backend: str) -> None:
     recall_at_5 = float(rows["overall"][4])
     assert recall_at_5 >= 0.85, result.stdout
     assert "### what users see (seed 0)" in result.stdout and "| near | overall |" in result.stdout
+    served = result.stdout.partition("### newsbot as served")[2]
+    assert bool(served) == (backend == "milvus")  # Milvus answers from its candidates: scored apart
+    if served:
+        overall = next(line.split("|") for line in served.splitlines() if line.startswith("| overall |"))
+        assert float(overall[4]) >= 0.85, result.stdout
+        agreed = re.search(r"the same decision \(answer or decline\) for (\d+) of (\d+)", served)
+        assert agreed and int(agreed[1]) >= 0.9 * int(agreed[2]), served
