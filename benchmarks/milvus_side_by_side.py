@@ -6,8 +6,10 @@
 (NEWSBOT_MILVUS_URI=LIB-milvus.db). Each backend is measured in a process of its own (so peak
 RSS is its own): opening the library (model already loaded: the store's reading and the index
 build), answering ``--queries`` article titles end to end through ``Library.ask``, and adding
-``--adds`` new articles (store + publish, after embedding). The answers of the two are compared
-(same quotes from the same refs). Timings on a shared 2-core machine vary: compare within a run.
+``--adds`` new articles (store + publish, after embedding), and, with ``--import-lines FILE``,
+importing its first ``--import-n`` lines into a new library of the same backend (embedding
+included: the import rate a newsroom sees). The answers of the two are compared (same quotes
+from the same refs). Timings on a shared 2-core machine vary: compare within a run.
 
 In Milvus mode answers come from what Milvus finds per question (``index/milvus_search.py``), so
 the process holds no library; with milvus-lite embedded, its engine (which holds the loaded
@@ -29,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import snapshot
+from jsonl import jsonl_lines
 from library import Library, _load_model
 from settings import Settings
 
@@ -63,7 +67,30 @@ def _size_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in files if f.is_file()) / 1e6, 1)
 
 
-async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]:
+async def import_rate(settings: Settings, encoder: Any, lines: list[str]) -> dict[str, float]:
+    """Articles and texts (sentences + chunks) per second importing ``lines`` into a new, empty
+    library of ``settings``' backend (embedded: a milvus-lite file, not the served engine)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "import.jsonl"
+        archive.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        fresh = settings.model_copy(
+            update={"db": Path(tmp) / "fresh.sqlite3", "milvus_uri": str(Path(tmp) / "fresh.db")}
+        )
+        library = await Library.open(fresh, encoder=encoder)
+        try:
+            summary = await library.import_jsonl(archive)
+        finally:
+            await library.close()
+    return {
+        "articles": summary.stored,
+        "articles_per_s": round(summary.stored / summary.seconds, 2),
+        "texts_per_s": round((summary.sentences + summary.chunks) / summary.seconds, 1),
+    }
+
+
+async def measure(
+    settings: Settings, queries: int, adds: int, import_lines: list[str] | None = None
+) -> dict[str, Any]:
     encoder = await asyncio.to_thread(_load_model, settings)
     started = time.perf_counter()
     library = await Library.open(settings, encoder=encoder)
@@ -83,16 +110,19 @@ async def measure(settings: Settings, queries: int, adds: int) -> dict[str, Any]
             info = await library.add_text(FILLER.format(n=n + random.Random().randrange(10**9)))
             publish.append(library.last_publish_seconds * 1000)
             await library.delete(info.ref)
-        return {
-            "articles": (await library.stats()).articles,
-            "open_s": round(opened, 2),
-            "ask_ms": _ms(took),
-            "add_store_publish_ms": _ms(publish),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "answers": answers,
-        }
+        articles = (await library.stats()).articles
     finally:
         await library.close()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the import's
+    return {
+        "articles": articles,
+        "open_s": round(opened, 2),
+        "ask_ms": _ms(took),
+        "add_store_publish_ms": _ms(publish),
+        "import": await import_rate(settings, encoder, import_lines) if import_lines else None,
+        "peak_rss_mb": round(peak_rss, 1),
+        "answers": answers,
+    }
 
 
 @contextlib.contextmanager
@@ -137,6 +167,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--adds", type=int, default=5)
     parser.add_argument("--served", action="store_true", help="Milvus's engine in a process of its own")
+    parser.add_argument("--import-lines", type=Path, help="a JSONL archive: import rate into a new library")
+    parser.add_argument("--import-n", type=int, default=200, help="lines of --import-lines to import")
     parser.add_argument("--one", choices=["sqlite", "milvus"], help=argparse.SUPPRESS)  # the child
     parser.add_argument("--uri", help=argparse.SUPPRESS)  # the child's Milvus, when served
     args = parser.parse_args()
@@ -144,12 +176,17 @@ def main() -> int:
         uri = args.uri or str(args.milvus)
         env = {"NEWSBOT_DB": args.db, "NEWSBOT_INDEX": args.one, "NEWSBOT_MILVUS_URI": uri}
         settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
-        print(json.dumps(asyncio.run(measure(settings, args.queries, args.adds))))
+        lines = None
+        if args.import_lines:
+            lines = [line for line in jsonl_lines(args.import_lines) if line.strip()][: args.import_n]
+        print(json.dumps(asyncio.run(measure(settings, args.queries, args.adds, lines))))
         return 0
     result: dict[str, Any] = {}
     for backend in ("sqlite", "milvus"):
         command = [sys.executable, __file__, "--db", str(args.db), "--milvus", str(args.milvus)]
         command += ["--queries", str(args.queries), "--adds", str(args.adds), "--one", backend]
+        if args.import_lines:
+            command += ["--import-lines", str(args.import_lines), "--import-n", str(args.import_n)]
         with contextlib.ExitStack() as stack:
             engine = None
             if backend == "milvus" and args.served:
@@ -170,6 +207,15 @@ def main() -> int:
         ("add: store + publish p50 / p95, ms", "add_store_publish_ms", lambda r: f"{r['p50']} / {r['p95']}"),
         ("peak RSS, MB", "peak_rss_mb", str),
     ]
+    if args.import_lines:
+        rows.insert(
+            -1,
+            (
+                f"import {args.import_n} articles into a new library: articles/s (texts/s)",
+                "import",
+                lambda r: f"{r['articles_per_s']} ({r['texts_per_s']})",
+            ),
+        )
     if args.served:
         rows[-1] = ("peak RSS of the newsbot process, MB", "peak_rss_mb", str)
     lines = [f"| measure ({n:,} articles) | SQLite | milvus-lite{' server' if args.served else ''} |"]
