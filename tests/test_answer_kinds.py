@@ -28,8 +28,13 @@ from retrieval.types import ArticleInfo, IndexedArticle
         ("Siapakah nama presiden ETRI?", AnswerKind.NAME),
         ("Di negara manakah Guyana terletak", AnswerKind.NAME),
         ("Who attacked Iwasaki?", AnswerKind.NAME),
-        ("Apa isi surat Xi?", None),
-        ("what did Xi's letter say", None),
+        ("Apa isi surat Xi?", AnswerKind.STATEMENT),
+        ("what did Xi's letter say", AnswerKind.STATEMENT),
+        ("What did the governor promise on housing?", AnswerKind.STATEMENT),
+        ("apa yang disampaikan Jokowi soal banjir", AnswerKind.STATEMENT),
+        ("Who said the letter was a warning?", AnswerKind.NAME),
+        ("What did Xi do in Bali?", None),
+        ("Apa penyebab banjir?", None),
     ],
 )
 def test_expected_answer_from_indonesian_and_english_question_words(
@@ -52,6 +57,11 @@ def test_a_sentence_can_answer_by_its_form() -> None:
     assert not can_answer(AnswerKind.NAME, who, "Iwasaki diserang di jalan.")
     assert not can_answer(AnswerKind.NAME, who, "Dalam perjalanan, Iwasaki diserang.")
     assert can_answer(AnswerKind.NAME, who, "Ia dirampok oleh bajak laut dari Tibet.")
+    said = "what did Xi's letter say"
+    assert can_answer(AnswerKind.STATEMENT, said, "Surat itu berisikan ajakan kerjasama.")
+    assert can_answer(AnswerKind.STATEMENT, said, "“Kita bersahabat,” kata Xi.")
+    assert can_answer(AnswerKind.STATEMENT, said, "The letter urged restraint, officials said.")
+    assert not can_answer(AnswerKind.STATEMENT, said, "Xi Jinping mengirim sebuah surat kepada Kim Jong Un.")
 
 
 def _article(texts: list[str], cosines: list[float], dim: int = 4) -> IndexedArticle:

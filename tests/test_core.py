@@ -19,7 +19,6 @@ from library import Library
 from retrieval.errors import ArticleRejected, BadQuestion, DuplicateArticle, NotFound
 
 LETTER_CONTENT = "berisikan ajakan kerjasama untuk menciptakan keamanan, stabilitas, dan kesejahteraan"
-LETTER_WORDS = "Melalui beberapa putaran pertemuan, saya dan rekan saya"
 BOILERPLATE = (
     "Baca juga",
     "Laporan Wartawan",
@@ -35,12 +34,15 @@ def cited(answer: Any) -> str:
     return " ".join(c.text for c in answer.citations)
 
 
-@pytest.mark.parametrize("question", ["what did Xi's letter say", "apa isi surat Xi"])
+@pytest.mark.parametrize(
+    "question", ["what did Xi's letter say", "apa isi surat Xi", "What did the letter from Xi contain?"]
+)
 async def test_letter_questions_cite_what_the_letter_says(seeded_library: Library, question: str) -> None:
+    """What the letter holds comes first, not the lead that only says a letter was sent."""
     answer = await seeded_library.ask(question)
     assert not answer.abstained
     text = cited(answer)
-    assert LETTER_CONTENT in text or LETTER_WORDS in text
+    assert LETTER_CONTENT in answer.citations[0].text, text
     assert not any(b in text for b in BOILERPLATE)
     assert 1 <= len(answer.citations) <= 3
     for c in answer.citations:  # verbatim: every quote is a slice of the stored article
