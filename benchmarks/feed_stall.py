@@ -38,7 +38,7 @@ import feedparser  # noqa: E402
 from feed_site import PASSAGES, FeedSite, Item, Resource, article_page, rss  # noqa: E402
 from tests_support import SEED_TEXT  # noqa: E402
 
-from index.feeds import REFUSED, FeedStore  # noqa: E402
+from index.feeds import REFUSED, feed_store  # noqa: E402
 from library import Library  # noqa: E402
 from retrieval.encoder import load_encoder  # noqa: E402
 from retrieval.prepare import canonical_url  # noqa: E402
@@ -128,9 +128,9 @@ async def run(items: int, per_poll: int) -> dict[str, Any]:
             stored = [len(report.stored) for report in reports]
             # The steady state: every item known. The rest are marked seen as a poll marks a
             # refused page (fetching them all would take minutes and measure nothing new).
-            feed_store, (feed,) = FeedStore(library.store), await library.feeds.all()
+            feeds_kept, (feed,) = feed_store(library.store), await library.feeds.all()
             for item in feedparser.parse(body).entries[sum(stored) :]:
-                await feed_store.record_item(feed.id, canonical_url(item.link), REFUSED, None)
+                await feeds_kept.record_item(feed.id, canonical_url(item.link), REFUSED, None)
             site.put("/rss.xml", Resource(body + b" ", etag='"v2"'))  # changed: a full read, not a 304
             steady = await measured(library.feeds.poll_due(everything=True), library, question)
             started = time.perf_counter()
