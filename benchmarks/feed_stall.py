@@ -14,7 +14,9 @@ late it wakes up) and the latency of questions asked every 250 ms, in three phas
    checked against the database.
 
 For comparison it also times ``feedparser.parse`` of the same bytes on the loop itself: the
-stall the thread pool avoids. Prints a Markdown table and writes JSON with ``--json``.
+stall the thread pool avoids. ``--index milvus`` runs it on a library in a milvus-lite file (feed
+state and articles in Milvus) instead of a SQLite file. Prints a Markdown table and writes JSON
+with ``--json``.
 """
 
 from __future__ import annotations
@@ -102,12 +104,14 @@ async def measured(work: Any, library: Library, question: str) -> dict[str, floa
     }
 
 
-async def run(items: int, per_poll: int) -> dict[str, Any]:
+async def run(items: int, per_poll: int, index: str = "sqlite") -> dict[str, Any]:
     with FeedSite() as site, tempfile.TemporaryDirectory() as tmp:
         url, body = big_feed(site, items)
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             NEWSBOT_DB=Path(tmp) / "feeds.sqlite3",
+            NEWSBOT_INDEX=index,
+            NEWSBOT_MILVUS_URI=str(Path(tmp) / "feeds.db"),
             NEWSBOT_ALLOW_PRIVATE_HOSTS=site.host,
             NEWSBOT_FEED_ITEMS_PER_POLL=per_poll,
         )
@@ -139,6 +143,7 @@ async def run(items: int, per_poll: int) -> dict[str, Any]:
         finally:
             await library.close()
     return {
+        "index": index,
         "items": items,
         "feed_bytes": len(body),
         "per_poll": per_poll,
@@ -173,7 +178,8 @@ def table(result: dict[str, Any]) -> str:
             f" | {r['questions']} | {r['median_answer_ms']} / {r['max_answer_ms']} ms |"
         )
     rows.append(
-        f"\n{result['items']} items, {result['feed_bytes']:,} bytes of feed,"
+        f"\n{result.get('index', 'sqlite')} library, {result['items']} items,"
+        f" {result['feed_bytes']:,} bytes of feed,"
         f" {result['per_poll']} new items per poll, {result['cpus']} cores (load average"
         f" {result['load_average_1min']} at the end); feedparser.parse of the feed"
         f" on the loop itself would block it {result['feedparser_on_the_loop_ms']} ms."
@@ -185,9 +191,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=500)
     parser.add_argument("--per-poll", type=int, default=Settings.model_fields["feed_items_per_poll"].default)
+    parser.add_argument(
+        "--index", choices=["sqlite", "milvus"], default="sqlite", help="the library's backend"
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    result = asyncio.run(run(args.items, args.per_poll))
+    result = asyncio.run(run(args.items, args.per_poll, args.index))
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
