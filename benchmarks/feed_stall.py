@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -104,7 +104,7 @@ async def measured(work: Any, library: Library, question: str) -> dict[str, floa
     }
 
 
-async def run(items: int, per_poll: int, index: str = "sqlite") -> dict[str, Any]:
+async def run(items: int, per_poll: int, index: Literal["sqlite", "milvus"] = "sqlite") -> dict[str, Any]:
     with FeedSite() as site, tempfile.TemporaryDirectory() as tmp:
         url, body = big_feed(site, items)
         settings = Settings(  # type: ignore[call-arg]
