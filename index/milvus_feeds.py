@@ -287,9 +287,13 @@ class MilvusFeedStore:
                 generation = uuid.uuid4().hex
                 now = datetime.now(UTC)
                 poll = _feed_row(
-                    f"{_POLL}:{generation}", _POLL, generation, feed_id, title=_clip(title, _TEXT_BYTES)
+                    f"{_POLL}:{generation}",
+                    _POLL,
+                    generation,
+                    feed_id,
+                    title=_clip(title, _TEXT_BYTES),
+                    next_poll_at=iso(now),  # due at once
                 )
-                poll["next_poll_at"] = iso(now)  # due at once
                 followed = _feed_row(
                     pk,
                     _FOLLOW,
