@@ -41,8 +41,7 @@ def build_application(settings: Settings, library: Library | None = None) -> New
         app.bot_data["library"] = opened
         if settings.refresh_seconds:  # articles an admin imports from the command line meanwhile
             opened.watch(settings.refresh_seconds)
-        if opened.follows_feeds:  # followed feeds (handlers/feeds.py); not in Milvus mode yet
-            schedule_polls(app, settings.feed_check_seconds)
+        schedule_polls(app, settings.feed_check_seconds)  # followed feeds (handlers/feeds.py)
         await set_commands(app)
         n = (await opened.stats()).articles
         articles = f"{n} article{'' if n == 1 else 's'}"

@@ -31,7 +31,7 @@ from feeds import Feeds
 from fetch import readable_size, too_large
 from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
-from index.feeds import FeedStore
+from index.feeds import feed_store
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import also_in_names, number_sources
@@ -523,7 +523,7 @@ def _feeds_on(store: LibraryStore, settings: Settings) -> Feeds:
     async def in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    return Feeds(FeedStore(store), settings, cpu=in_thread)
+    return Feeds(feed_store(store), settings, cpu=in_thread)
 
 
 async def _feeds_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -543,8 +543,9 @@ async def _feeds_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _feeds_list(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():  # listing must not create a database
-        print(f"no feeds are followed (no database at {settings.db} yet); newsbot feeds add URL follows one")
+    if not library_exists(settings):  # listing must not create a database
+        where = library_location(settings)
+        print(f"no feeds are followed (no database at {where} yet); newsbot feeds add URL follows one")
         return 0
 
     async def body(store: LibraryStore) -> int:
@@ -566,8 +567,9 @@ async def _feeds_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.db.exists():
-        raise NewsbotError(f"no followed feed is {args.feed!r}: there is no database at {settings.db} yet")
+    if not library_exists(settings):
+        where = library_location(settings)
+        raise NewsbotError(f"no followed feed is {args.feed!r}: there is no database at {where} yet")
 
     async def body(store: LibraryStore) -> int:
         feed = await _feeds_on(store, settings).unfollow(args.feed)

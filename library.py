@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from feeds import Feeds
 from index.backend import Answerer, LibraryStore, open_store
-from index.feeds import FeedStore, keeps_feeds
+from index.feeds import feed_store
 from index.in_memory import InMemoryAnswerer
 from index.store import LibraryStats
 from ingest import ImportSummary, Ingest
@@ -75,17 +75,12 @@ class Library:
         self._feeds: Feeds | None = None
 
     @property
-    def follows_feeds(self) -> bool:
-        """Whether this library can follow feeds (``index.feeds.keeps_feeds``)."""
-        return keeps_feeds(self.store)
-
-    @property
     def feeds(self) -> Feeds:
-        """The followed feeds; their items' pages come in through the same ``add_url`` as /add
-        URL. ``FeedsUnsupported`` (a clear message) for a library in Milvus."""
+        """The followed feeds, kept beside the library (SQLite or Milvus); their items' pages
+        come in through the same ``add_url`` as /add URL."""
         if self._feeds is None:
             self._feeds = Feeds(
-                FeedStore(self.store), self.settings, cpu=self._cpu_bound, add_page=self._ingest.add_url
+                feed_store(self.store), self.settings, cpu=self._cpu_bound, add_page=self._ingest.add_url
             )
         return self._feeds
 

@@ -14,7 +14,9 @@ late it wakes up) and the latency of questions asked every 250 ms, in three phas
    checked against the database.
 
 For comparison it also times ``feedparser.parse`` of the same bytes on the loop itself: the
-stall the thread pool avoids. Prints a Markdown table and writes JSON with ``--json``.
+stall the thread pool avoids. ``--index milvus`` runs it on a library in a milvus-lite file (feed
+state and articles in Milvus) instead of a SQLite file. Prints a Markdown table and writes JSON
+with ``--json``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -38,7 +40,7 @@ import feedparser  # noqa: E402
 from feed_site import PASSAGES, FeedSite, Item, Resource, article_page, rss  # noqa: E402
 from tests_support import SEED_TEXT  # noqa: E402
 
-from index.feeds import REFUSED, FeedStore  # noqa: E402
+from index.feeds import REFUSED, feed_store  # noqa: E402
 from library import Library  # noqa: E402
 from retrieval.encoder import load_encoder  # noqa: E402
 from retrieval.prepare import canonical_url  # noqa: E402
@@ -102,12 +104,14 @@ async def measured(work: Any, library: Library, question: str) -> dict[str, floa
     }
 
 
-async def run(items: int, per_poll: int) -> dict[str, Any]:
+async def run(items: int, per_poll: int, index: Literal["sqlite", "milvus"] = "sqlite") -> dict[str, Any]:
     with FeedSite() as site, tempfile.TemporaryDirectory() as tmp:
         url, body = big_feed(site, items)
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             NEWSBOT_DB=Path(tmp) / "feeds.sqlite3",
+            NEWSBOT_INDEX=index,
+            NEWSBOT_MILVUS_URI=str(Path(tmp) / "feeds.db"),
             NEWSBOT_ALLOW_PRIVATE_HOSTS=site.host,
             NEWSBOT_FEED_ITEMS_PER_POLL=per_poll,
         )
@@ -128,9 +132,9 @@ async def run(items: int, per_poll: int) -> dict[str, Any]:
             stored = [len(report.stored) for report in reports]
             # The steady state: every item known. The rest are marked seen as a poll marks a
             # refused page (fetching them all would take minutes and measure nothing new).
-            feed_store, (feed,) = FeedStore(library.store), await library.feeds.all()
+            feeds_kept, (feed,) = feed_store(library.store), await library.feeds.all()
             for item in feedparser.parse(body).entries[sum(stored) :]:
-                await feed_store.record_item(feed.id, canonical_url(item.link), REFUSED, None)
+                await feeds_kept.record_item(feed.id, canonical_url(item.link), REFUSED, None)
             site.put("/rss.xml", Resource(body + b" ", etag='"v2"'))  # changed: a full read, not a 304
             steady = await measured(library.feeds.poll_due(everything=True), library, question)
             started = time.perf_counter()
@@ -139,6 +143,7 @@ async def run(items: int, per_poll: int) -> dict[str, Any]:
         finally:
             await library.close()
     return {
+        "index": index,
         "items": items,
         "feed_bytes": len(body),
         "per_poll": per_poll,
@@ -173,7 +178,8 @@ def table(result: dict[str, Any]) -> str:
             f" | {r['questions']} | {r['median_answer_ms']} / {r['max_answer_ms']} ms |"
         )
     rows.append(
-        f"\n{result['items']} items, {result['feed_bytes']:,} bytes of feed,"
+        f"\n{result.get('index', 'sqlite')} library, {result['items']} items,"
+        f" {result['feed_bytes']:,} bytes of feed,"
         f" {result['per_poll']} new items per poll, {result['cpus']} cores (load average"
         f" {result['load_average_1min']} at the end); feedparser.parse of the feed"
         f" on the loop itself would block it {result['feedparser_on_the_loop_ms']} ms."
@@ -185,9 +191,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=500)
     parser.add_argument("--per-poll", type=int, default=Settings.model_fields["feed_items_per_poll"].default)
+    parser.add_argument(
+        "--index", choices=["sqlite", "milvus"], default="sqlite", help="the library's backend"
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    result = asyncio.run(run(args.items, args.per_poll))
+    result = asyncio.run(run(args.items, args.per_poll, args.index))
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

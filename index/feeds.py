@@ -1,6 +1,9 @@
-"""The followed feeds' SQL (tables ``feeds`` and ``feed_items``, made by ``store.MIGRATIONS``).
+"""The followed feeds' storage: one ``FeedStore`` interface, and SQLite's (tables ``feeds`` and
+``feed_items``, made by ``store.MIGRATIONS``); Milvus's is ``index/milvus_feeds.py``.
+``feed_store(store)`` gives the one that keeps a library's feeds, so no caller asks which backend
+holds it.
 
-It runs on the library's own connection (``Store``) and writes the way the store does: one
+SQLite's runs on the library's own connection (``Store``) and writes the way the store does: one
 ``BEGIN IMMEDIATE`` transaction per change, after the store's integrity check, with SQLite's
 errors about the file mapped to ``DatabaseUnavailable``. Feed logic (fetching, parsing, when to
 poll) is ``feeds.py``'s; here is only what is stored and how it is found.
@@ -10,14 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from index.backend import LibraryStore
 from index.errors import mapping_errors
 from index.store import Store
-from retrieval.errors import NewsbotError
 from retrieval.feeds import FeedInfo, FeedNotFound
 
 # What became of a feed item: its article was stored; the library had it already (same link or
@@ -25,7 +27,7 @@ from retrieval.feeds import FeedInfo, FeedNotFound
 # not be reached (tried again by later polls, ``UNREACHABLE_ATTEMPTS`` times in all).
 STORED, DUPLICATE, REFUSED, UNREACHABLE = "stored", "duplicate", "refused", "unreachable"
 UNREACHABLE_ATTEMPTS = 3
-_FEED_REF = re.compile(r"[fF]?([0-9]{1,18})")
+FEED_REF = re.compile(r"[fF]?([0-9]{1,18})")  # how a command names a feed besides its URL: f3 or 3
 _FEED_COLUMNS = (
     "f.id, f.url, f.title, f.interval_minutes, f.added_at, f.next_poll_at, f.last_success_at,"
     " f.last_error_at, f.last_error, f.failures,"
@@ -35,22 +37,87 @@ _FEED_COLUMNS = (
 )
 
 
-class FeedsUnsupported(NewsbotError):
-    """Feed state lives in the SQLite library; a library in Milvus keeps none yet."""
+class FeedStore(Protocol):
+    """What is kept of the followed feeds, whichever backend holds the library: the same calls
+    and the same meaning in SQLite and Milvus (``tests/test_feeds.py`` runs on both). A feed's
+    ``articles`` counts the stored articles it brought that are still in the library; writes
+    for a feed that was unfollowed meanwhile do nothing. Each method is a coroutine (declared
+    as returning an ``Awaitable``, so that methods wrapped by an error-mapping decorator match)."""
+
+    def add(
+        self, url: str, title: str | None, interval_minutes: float | None
+    ) -> Awaitable[tuple[FeedInfo, bool]]:
+        """Follow ``url`` (due at once); (the feed, whether it is new). A feed followed already
+        is left as it was."""
+        ...
+
+    def find(self, key: str) -> Awaitable[FeedInfo]:
+        """The feed with this URL, ref (``f3``) or id (``3``); ``FeedNotFound`` otherwise."""
+        ...
+
+    def remove(self, feed_id: int) -> Awaitable[None]:
+        """Stop following, its items with it; the articles the feed brought stay in the library."""
+        ...
+
+    def all(self) -> Awaitable[list[FeedInfo]]:
+        """Every followed feed, in the order they were followed."""
+        ...
+
+    def due(self, now: str) -> Awaitable[list[FeedInfo]]:
+        """The feeds whose next poll is at or before ``now`` (an ISO time), the most overdue first."""
+        ...
+
+    def validators(self, feed_id: int) -> Awaitable[tuple[str | None, str | None]]:
+        """(ETag, Last-Modified) of the feed's last complete read, for a conditional request."""
+        ...
+
+    def new_links(self, feed_id: int, links: Sequence[str]) -> Awaitable[list[str]]:
+        """Of ``links`` (in their order), those to fetch: not an item of this feed already (but
+        for a page that could not be reached, ``UNREACHABLE_ATTEMPTS`` times), and not the link
+        of a stored article (those are recorded as the feed's items, so the next poll does not
+        ask again)."""
+        ...
+
+    def record_item(self, feed_id: int, link: str, outcome: str, article_id: int | None) -> Awaitable[None]:
+        """What became of one item (``STORED`` with its article's id, ``DUPLICATE``, ...)."""
+        ...
+
+    def record_success(
+        self,
+        feed_id: int,
+        *,
+        now: str,
+        next_poll_at: str,
+        title: str | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> Awaitable[None]:
+        """A poll that read the feed (or was told it is unchanged): the error and the failure
+        count are cleared; ``title`` None keeps the stored one."""
+        ...
+
+    def record_failure(self, feed_id: int, *, now: str, next_poll_at: str, error: str) -> Awaitable[None]:
+        """A failed poll: its error kept, one more failure in a row, the next try at ``next_poll_at``."""
+        ...
 
 
-def keeps_feeds(store: LibraryStore) -> bool:
-    """Whether ``store`` can hold followed feeds: a SQLite library (Milvus keeps no feed state yet)."""
-    return isinstance(store, Store)
+def feed_store(store: LibraryStore) -> FeedStore:
+    """The feed store of the library in ``store``: in the same SQLite file, or in the same Milvus."""
+    if isinstance(store, Store):
+        return SqliteFeedStore(store)
+    from index.milvus import MilvusStore  # pymilvus is imported only when it is used
+
+    if isinstance(store, MilvusStore):
+        from index.milvus_feeds import MilvusFeedStore
+
+        return MilvusFeedStore(store)
+    raise TypeError(f"no feed store for a library kept in {type(store).__name__}")
 
 
-class FeedStore:
-    def __init__(self, store: LibraryStore) -> None:
-        if not isinstance(store, Store):  # keeps_feeds, spelled out so the type narrows
-            raise FeedsUnsupported(
-                f"following feeds needs the SQLite library (NEWSBOT_INDEX=sqlite); the library at "
-                f"{store.location} is in Milvus, which keeps no feed state yet"
-            )
+class SqliteFeedStore:
+    """``FeedStore`` in the library's SQLite file."""
+
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._db = store._db  # the same connection: the store's transactions and ours never overlap
         self.path: Path = store.path
@@ -63,8 +130,6 @@ class FeedStore:
 
     @mapping_errors
     async def add(self, url: str, title: str | None, interval_minutes: float | None) -> tuple[FeedInfo, bool]:
-        """Follow ``url`` (due at once); (the feed, whether it is new). A feed followed already
-        is left as it was."""
         await self._write(
             [
                 (
@@ -80,9 +145,8 @@ class FeedStore:
 
     @mapping_errors
     async def find(self, key: str) -> FeedInfo:
-        """The feed with this URL, ref (``f3``) or id (``3``); ``FeedNotFound`` otherwise."""
         key = key.strip()
-        number = _FEED_REF.fullmatch(key)
+        number = FEED_REF.fullmatch(key)
         async with self._db.execute(
             f"SELECT {_FEED_COLUMNS} FROM feeds f WHERE f.url = ? OR f.id = ?"
             " ORDER BY f.url = ? DESC LIMIT 1",
@@ -95,8 +159,7 @@ class FeedStore:
 
     @mapping_errors
     async def remove(self, feed_id: int) -> None:
-        """Stop following; the articles the feed brought stay in the library."""
-        await self._write([("DELETE FROM feeds WHERE id = ?", (feed_id,))])
+        await self._write([("DELETE FROM feeds WHERE id = ?", (feed_id,))])  # items: ON DELETE CASCADE
 
     @mapping_errors
     async def all(self) -> list[FeedInfo]:
@@ -105,7 +168,6 @@ class FeedStore:
 
     @mapping_errors
     async def due(self, now: str) -> list[FeedInfo]:
-        """The feeds whose next poll is at or before ``now`` (an ISO time), the most overdue first."""
         async with self._db.execute(
             f"SELECT {_FEED_COLUMNS} FROM feeds f WHERE f.next_poll_at <= ? ORDER BY f.next_poll_at, f.id",
             (now,),
@@ -114,17 +176,13 @@ class FeedStore:
 
     @mapping_errors
     async def validators(self, feed_id: int) -> tuple[str | None, str | None]:
-        """(ETag, Last-Modified) of the feed's last complete read, for a conditional request."""
         async with self._db.execute("SELECT etag, last_modified FROM feeds WHERE id = ?", (feed_id,)) as cur:
             row = await cur.fetchone()
         return (row[0], row[1]) if row else (None, None)
 
     @mapping_errors
     async def new_links(self, feed_id: int, links: Sequence[str]) -> list[str]:
-        """Of ``links`` (in their order), those to fetch: not an item of this feed already (but
-        for a page that could not be reached, a few times), and
-        not the link of a stored article (those are recorded as the feed's items here, so the
-        next poll does not ask again). One transaction, whatever the number of links."""
+        """One transaction, whatever the number of links."""
         listed = json.dumps(list(links))
         await self._write(
             [
@@ -170,8 +228,6 @@ class FeedStore:
         etag: str | None,
         last_modified: str | None,
     ) -> None:
-        """A poll that read the feed (or was told it is unchanged): the error and the failure
-        count are cleared; ``title`` None keeps the stored one."""
         await self._write(
             [
                 (

@@ -1,16 +1,19 @@
 """The feed commands and the JobQueue poll end to end: the real Application (its JobQueue
-running), library and model, the fake Telegram, and a local news site with feeds on 127.0.0.1."""
+running), library and model, the fake Telegram, and a local news site with feeds on 127.0.0.1;
+following, polling, listing and unfollowing also on a library in milvus-lite."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import test_bot
 from fake_telegram import Chat, User
 from feed_site import PASSAGES, FeedSite, Resource, rss
 from test_bot import Harness, quoted
+
+from index.milvus_feeds import feed_ids
 
 harness = test_bot.harness  # test_bot.py's harness, on this module's news_site
 
@@ -27,10 +30,10 @@ def news_site(site: FeedSite) -> str:
     return site.host
 
 
-async def until(condition: object, timeout: float = 60) -> None:
-    """Wait (politely) until ``condition()`` holds: the job runs on its own schedule."""
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
+    """Wait (politely) until ``await condition()`` holds: the job runs on its own schedule."""
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
+        while not await condition():
             await asyncio.sleep(0.05)
 
 
@@ -38,25 +41,44 @@ async def until(condition: object, timeout: float = 60) -> None:
 async def test_an_admin_follows_a_feed_and_the_job_brings_its_articles(
     harness: Harness, site: FeedSite
 ) -> None:
+    await follow_poll_list_unfollow(harness, site, lambda url: "f1")
+
+
+@pytest.mark.bot_settings(NEWSBOT_FEED_CHECK_SECONDS=0.2, NEWSBOT_INDEX="milvus")
+async def test_the_same_in_milvus_mode(harness: Harness, site: FeedSite) -> None:
+    await follow_poll_list_unfollow(harness, site, lambda url: f"f{next(feed_ids(url))}")
+
+
+async def follow_poll_list_unfollow(harness: Harness, site: FeedSite, ref_of: Callable[[str], str]) -> None:
+    """/follow, the job's poll, an answer from the feed's articles, /feeds, /unfollow by ref."""
     chat = Chat.private(harness.admin)
     say = harness.tg.private_text
     url = site.put("/rss.xml", Resource(rss("Test Desk", site.put_articles("/news", 3)), etag='"v1"'))
+    ref = ref_of(url)
     followed = await harness.reply(chat.id, say(harness.admin, f"/follow {url}"))
     assert followed["text"] == (
-        "Following f1: Test Desk (3 items now). Its new articles are added within a minute,"
+        f"Following {ref}: Test Desk (3 items now). Its new articles are added within a minute,"
         " then every 15 minutes."
     )
-    await until(lambda: len(harness.library.index) == 3)  # the JobQueue's poll, nobody asked for it
+
+    async def all_stored() -> bool:
+        return (await harness.library.stats()).articles == 3
+
+    await until(all_stored)  # the JobQueue's poll, nobody asked for it
     alice = harness.tg.make_user("Alice", "alice")
     answer = await harness.reply(alice.id, say(alice, PASSAGES[1].split(". ")[0]))
     assert quoted(answer) and "Story 1" in answer["text"]  # the feed's title: the page has none
 
     listed = await harness.reply(chat.id, say(harness.admin, "/feeds"))
-    assert listed["text"].startswith("Followed feeds\n• f1 Test Desk: 3 articles, every 15 min; last read 20")
+    assert listed["text"].startswith(
+        f"Followed feeds\n• {ref} Test Desk: 3 articles, every 15 min; last read 20"
+    )
     again = await harness.reply(chat.id, say(harness.admin, f"/follow {url}"))
-    assert again["text"] == "Already following that feed as f1: Test Desk."
-    gone = await harness.reply(chat.id, say(harness.admin, "/unfollow f1"))
-    assert gone["text"] == "Stopped following f1: Test Desk. The 3 articles it brought stay in the library."
+    assert again["text"] == f"Already following that feed as {ref}: Test Desk."
+    gone = await harness.reply(chat.id, say(harness.admin, f"/unfollow {ref}"))
+    assert (
+        gone["text"] == f"Stopped following {ref}: Test Desk. The 3 articles it brought stay in the library."
+    )
     assert (await harness.reply(chat.id, say(harness.admin, "/feeds")))["text"] == (
         "No feeds are followed. Admins can /follow URL."
     )

@@ -385,15 +385,3 @@ def test_a_milvus_lite_library_held_by_another_process_is_one_clear_line(tmp_pat
         f"newsbot: cannot open the Milvus library at {uri}"
     )
     assert f"milvus-lite server --data-dir {uri}" in done.stderr
-
-
-def test_following_feeds_in_milvus_mode_is_refused_plainly(tmp_path: Path) -> None:
-    """Feed state lives in the SQLite library for now: in Milvus mode `feeds add` says so in one
-    line (exit 2) and stores nothing."""
-    env = {**os.environ, "NEWSBOT_INDEX": "milvus", "NEWSBOT_MILVUS_URI": str(tmp_path / "lib.db")}
-    command = [str(Path(sys.executable).with_name("newsbot")), "feeds", "add", "http://127.0.0.1:9/rss"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2
-    refusal = "newsbot: following feeds needs the SQLite library (NEWSBOT_INDEX=sqlite)"
-    assert done.stderr.strip().startswith(refusal)
-    assert "Traceback" not in done.stderr
