@@ -553,6 +553,12 @@ class MilvusStore:
         self._write(self.journal, claims, upsert=True)
         try:
             self._refuse_claimed(batch, ids, refs)
+            now = time.time()
+            places = self._places(batch, now)
+            rows = [  # before any write: a text too long is refused with nothing written
+                _article_row(n, i, ref, places[position], now, position)
+                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
+            ]
             self._write(
                 self.sentences,
                 [row for n, i in zip(batch, ids, strict=True) for row in _sentence_rows(n, i)],
@@ -572,12 +578,6 @@ class MilvusStore:
                 ],
                 upsert=True,
             )
-            now = time.time()
-            places = self._places(batch, now)
-            rows = [
-                _article_row(n, i, ref, places[position], now, position)
-                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
-            ]
             self._write(self.articles, rows, upsert=True)  # the commit
             self._stamp()
             self._write(
