@@ -427,7 +427,7 @@ class MilvusStore:
         milvus-lite searches the rows not yet flushed without an index, building one at each
         search, and flushes a collection by size only (128 MB: half a million of these small
         rows), so an import or a backfill would look for copies ever more slowly (a search
-        with 2,000 such rows took 300 ms, against 3-10 ms after a flush)."""
+        with 2,000 such rows took 300 ms, against 10-17 ms after a flush)."""
         self._write(self.stories, rows, upsert=True)
         self._unflushed_stories += len(rows)
         if self._unflushed_stories >= _STORIES_PER_FLUSH:
@@ -834,8 +834,9 @@ class MilvusStore:
     @_mapping_errors
     async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
         """The stored articles sharing a MinHash band key with ``keys`` (up to
-        ``_NEAR_CANDIDATES``, those sharing most first): one sparse search of the band keys,
-        then the hits' rows (only committed articles count). Their ``order``: ``added``."""
+        ``_NEAR_CANDIDATES``: those sharing most bands), in the order they were stored: one
+        sparse search of the band keys, then the hits' rows (only committed articles count).
+        Their ``order``: ``added``."""
 
         def read() -> list[CopyCandidate]:
             found = self._client.search(
