@@ -376,8 +376,8 @@ class MilvusStore:
                     c.create_collection(
                         name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
                     )
-            except Exception:  # another process created it a moment ago
-                if not c.has_collection(name):
+            except Exception:  # another process created it a moment ago, or is creating it
+                if not _created_by_another(c, name):
                     raise
         for name in (self.articles, self.sentences, self.chunks, self.journal, self.stories):
             state = str(c.get_load_state(name).get("state"))
@@ -1242,6 +1242,18 @@ def bm25_function(text_field: str, sparse_field: str) -> Any:
         input_field_names=[text_field],
         output_field_names=[sparse_field],
     )
+
+
+def _created_by_another(client: Any, name: str, seconds: float = 10.0) -> bool:
+    """Whether collection ``name`` exists, or comes to within ``seconds``: a milvus-lite server
+    refuses a second creation with "File exists" while the first is still being made (two
+    importers starting at once), before the collection is listed."""
+    deadline = time.monotonic() + seconds
+    while not client.has_collection(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _connect(uri: str, token: str | None) -> Any:
