@@ -6,8 +6,9 @@ copies were never looked for) and only the publication date their metadata gave,
 ``newsbot backfill`` gives each what ingest gives a new article now: its band keys, the story it
 copies among the articles before it (``near_duplicates.copy_of``), and its date read from the
 metadata or the byline (``dates.publication_date``). It needs no model
-and no index. Each article is completed in one transaction, oldest first, so a killed run
-resumes where it stopped and a second run finds nothing left to do.
+and no index. Each article is completed at once (SQLite: one transaction; Milvus: its band keys
+written last, as the mark that it is complete), oldest first, so a killed run resumes where it
+stopped and a second run finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -40,13 +41,11 @@ async def backfill_copies_and_dates(
     started = time.perf_counter()
     total = await store.count_without_near_keys()
     completed = dated = copies = 0
-    after = 0
+    after = 0  # the order (``CopyCandidate.order``) of the last article seen
     while batch := await store.articles_without_near_keys(after, BATCH):
         found = await asyncio.to_thread(_read, batch)
         for article, (prints, published) in zip(batch, found, strict=True):
-            earlier = [
-                c for c in await store.near_candidates(prints.keys) if c.article_id < article.article_id
-            ]
+            earlier = [c for c in await store.near_candidates(prints.keys) if c.order < article.order]
             match = copy_of(prints, published or article.published, earlier)
             new_date = published if published != article.published else None
             await store.complete_article(
@@ -58,7 +57,7 @@ async def backfill_copies_and_dates(
             completed += 1
             dated += new_date is not None
             copies += match is not None
-        after = batch[-1].article_id
+        after = batch[-1].order
         if on_progress:
             on_progress(completed, total)
     return BackfillSummary(completed, dated, copies, time.perf_counter() - started)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -22,7 +22,7 @@ from index.store import LibraryStats, NewArticle, Store
 from retrieval.config import RetrievalConfig
 from retrieval.corpus import CorpusIndex
 from retrieval.encoder import Encoder, EncoderIdentity
-from retrieval.near_duplicates import CopyCandidate
+from retrieval.near_duplicates import CopyCandidate, fingerprint, story_of
 from retrieval.prepare import content_hash
 from retrieval.types import (
     Answer,
@@ -146,9 +146,10 @@ class LibraryStore(Protocol):
         be a syndicated copy of."""
         ...
 
-    def articles_without_near_keys(self, after_id: int, limit: int) -> Awaitable[list[CopyCandidate]]:
-        """Up to ``limit`` articles stored before copies and dates were kept (no band keys), by id
-        from after ``after_id``."""
+    def articles_without_near_keys(self, after: int, limit: int) -> Awaitable[list[CopyCandidate]]:
+        """Up to ``limit`` articles whose copies were never looked for (no band keys: stored
+        before copies and dates were kept), in the order they were stored, from after the one
+        whose ``CopyCandidate.order`` is ``after`` (0: from the first)."""
         ...
 
     def count_without_near_keys(self) -> Awaitable[int]: ...
@@ -170,7 +171,9 @@ class LibraryStore(Protocol):
 
     def load_articles(self, ids: Sequence[int]) -> Awaitable[list[IndexedArticle]]: ...
 
-    def article_hashes(self) -> Awaitable[dict[int, str]]: ...
+    def article_hashes(self) -> Awaitable[dict[int, str]]:
+        """Article id -> content hash, for every stored article, in the order they were stored."""
+        ...
 
     def data_version(self) -> Awaitable[int]:
         """Moves when another process changed the library (cheap: asked every few seconds)."""
@@ -229,34 +232,101 @@ async def copy_library(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CopySummary:
     """Copy every article of ``source`` into ``target`` with its sentences, chunks and vectors, so
-    nothing is embedded again (``newsbot migrate``); refs, metadata and text are kept, the time
-    of adding is the copy's. Each batch is stored whole or not at all; articles the target
-    holds already are skipped, so an interrupted copy is finished by running it again. The
-    target records the source's encoder, or refuses it if it has another (``ModelMismatch``)."""
+    nothing is embedded again (``newsbot migrate``). Kept: refs, metadata (the archive's
+    ``source`` too), text, the time each was added and their order, and syndicated copies: each
+    copy names its story's first article by the target's id, and gets its band keys (computed
+    again from its text) when ``source`` had looked for its copies (an article ``source`` had not
+    checked stays unchecked: ``newsbot backfill``). A story whose first article was deleted in
+    ``source`` is led by its first remaining copy in ``target`` (its ids are not ``source``'s, so
+    the deleted one cannot be named), and its copies still fold together. Each batch is stored
+    whole or not at all; articles the target holds already are skipped, so an interrupted copy
+    is finished by running it again. The target records the source's encoder, or refuses it if
+    it has another (``ModelMismatch``)."""
     started = time.perf_counter()
     identity = await source.encoder_identity()
     if identity is None:  # nothing was ever stored
         return CopySummary(0, 0, (), time.perf_counter() - started)
     await target.check_encoder(identity)
-    held = set((await target.article_hashes()).values())
-    hashes = await source.article_hashes()
-    ids = sorted(i for i, h in hashes.items() if h not in held)  # oldest first, as they were added
+    held = {h: i for i, h in (await target.article_hashes()).items()}  # content hash -> target id
+    hashes = await source.article_hashes()  # in the order they were stored
+    ids = [i for i, h in hashes.items() if h not in held]
+    stories = await _stories_held(source, target, hashes, held)
+    unchecked = await _unchecked_ids(source)
     copied, refused = 0, []
     for at in range(0, len(ids), batch_size):
-        new = [as_new_article(a) for a in await source.load_articles(ids[at : at + batch_size])]
-        while new:
+        loaded = await source.load_articles(ids[at : at + batch_size])
+        pairs = await asyncio.to_thread(_to_copy, loaded, unchecked)
+        while pairs:
             try:
-                copied += len(await target.add_articles(new))
-                break
+                stored = await target.add_articles(_with_stories(pairs, stories))
             except ArticleRefused as error:  # nothing of the batch was stored: store the rest
-                refused.append(new.pop(error.position).ref or "?")
+                refused.append(pairs.pop(error.position)[0].ref or "?")
+                continue
+            for (info, _), kept in zip(pairs, stored, strict=True):
+                stories.setdefault(story_of(info), story_of(kept))
+            copied += len(stored)
+            break
         if on_progress:
             on_progress(min(at + batch_size, len(ids)), len(ids))
     return CopySummary(copied, len(hashes) - len(ids), tuple(refused), time.perf_counter() - started)
 
 
-def as_new_article(article: IndexedArticle) -> NewArticle:
-    """A stored article (with its vectors) as an article to store elsewhere, under its ref."""
+def _to_copy(loaded: list[IndexedArticle], unchecked: set[int]) -> list[tuple[ArticleInfo, NewArticle]]:
+    """Each article with what to store of it (its fingerprint, MinHash over its text: CPU work)."""
+    return [(a.info, as_new_article(a, checked=a.info.id not in unchecked)) for a in loaded]
+
+
+async def _stories_held(
+    source: LibraryStore, target: LibraryStore, hashes: Mapping[int, str], held: Mapping[str, int]
+) -> dict[int, int]:
+    """Each story of ``source`` (by its first article's id) that ``target`` holds an article of
+    (a copy run before): its story in ``target``, for the copies still to copy."""
+    stories: dict[int, int] = {}
+    if not any(h in held for h in hashes.values()):
+        return stories
+    ours = {i.id: i for i in await source.recent(len(hashes))}
+    theirs = {i.id: i for i in await target.recent(len(held))}
+    for article_id, text_hash in hashes.items():  # in order: a story's first article first
+        if text_hash in held and article_id in ours and held[text_hash] in theirs:
+            stories.setdefault(story_of(ours[article_id]), story_of(theirs[held[text_hash]]))
+    return stories
+
+
+async def _unchecked_ids(store: LibraryStore) -> set[int]:
+    """The articles of ``store`` whose copies were never looked for (no band keys)."""
+    unchecked: set[int] = set()
+    after = 0
+    while batch := await store.articles_without_near_keys(after, 512):
+        unchecked |= {c.article_id for c in batch}
+        after = batch[-1].order
+    return unchecked
+
+
+def _with_stories(
+    pairs: Sequence[tuple[ArticleInfo, NewArticle]], stories: Mapping[int, int]
+) -> list[NewArticle]:
+    """The articles to copy, each copy naming its story in the target: the story's article the
+    target holds (``stories``), or the first article of the batch of the same story."""
+    marked: list[NewArticle] = []
+    first_in_batch: dict[int, int] = {}  # a story -> the position of its first article here
+    for position, (info, new) in enumerate(pairs):
+        story = story_of(info)
+        if new.fingerprint is None:  # its copies were never looked for: it names no story
+            marked.append(new)
+        elif story in stories:
+            marked.append(replace(new, copy_of=stories[story]))
+        elif story in first_in_batch:
+            marked.append(replace(new, copy_of_position=first_in_batch[story]))
+        else:
+            first_in_batch[story] = position
+            marked.append(new)
+    return marked
+
+
+def as_new_article(article: IndexedArticle, *, checked: bool = False) -> NewArticle:
+    """A stored article (with its vectors) as an article to store elsewhere, under its ref, with
+    its ``source`` field and the time it was added; ``checked``: its copies were looked for, so
+    it gets its fingerprint (band keys) again."""
     info, text = article.info, article.text
     sentences = tuple(SentenceSpan(s, e, text[s:e]) for s, e in article.sentence_bounds.tolist())
     chunks = tuple(
@@ -271,4 +341,12 @@ def as_new_article(article: IndexedArticle) -> NewArticle:
         chunks=chunks,
         content_hash=info.content_hash or content_hash(text),
     )
-    return NewArticle(prepared, article.sentence_vectors, article.chunk_vectors, info.ref)
+    return NewArticle(
+        prepared,
+        article.sentence_vectors,
+        article.chunk_vectors,
+        info.ref,
+        info.source,
+        fingerprint(text) if checked else None,
+        added_at=info.added_at,
+    )

@@ -7,8 +7,9 @@ several) or ``http(s)://host:19530`` (a Milvus server or cluster; ``token`` auth
 
 Collections (``{prefix}_*``): ``articles`` (metadata and text, one row per stored article: its
 row is the commit marker), ``sentences`` (offsets, dense vector), ``chunks`` (sentence range,
-the chunk's text and BM25 terms, dense vector, BM25 sparse vector) and ``journal`` (writes in
-progress, deletions in progress, the encoder and the languages seen).
+the chunk's text and BM25 terms, dense vector, BM25 sparse vector), ``stories`` (each article's
+story and its MinHash band keys, for syndicated copies: ``retrieval/near_duplicates.py``) and
+``journal`` (writes in progress, deletions in progress, the encoder and the languages seen).
 
 Why these choices:
 - Milvus has no transaction across collections (nor within one, on a cluster). An article's
@@ -29,6 +30,12 @@ Why these choices:
   index by construction, whatever tokenizer and filters the server version has.
 - Reads and writes are strongly consistent (``Strong``): the duplicate check must see a claim
   another machine wrote a moment ago.
+- An article's story and band keys are a row of their own (``stories``), not fields of its
+  ``articles`` row: a library made before kept none, and milvus-lite 3.2 cannot add a field to
+  an existing collection (``add_collection_field`` is not implemented), while a missing
+  collection is simply created. The band keys are a sparse vector, one dimension per key, so
+  the articles sharing a band with a new one are one sparse search (an article's score is the
+  number of bands it shares); no row means its copies were never looked for (``backfill``).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -54,7 +62,7 @@ from index.errors import ArticleRefused, DatabaseUnavailable
 from index.store import LibraryStats, NewArticle, identity_of, nocase
 from retrieval.config import DEFAULT_CONFIG, RetrievalConfig
 from retrieval.encoder import Encoder, EncoderIdentity
-from retrieval.errors import ModelMismatch, NewsbotError, NotFound
+from retrieval.errors import ModelMismatch, NotFound
 from retrieval.lexical import tokenize
 from retrieval.near_duplicates import CopyCandidate
 from retrieval.types import (
@@ -78,6 +86,11 @@ _TEXT_PART_CHARS = 16_000  # 16,000 code points are at most 64,000 UTF-8 bytes: 
 _QUERY_ROWS = 16_384  # Milvus's largest limit + offset of one query
 _IDS_PER_QUERY = 200
 _WRITE_ROWS = 512
+_BAND_DIMENSIONS = 2**32 - 1  # a sparse vector's dimensions: a band key is folded into one
+# The most articles sharing a band with a new one read: all of them but for a story copied
+# hundreds of times, whose copies all name the same story.
+_NEAR_CANDIDATES = 256
+_STORIES_PER_FLUSH = 256  # see ``MilvusStore._write_stories``
 _CONSISTENCY = "Strong"
 _SAME_HOST = socket.gethostname()
 
@@ -203,6 +216,10 @@ class MilvusStore:
         self.sentences = f"{prefix}_sentences"
         self.chunks = f"{prefix}_chunks"
         self.journal = f"{prefix}_journal"
+        self.stories = f"{prefix}_stories"
+        # ``articles_without_near_keys``: where the last call ended, and the articles after it
+        self._unchecked_queue: tuple[int, list[tuple[int, int]]] | None = None
+        self._unflushed_stories = 0  # ``stories`` rows written since this process last flushed
         # ``data_version``: the library's change stamp as last read, the stamp of our own last
         # write, whether another writer changed it before that write, and the count handed out.
         self._stamp_seen = ""
@@ -344,6 +361,12 @@ class MilvusStore:
             s.add_field("value", DataType.VARCHAR, max_length=1024)
             s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
             specs.append((self.journal, s, [("v", "FLAT", "L2", {})]))
+        if self.stories not in existing:
+            s = MilvusClient.create_schema(auto_id=False)
+            s.add_field("article_id", DataType.INT64, is_primary=True)
+            s.add_field("story", DataType.INT64)  # its story's first article: its own id if no copy
+            s.add_field("keys", DataType.SPARSE_FLOAT_VECTOR)  # its band keys: ``_band_vector``
+            specs.append((self.stories, s, [("keys", "SPARSE_INVERTED_INDEX", "IP", {})]))
         for name, schema, indexes in specs:
             params = c.prepare_index_params()
             for field, kind, metric, extra in indexes:
@@ -353,10 +376,10 @@ class MilvusStore:
                     c.create_collection(
                         name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
                     )
-            except Exception:  # another process created it a moment ago
-                if not c.has_collection(name):
+            except Exception:  # another process created it a moment ago, or is creating it
+                if not _created_by_another(c, name):
                     raise
-        for name in (self.articles, self.sentences, self.chunks, self.journal):
+        for name in (self.articles, self.sentences, self.chunks, self.journal, self.stories):
             state = str(c.get_load_state(name).get("state"))
             if "Loaded" not in state:  # milvus-lite reopens its collections released
                 c.load_collection(name)
@@ -398,6 +421,18 @@ class MilvusStore:
         call = self._client.upsert if upsert else self._client.insert
         for batch in _batches(rows, _WRITE_ROWS):
             call(collection, list(batch))
+
+    def _write_stories(self, rows: list[dict]) -> None:
+        """Write ``stories`` rows, and seal them into a segment every ``_STORIES_PER_FLUSH``:
+        milvus-lite searches the rows not yet flushed without an index, building one at each
+        search, and flushes a collection by size only (128 MB: half a million of these small
+        rows), so an import or a backfill would look for copies ever more slowly (a search
+        with 2,000 such rows took 300 ms, against 10-17 ms after a flush)."""
+        self._write(self.stories, rows, upsert=True)
+        self._unflushed_stories += len(rows)
+        if self._unflushed_stories >= _STORIES_PER_FLUSH:
+            self._client.flush(self.stories)
+            self._unflushed_stories = 0
 
     # -- the encoder ------------------------------------------------------------------------
 
@@ -484,7 +519,7 @@ class MilvusStore:
         if not conditions:
             return None
         rows = self._query(self.articles, " or ".join(conditions), _INFO_FIELDS, limit=1)
-        return _info(rows[0]) if rows else None
+        return self._infos_of(rows)[0] if rows else None
 
     @_mapping_errors
     async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
@@ -505,6 +540,7 @@ class MilvusStore:
 
     def _add(self, batch: list[NewArticle]) -> list[ArticleInfo]:
         ids = [article_id_of(n.prepared.content_hash) for n in batch]
+        stories = _stories_of_batch(batch, ids)
         refs = [n.ref or automatic_ref(i) for n, i in zip(batch, ids, strict=True)]
         if len(set(ids)) < len(ids) or len({ref_key(r) for r in refs}) < len(refs):
             position = next(
@@ -531,6 +567,12 @@ class MilvusStore:
         self._write(self.journal, claims, upsert=True)
         try:
             self._refuse_claimed(batch, ids, refs)
+            now = time.time()
+            places = self._places(batch, now)
+            rows = [  # before any write: a text too long is refused with nothing written
+                _article_row(n, i, ref, places[position], now, position)
+                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
+            ]
             self._write(
                 self.sentences,
                 [row for n, i in zip(batch, ids, strict=True) for row in _sentence_rows(n, i)],
@@ -541,11 +583,13 @@ class MilvusStore:
                 [row for n, i in zip(batch, ids, strict=True) for row in _chunk_rows(n, i)],
                 upsert=True,
             )
-            now = time.time()
-            rows = [
-                _article_row(n, i, ref, now, position)
-                for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
-            ]
+            self._write_stories(
+                [
+                    {"article_id": i, "story": story, "keys": _band_vector(n.fingerprint.keys)}
+                    for n, i, story in zip(batch, ids, stories, strict=True)
+                    if n.fingerprint is not None and story is not None
+                ]
+            )
             self._write(self.articles, rows, upsert=True)  # the commit
             self._stamp()
             self._write(
@@ -562,6 +606,27 @@ class MilvusStore:
         self._client.delete(self.journal, ids=[c["pk"] for c in claims])
         stored = {info.id: info for info in self._infos(ids)}
         return [stored[i] for i in ids]
+
+    def _places(self, batch: list[NewArticle], now: float) -> list[int]:
+        """Each article's place in the library's order (``added``, microseconds since the
+        epoch): now, in the batch's order; or, for an article copied with the time it was first
+        stored (``added_at``, whole seconds: ``migrate``), in that second after what the library
+        holds from it, so a copy keeps its original's order."""
+        places: list[int] = []
+        last = 0
+        for position, new in enumerate(batch):
+            if new.added_at is None:
+                places.append(int(now * 1_000_000) + position)
+                continue
+            second = _microseconds(new.added_at)
+            if last < second:
+                held = self._query(
+                    self.articles, f"added >= {second} and added < {second + 1_000_000}", ["added"]
+                )
+                last = max([second - 1, *(int(r["added"]) for r in held)])
+            last += 1
+            places.append(last)
+        return places
 
     def _refuse_claimed(self, batch: list[NewArticle], ids: list[int], refs: list[str]) -> None:
         """Refuse the first article of the batch that another writer claims (or has stored
@@ -583,7 +648,7 @@ class MilvusStore:
             )
             stored = self._query(self.articles, " or ".join(keys), _INFO_FIELDS, limit=1)
             if stored:
-                raise ArticleRefused(position, _info(stored[0]), "stored meanwhile")
+                raise ArticleRefused(position, self._infos_of(stored)[0], "stored meanwhile")
             if others:
                 raise ArticleRefused(
                     position, None, "another writer is storing an article with this text, URL or id"
@@ -619,8 +684,7 @@ class MilvusStore:
                 r["kind"] == "add" and int(r["article_id"]) == article_id and not dead(r) for r in rows
             )
             if not committed and not writing:
-                for collection in (self.sentences, self.chunks):
-                    self._client.delete(collection, filter=f"article_id == {article_id}")
+                self._delete_parts(article_id)
             self._client.delete(self.journal, ids=[row["pk"]])
             settled += 1
         return settled
@@ -628,10 +692,33 @@ class MilvusStore:
     # -- reading ------------------------------------------------------------------------------
 
     def _infos(self, ids: Sequence[int]) -> list[ArticleInfo]:
-        out = []
-        for part in _batches(list(ids), _IDS_PER_QUERY):
-            out += [_info(r) for r in self._query(self.articles, _in("id", part), _INFO_FIELDS)]
-        return out
+        return self._infos_of(self._article_rows(ids, _INFO_FIELDS))
+
+    def _article_rows(self, ids: Iterable[int], fields: list[str]) -> list[dict]:
+        """The ``articles`` rows (``fields``) of these ids that are stored."""
+        rows: list[dict] = []
+        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
+            rows += self._query(self.articles, _in("id", part), fields)
+        return rows
+
+    def _infos_of(self, rows: Sequence[Mapping[str, Any]]) -> list[ArticleInfo]:
+        """The infos of these ``articles`` rows, each with its story (``stories``)."""
+        stories = self._stories_of(int(r["id"]) for r in rows)
+        return [_info(r, stories.get(int(r["id"]))) for r in rows]
+
+    def _stories_of(self, ids: Iterable[int]) -> dict[int, int]:
+        """The story of each of these articles whose band keys are stored (the others have none)."""
+        found: dict[int, int] = {}
+        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
+            rows = self._query(self.stories, _in("article_id", part), ["article_id", "story"])
+            found.update({int(r["article_id"]): int(r["story"]) for r in rows})
+        return found
+
+    def _delete_parts(self, article_id: int) -> None:
+        """Delete an article's rows other than its ``articles`` row."""
+        for collection in (self.sentences, self.chunks):
+            self._client.delete(collection, filter=f"article_id == {article_id}")
+        self._client.delete(self.stories, ids=[article_id])
 
     @_mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
@@ -653,14 +740,15 @@ class MilvusStore:
                 raise NotFound(f"no article with ref {ref!r}")
             wanted = unicodedata.normalize("NFC", ref)
             row = min(rows, key=lambda r: (r["ref"] not in (ref, wanted), r["id"]))
-            return _info(row), "".join(row["text"])
+            return self._infos_of([row])[0], "".join(row["text"])
 
         return await asyncio.to_thread(find)
 
     @_mapping_errors
     async def delete(self, ref: str) -> ArticleInfo:
-        """Remove an article: its row first (readers stop seeing it), then its sentences and
-        chunks; journalled, so a kill midway is finished by the next ``sweep``."""
+        """Remove an article: its row first (readers stop seeing it), then its sentences, chunks
+        and band keys; journalled, so a kill midway is finished by the next ``sweep``. Its
+        copies keep naming it as their story, as in SQLite, so they still fold together."""
         info, _ = await self.article(ref)
 
         def remove() -> None:
@@ -668,8 +756,7 @@ class MilvusStore:
             self._write(self.journal, [self._journal_row(pk, "delete", article_id=info.id)], upsert=True)
             self._client.delete(self.articles, ids=[info.id])
             self._stamp()
-            for collection in (self.sentences, self.chunks):
-                self._client.delete(collection, filter=f"article_id == {info.id}")
+            self._delete_parts(info.id)
             self._client.delete(self.journal, ids=[pk])
 
         async with self._write_lock:
@@ -728,7 +815,7 @@ class MilvusStore:
         the articles' metadata is read and sorted here (one pass over the ``articles`` rows)."""
         rows = await asyncio.to_thread(self._dated, since, until)
         rows.sort(key=lambda r: (_list_date(r), r["id"]), reverse=True)
-        return [_info(r) for r in rows[offset : offset + limit]]
+        return await asyncio.to_thread(self._infos_of, rows[offset : offset + limit])
 
     @_mapping_errors
     async def count_dated(self, *, since: str | None = None, until: str | None = None) -> int:
@@ -746,21 +833,115 @@ class MilvusStore:
 
     @_mapping_errors
     async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
-        """None: a library in Milvus keeps no MinHash band keys yet, so syndicated copies are
-        stored as stories of their own there (exact duplicates are still refused)."""
-        return []
+        """The stored articles sharing a MinHash band key with ``keys`` (up to
+        ``_NEAR_CANDIDATES``: those sharing most bands), in the order they were stored: one
+        sparse search of the band keys, then the hits' rows (only committed articles count).
+        Their ``order``: ``added``."""
 
-    async def articles_without_near_keys(self, after_id: int, limit: int) -> list[CopyCandidate]:
-        """None: a library in Milvus was made after dates were kept, and keeps no band keys."""
-        return []
+        def read() -> list[CopyCandidate]:
+            found = self._client.search(
+                self.stories,
+                data=[_band_vector(keys)],
+                anns_field="keys",
+                limit=_NEAR_CANDIDATES,
+                output_fields=["article_id", "story"],
+                search_params={"metric_type": "IP"},
+                consistency_level=_CONSISTENCY,
+            )
+            # a hit shares a band (a score above 0); a server may fill up the limit with others
+            stories = {
+                int(h["entity"]["article_id"]): int(h["entity"]["story"])
+                for h in found[0]
+                if abs(float(h["distance"])) > 0
+            }
+            rows = self._article_rows(stories, ["id", "added", "published", "text"])
+            return sorted(
+                (_candidate(r, stories[int(r["id"])]) for r in rows), key=lambda c: (c.order, c.article_id)
+            )
 
+        return await asyncio.to_thread(read) if keys else []
+
+    @_mapping_errors
+    async def articles_without_near_keys(self, after: int, limit: int) -> list[CopyCandidate]:
+        """Up to ``limit`` articles without band keys (no ``stories`` row: stored by a newsbot
+        that kept none in Milvus, or copied from a library that had not looked for their
+        copies), in the order they were stored (``added``: their ``order``) from after
+        ``after``. Milvus cannot sort a query, so the first call reads the order of every
+        article after ``after`` (one pass over ``articles``); a call that goes on from where the
+        last ended takes the next ones from that, and the pass is read again (for articles
+        stored meanwhile) once they are all taken."""
+        return await asyncio.to_thread(self._unchecked, after, limit)
+
+    def _unchecked(self, after: int, limit: int) -> list[CopyCandidate]:
+        queue = self._unchecked_queue
+        if queue is None or queue[0] != after:
+            rows = self._scan(self.articles, f"added > {int(after)}", ["id", "added"])
+            order = sorted((int(r["added"]), int(r["id"])) for r in rows)
+            checked = self._stories_of(i for _, i in order)
+            queue = (after, [(added, i) for added, i in order if i not in checked])
+        pending = queue[1]
+        found: list[CopyCandidate] = []
+        while pending and not found:  # articles completed meanwhile (another backfill) are passed
+            taken, pending = pending[:limit], pending[limit:]
+            ids = [i for _, i in taken]
+            done = self._stories_of(ids)
+            rows = self._article_rows(ids, ["id", "added", "published", "text"])
+            found = sorted(
+                (_candidate(r, int(r["id"])) for r in rows if int(r["id"]) not in done),
+                key=lambda c: (c.order, c.article_id),
+            )
+        self._unchecked_queue = (found[-1].order, pending) if found and pending else None
+        return found
+
+    @_mapping_errors
     async def count_without_near_keys(self) -> int:
-        return 0
+        """Every article less those with a ``stories`` row: two counts, exact unless a writer is
+        between its batch's band keys and its articles' rows."""
 
+        def read() -> int:
+            return max(0, self._count(self.articles) - self._count(self.stories))
+
+        return await asyncio.to_thread(read)
+
+    @_mapping_errors
     async def complete_article(
         self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
     ) -> None:
-        raise NewsbotError("a library in Milvus keeps no MinHash band keys: there is nothing to backfill")
+        """Give an article stored without band keys its keys, its story (a story it has already
+        is kept) and its date (None: keep its own). The date first, by a partial update of its
+        row (which fails rather than make a row again for an article deleted meanwhile), the
+        ``stories`` row last: it marks the article complete, so a run killed between the two
+        does this article again. An article deleted meanwhile gets nothing."""
+
+        def complete() -> None:
+            from pymilvus.exceptions import MilvusException
+
+            if not self._article_rows([article_id], ["id"]):
+                return
+            if published is not None:
+                row = {"id": article_id, "published": _clip(published, 64)}
+                try:
+                    self._client.upsert(self.articles, [row], partial_update=True)
+                except MilvusException:
+                    if self._article_rows([article_id], ["id"]):
+                        raise
+                    return  # deleted meanwhile
+            story = self._stories_of([article_id]).get(article_id)
+            if story is None:
+                story = article_id if copy_of is None else copy_of
+            self._write_stories([{"article_id": article_id, "story": story, "keys": _band_vector(keys)}])
+            if self._deleting(article_id):  # deleted while its keys were written: none stay
+                self._client.delete(self.stories, ids=[article_id])
+
+        async with self._write_lock:
+            await asyncio.to_thread(complete)
+
+    def _deleting(self, article_id: int) -> bool:
+        """Whether this article is gone or being deleted (by any writer)."""
+        claims = self._query(
+            self.journal, f'kind == "delete" and article_id == {article_id}', ["pk"], limit=1
+        )
+        return bool(claims) or not self._article_rows([article_id], ["id"])
 
     @_mapping_errors
     async def stats(self) -> LibraryStats:
@@ -808,9 +989,12 @@ class MilvusStore:
 
     @_mapping_errors
     async def article_hashes(self) -> dict[int, str]:
+        """Article id -> content hash, for every stored article, in the order they were stored."""
+
         def read() -> dict[int, str]:
+            rows = self._scan(self.articles, "", ["id", "content_hash", "added"])
             return {
-                int(r["id"]): r["content_hash"] for r in self._scan(self.articles, "", ["id", "content_hash"])
+                int(r["id"]): r["content_hash"] for r in sorted(rows, key=lambda r: (r["added"], r["id"]))
             }
 
         return await asyncio.to_thread(read)
@@ -832,8 +1016,10 @@ class MilvusStore:
             wanted = [int(r["id"]) for r in rows if known.get(int(r["id"])) != r["content_hash"]]
             loaded = self.load_articles_now(wanted)
             missing = set(wanted) - {a.info.id for a in loaded}
+            kept = [r for r in rows if int(r["id"]) not in missing]
             current = {
-                int(r["id"]): (_info(r), "".join(r["text"])) for r in rows if int(r["id"]) not in missing
+                info.id: (info, "".join(r["text"]))
+                for info, r in zip(self._infos_of(kept), kept, strict=True)
             }
             return current, loaded
 
@@ -851,6 +1037,7 @@ class MilvusStore:
             if not rows:
                 continue
             held = [int(r["id"]) for r in rows]
+            stories = self._stories_of(held)
             sentences = _grouped(
                 self._rows_of(self.sentences, held, ["article_id", "idx", "start", "end", "vector"])
             )
@@ -871,7 +1058,7 @@ class MilvusStore:
                     )
                     continue
                 found[article_id] = IndexedArticle.from_spans(
-                    _info(row),
+                    _info(row, stories.get(article_id)),
                     "".join(row["text"]),
                     [(r["start"], r["end"]) for r in s],
                     [(r["first"], r["last"]) for r in c],
@@ -1016,6 +1203,7 @@ _INFO_FIELDS = [
     "author",
     "published",
     "url",
+    "source",
     "lang",
     "added_at",
     "added",
@@ -1056,6 +1244,18 @@ def bm25_function(text_field: str, sparse_field: str) -> Any:
     )
 
 
+def _created_by_another(client: Any, name: str, seconds: float = 10.0) -> bool:
+    """Whether collection ``name`` exists, or comes to within ``seconds``: a milvus-lite server
+    refuses a second creation with "File exists" while the first is still being made (two
+    importers starting at once), before the collection is listed."""
+    deadline = time.monotonic() + seconds
+    while not client.has_collection(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _connect(uri: str, token: str | None) -> Any:
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
@@ -1083,7 +1283,8 @@ def _list_date(row: Mapping[str, Any]) -> str:
     return str(row.get("published") or row.get("added_at") or "")
 
 
-def _info(row: Mapping[str, Any]) -> ArticleInfo:
+def _info(row: Mapping[str, Any], story: int | None) -> ArticleInfo:
+    """An ``articles`` row's info; ``story``: its ``stories`` row's (None: it has none)."""
     return ArticleInfo(
         id=int(row["id"]),
         ref=row["ref"],
@@ -1096,10 +1297,53 @@ def _info(row: Mapping[str, Any]) -> ArticleInfo:
         added_at=row.get("added_at"),
         content_hash=row.get("content_hash"),
         sentence_count=int(row.get("sentence_count") or 0),
+        copy_of=story if story is not None and story != int(row["id"]) else None,
+        source=row.get("source"),
     )
 
 
-def _article_row(new: NewArticle, article_id: int, ref: str, now: float, position: int) -> dict:
+def _candidate(row: Mapping[str, Any], story: int) -> CopyCandidate:
+    return CopyCandidate(
+        int(row["id"]), story, row.get("published"), "".join(row["text"]), order=int(row["added"])
+    )
+
+
+def _band_vector(keys: Iterable[int]) -> dict[int, float]:
+    """MinHash band keys as a sparse vector: one dimension per key (a signed 64-bit key folded
+    into Milvus's 32-bit dimensions; two keys meeting by chance add a candidate that the exact
+    similarity then turns down), so a vector's product with another counts their shared bands."""
+    return {int(key) % _BAND_DIMENSIONS: 1.0 for key in keys}
+
+
+def _stories_of_batch(batch: Sequence[NewArticle], ids: Sequence[int]) -> list[int | None]:
+    """Each article's story (``NewArticle.copy_of``, or the story of the article of the batch it
+    copies, or its own id), None for one without a fingerprint: its copies were not looked for,
+    and it has no ``stories`` row."""
+    stories: list[int | None] = []
+    for new, article_id in zip(batch, ids, strict=True):
+        if new.fingerprint is None:
+            if new.copy_of is not None or new.copy_of_position is not None:
+                raise ValueError("a copy needs its fingerprint: Milvus keeps its story with its band keys")
+            stories.append(None)
+        elif new.copy_of_position is not None:
+            stories.append(stories[new.copy_of_position] or ids[new.copy_of_position])
+        else:
+            stories.append(article_id if new.copy_of is None else new.copy_of)
+    return stories
+
+
+def _microseconds(added_at: str) -> int:
+    """An ISO date-time (UTC when it names no zone) in whole seconds, as microseconds."""
+    try:
+        moment = datetime.fromisoformat(added_at)
+    except ValueError as error:
+        raise ValueError(f"the time an article was added is not an ISO date-time: {added_at!r}") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000
+
+
+def _article_row(new: NewArticle, article_id: int, ref: str, added: int, now: float, position: int) -> dict:
     p = new.prepared
     text = p.text
     parts = [text[i : i + _TEXT_PART_CHARS] for i in range(0, len(text), _TEXT_PART_CHARS)] or [""]
@@ -1119,8 +1363,8 @@ def _article_row(new: NewArticle, article_id: int, ref: str, now: float, positio
         "source": _clip(new.source, 1024),
         "lang": p.lang,
         "content_hash": p.content_hash,
-        "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "added": int(now * 1_000_000) + position,  # the batch's order: the library's order
+        "added_at": new.added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "added": added,
         "bucket": article_id % SAMPLE_BUCKETS,
         "sentence_count": len(p.sentences),
         "chunk_count": len(p.chunks),

@@ -164,7 +164,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ARTICLE_COLUMNS = "id, ref, title, outlet, author, published, url, lang, added_at, content_hash, copy_of"
+_ARTICLE_COLUMNS = (
+    "id, ref, title, outlet, author, published, url, lang, added_at, content_hash, copy_of, source"
+)
 _BY_DATE = "coalesce(published, added_at)"  # an article's date in lists: its own, else its adding
 _AUTOMATIC_REF = re.compile(r"a[0-9]{1,18}", re.IGNORECASE)  # 18 digits: within SQLite's int64
 
@@ -197,6 +199,9 @@ class NewArticle:
     # the article of the same batch it copies (whose id is not known before it is stored).
     copy_of: int | None = None
     copy_of_position: int | None = None
+    # When it was first stored (ISO, UTC), kept by a copy into another library (``migrate``),
+    # which stores the articles in their original order; None: now.
+    added_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +457,8 @@ class Store:
             copy_of = original.copy_of if original.copy_of is not None else original.id
         cur = await self._db.execute(
             "INSERT INTO articles (ref, title, outlet, author, published, url, lang, source, text,"
-            " content_hash, copy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " content_hash, copy_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " coalesce(?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))",
             (
                 new.ref or f"pending-{p.content_hash}",
                 p.meta.title,
@@ -465,6 +471,7 @@ class Store:
                 p.text,
                 p.content_hash,
                 copy_of,
+                new.added_at,
             ),
         )
         article_id = cur.lastrowid
@@ -514,21 +521,22 @@ class Store:
         """The stored articles sharing a MinHash band key with ``keys``: the candidates a new
         article may be a copy of (``retrieval.near_duplicates.copy_of`` decides)."""
         async with self._db.execute(
-            "SELECT id, coalesce(copy_of, id), published, text FROM articles"
+            "SELECT id, coalesce(copy_of, id), published, text, id FROM articles"
             " WHERE id IN (SELECT article_id FROM near_keys WHERE key IN (SELECT value FROM json_each(?)))",
             (json.dumps(list(keys)),),
         ) as cur:
             return [CopyCandidate(*row) async for row in cur]
 
     @mapping_errors
-    async def articles_without_near_keys(self, after_id: int, limit: int) -> list[CopyCandidate]:
-        """Up to ``limit`` articles with no MinHash band keys, by id from after ``after_id``: those
-        stored before schema version 4, when copies and dates were not kept yet (``backfill.py``
-        completes them)."""
+    async def articles_without_near_keys(self, after: int, limit: int) -> list[CopyCandidate]:
+        """Up to ``limit`` articles with no MinHash band keys, in the order they were stored (by
+        id, which is their ``order`` here) from after ``after``: those stored before schema
+        version 4, when copies and dates were not kept yet, or copied from a library that had
+        not looked for their copies (``backfill.py`` completes them)."""
         async with self._db.execute(
-            "SELECT id, coalesce(copy_of, id), published, text FROM articles a WHERE id > ?"
+            "SELECT id, coalesce(copy_of, id), published, text, id FROM articles a WHERE id > ?"
             " AND NOT EXISTS (SELECT 1 FROM near_keys k WHERE k.article_id = a.id) ORDER BY id LIMIT ?",
-            (after_id, limit),
+            (after, limit),
         ) as cur:
             return [CopyCandidate(*row) async for row in cur]
 
@@ -682,8 +690,8 @@ class Store:
 
     @mapping_errors
     async def article_hashes(self) -> dict[int, str]:
-        """Article id -> content hash, for every stored article."""
-        async with self._db.execute("SELECT id, content_hash FROM articles") as cur:
+        """Article id -> content hash, for every stored article, in the order they were stored."""
+        async with self._db.execute("SELECT id, content_hash FROM articles ORDER BY id") as cur:
             return {article_id: text_hash async for article_id, text_hash in cur}
 
     @mapping_errors
@@ -771,7 +779,7 @@ def _date_range(since: str | None, until: str | None) -> tuple[str, list[str]]:
 
 
 def _info(row: Sequence[Any]) -> ArticleInfo:
-    count = row[11] if len(row) > 11 else 0
+    count = row[12] if len(row) > 12 else 0
     return ArticleInfo(
         id=row[0],
         ref=row[1],
@@ -784,6 +792,7 @@ def _info(row: Sequence[Any]) -> ArticleInfo:
         added_at=row[8],
         content_hash=row[9],
         copy_of=row[10],
+        source=row[11],
         sentence_count=count,
     )
 

@@ -51,12 +51,15 @@ class Fingerprint:
 @dataclass(frozen=True, slots=True)
 class CopyCandidate:
     """An article that shares a band with a new one: its id, its story (the id of the first
-    article of its story), publication date and text."""
+    article of its story), publication date and text; and ``order``, where it stands in the
+    order the library stored its articles (SQLite's ids grow with it, Milvus's do not), so a
+    backfill looks for copies among the articles stored before one (0: not stored yet)."""
 
     article_id: int
     story: int
     published: str | None
     text: str
+    order: int = 0
 
 
 @lru_cache(maxsize=1)

@@ -73,6 +73,7 @@ class ArticleInfo:
     added_at: str | None = None
     content_hash: str | None = None  # of the normalized text (dedup, and snapshot validity)
     copy_of: int | None = None  # a syndicated copy: the id of its story's first article
+    source: str | None = None  # an archive's own field for where the article came from
 
     def as_json(self) -> dict[str, str | None]:
         return {

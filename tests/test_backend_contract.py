@@ -4,22 +4,26 @@ duplicates refused by text, link and id; a batch stored whole or not at all; and
 answers from both. SQLite answers from an index of the whole library in memory, Milvus from the
 candidates it finds per question; here Milvus reads few of them (``CANDIDATE_PATH``: a sample
 of 8 articles, 4 chunks per search), so that its answers come from candidates, not from a
-sample holding the whole library. Backend-specific behaviour (SQLite's migrations, Milvus's
-sweep after a killed writer) is tested beside each backend."""
+sample holding the whole library. Syndicated copies fold into their story in both, ``backfill``
+completes articles stored without band keys in both, and ``migrate`` copies a library into the
+other backend and back keeping sources, times, order and stories. Backend-specific behaviour
+(SQLite's migrations, Milvus's sweep after a killed writer) is tested beside each backend."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from dated_news import CHILI
+from dated_news import CHILI, FLOOD_BODY, FLOOD_KOMPAS, FLOOD_TEMPO
 from tests_support import DATA, SEED_TEXT, make_settings
 
-from index.backend import copy_library, open_store
+from backfill import backfill_copies_and_dates
+from index.backend import LibraryStore, copy_library, open_store
 from index.errors import ArticleRefused
 from index.store import LibraryStats, NewArticle
 from library import Library
@@ -34,6 +38,13 @@ QUESTIONS = [
     json.loads(line) for line in (DATA / "dev_slice_questions.jsonl").read_text("utf-8").splitlines()
 ]
 BACKENDS = ("sqlite", "milvus")
+# A third outlet's copy of the flood story (tests/dated_news.py has Kompas's and Tempo's).
+FLOOD_DETIK = (
+    "Cawang Kebanjiran, Ratusan Rumah Terendam\n\n"
+    "Jakarta, detikNews - Banjir kembali merendam ratusan rumah di Cawang, Jakarta Timur, pada Rabu "
+    "(18/9/2019).\n\n" + FLOOD_BODY
+)
+FLOOD_QUESTION = "berapa warga yang mengungsi karena banjir Cawang?"
 CANDIDATE_PATH = {"NEWSBOT_MILVUS_SAMPLE": 8, "NEWSBOT_MILVUS_CANDIDATES": 4}
 
 
@@ -264,6 +275,118 @@ class _OtherModel:
         from dataclasses import replace
 
         self.identity = replace(encoder.identity, name="another/model")
+
+
+async def test_a_syndicated_copy_folds_into_its_story(library: Library, tmp_path: Path) -> None:
+    """Another outlet's copy of a stored story is stored as a copy of it, listed, and quoted
+    once with the other as "also in"; so is a copy of an earlier line of the same archive
+    batch. Deleting a story's first article leaves its copies naming it, and a later copy
+    still joins them."""
+    first = await library.add_text(FLOOD_KOMPAS)
+    copy = await library.add_text(FLOOD_TEMPO)
+    assert first.copy_of is None and copy.copy_of == first.id
+    assert {a.ref: a.copy_of for a in await library.recent()} == {first.ref: None, copy.ref: first.id}
+    answer = await library.ask(FLOOD_QUESTION)
+    assert not answer.abstained and "1.200 warga" in answer.citations[0].text
+    quoted = {c.article.ref for c in answer.citations}
+    other = copy if first.ref in quoted else first
+    assert len(quoted) == 1 and [a.ref for a in answer.citations[0].also_in] == [other.ref]
+
+    await library.delete(first.ref)
+    third = await library.add_text(FLOOD_DETIK)
+    assert third.copy_of == first.id
+    assert (await library.store.article_info_by_id(copy.id)).copy_of == first.id
+
+    retold = CHILI[0][1].replace("naik", "naik lagi")
+    batch = [{"id": "k1", "text": CHILI[0][1]}, {"id": "k2", "text": retold}]
+    assert (await library.import_jsonl(archive(tmp_path, batch))).stored == 2
+    stored = {a.ref: a for a in await library.recent(10)}
+    assert stored["k1"].copy_of is None and stored["k2"].copy_of == stored["k1"].id
+
+
+async def test_backfill_completes_articles_stored_without_band_keys(library: Library) -> None:
+    """Articles stored without a fingerprint (as a library made before copies were kept holds
+    them) are completed once: the later of two copies joins the earlier's story, a date is read
+    from the byline, an article deleted meanwhile gets nothing, and new copies then fold in."""
+    store = library.store
+    old = [await _embedded(library, text) for text in (FLOOD_KOMPAS, FLOOD_TEMPO, SEED_TEXT)]
+    kompas, tempo, seed = await store.add_articles(old)
+    assert await store.count_without_near_keys() == 3
+    await store.delete(seed.ref)
+    await store.complete_article(seed.id, [4, 5], copy_of=None, published=None)  # deleted meanwhile
+    assert await store.count_without_near_keys() == 2
+
+    summary = await backfill_copies_and_dates(store)
+    assert (summary.completed, summary.copies) == (2, 1)
+    kompas, tempo = [await store.article_info_by_id(i) for i in (kompas.id, tempo.id)]
+    assert kompas.copy_of is None and tempo.copy_of == kompas.id
+    assert kompas.published == tempo.published == "2019-09-18"  # "Rabu (18/9/2019)"
+    assert await store.count_without_near_keys() == 0
+    assert (await backfill_copies_and_dates(store)).completed == 0
+    assert (await library.add_text(FLOOD_DETIK)).copy_of == kompas.id
+
+
+async def test_migrate_keeps_sources_times_order_and_stories_both_ways(
+    settings: Settings, tmp_path: Path, encoder: Encoder
+) -> None:
+    """A library copied into the other backend and back (``newsbot migrate``): every article
+    keeps its archive's ``source``, the time it was added and its place in the order, copies
+    name their story by the copy's ids, and articles whose copies were never looked for stay
+    so. A story whose first article was deleted is led by its first remaining copy."""
+    other = "milvus" if settings.index == "sqlite" else "sqlite"
+    library = await Library.open(settings, encoder=encoder)
+    try:
+        archived = [
+            replace(await _embedded(library, r["text"]), ref=r["id"], source=f"wire-{n}")
+            for n, r in enumerate(CORPUS[:3])
+        ]
+        await library.store.add_articles(
+            [replace(a, added_at="2019-09-18T08:00:00Z") for a in archived]  # one second, in order
+        )
+        for text in (FLOOD_KOMPAS, FLOOD_TEMPO, FLOOD_DETIK):
+            await library.add_text(text)
+        original = await _described(library.store)
+    finally:
+        await library.close()
+    assert [s for _, s, _, _ in original.values()][:3] == ["wire-0", "wire-1", "wire-2"]
+    assert len({story for *_, story in original.values()}) == 4
+
+    source = await open_store(settings)
+    middle = await open_store(backend_settings(other, tmp_path / "other"))
+    back = await open_store(backend_settings(settings.index, tmp_path / "back"))
+    try:
+        assert (await copy_library(source, middle, batch_size=2)).copied == 6
+        assert await _described(middle) == original and list(await _described(middle)) == list(original)
+        assert await middle.count_without_near_keys() == 3  # the archived ones, as in the original
+
+        kompas, tempo, detik = list(original)[3:]
+        await middle.delete(kompas)
+        assert (await copy_library(middle, back)).copied == 5
+        copied = await _described(back)
+        assert list(copied) == [r for r in original if r != kompas]
+        assert {r: d[:3] for r, d in copied.items()} == {r: original[r][:3] for r in copied}
+        assert copied[tempo][3] == copied[detik][3] == tempo  # led by its first remaining copy
+        assert await back.count_without_near_keys() == 3
+    finally:
+        for store in (source, middle, back):
+            await store.close()
+
+
+async def _described(store: LibraryStore) -> dict[str, tuple[str | None, str | None, str | None, str]]:
+    """Each article by ref, in the order stored: its added time, source, publication date, and
+    the ref of its story's first article (its own when it is no copy)."""
+    order = list(await store.article_hashes())
+    infos = {i.id: i for i in await store.recent(len(order))}
+    refs = {i.id: i.ref for i in infos.values()}
+    return {
+        infos[i].ref: (
+            infos[i].added_at,
+            infos[i].source,
+            infos[i].published,
+            refs.get(infos[i].copy_of or i, "a deleted article"),
+        )
+        for i in order
+    }
 
 
 @pytest.mark.slow

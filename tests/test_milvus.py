@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_backend_contract import CORPUS, archive, backend_settings
+from dated_news import FLOOD_KOMPAS, FLOOD_TEMPO
+from test_backend_contract import CORPUS, FLOOD_DETIK, FLOOD_QUESTION, archive, backend_settings
 from tests_support import REPO, SEED_TEXT
 
+from backfill import backfill_copies_and_dates
 from index.backend import open_store
 from index.errors import ArticleRefused, DatabaseUnavailable
 from index.milvus import MilvusStore
@@ -32,8 +34,8 @@ LINES = CORPUS[:9]
 
 
 def stored_rows(store: MilvusStore) -> dict[str, object]:
-    """What the collections hold: articles, and sentence and chunk rows by article id, and the
-    journal's claims of writers at work."""
+    """What the collections hold: articles, and sentence and chunk rows by article id, the
+    articles with a story and band keys, and the journal's claims of writers at work."""
     articles = store._query(store.articles, "", ["id", "sentence_count", "chunk_count"])
     by_article: dict[str, dict[int, int]] = {}
     for name in (store.sentences, store.chunks):
@@ -45,6 +47,7 @@ def stored_rows(store: MilvusStore) -> dict[str, object]:
         "articles": {int(a["id"]): (int(a["sentence_count"]), int(a["chunk_count"])) for a in articles},
         "sentences": by_article[store.sentences],
         "chunks": by_article[store.chunks],
+        "stories": {int(r["article_id"]) for r in store._query(store.stories, "", ["article_id"])},
         "claims": store._query(store.journal, 'kind in ["add", "delete"]', ["pk"]),
     }
 
@@ -87,14 +90,14 @@ async def test_opening_reads_no_article_and_another_library_s_changes_count_at_o
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("killed_after", ["chunks", "articles"])
+@pytest.mark.parametrize("killed_after", ["stories", "articles"])
 def test_an_import_killed_mid_batch_leaves_each_article_whole_or_swept(
     tmp_path: Path, encoder: Encoder, killed_after: str
 ) -> None:
     """``newsbot import`` in a subprocess, SIGKILLed right after it wrote the second batch's
-    chunks (before their articles' rows, the commit) or its articles' rows (before clearing its
-    claims). On reopen every article is whole and nothing else is left; re-running the import
-    stores the rest once."""
+    stories and band keys (after its sentences and chunks, before their articles' rows, the
+    commit) or its articles' rows (before clearing its claims). On reopen every article is whole
+    with its band keys and nothing else is left; re-running the import stores the rest once."""
     path = archive(tmp_path, LINES)
     uri = str(tmp_path / "milvus.db")
     script = textwrap.dedent(
@@ -137,9 +140,10 @@ def test_an_import_killed_mid_batch_leaves_each_article_whole_or_swept(
             await store.close()
         articles = rows["articles"]
         assert isinstance(articles, dict)
-        assert len(articles) == (3 if killed_after == "chunks" else 6)
+        assert len(articles) == (3 if killed_after == "stories" else 6)
         assert rows["sentences"] == {i: s for i, (s, _) in articles.items()}  # nothing else, nothing less
         assert rows["chunks"] == {i: c for i, (_, c) in articles.items()}
+        assert rows["stories"] == set(articles)
         assert rows["claims"] == []
 
         library = await Library.open(backend_settings("milvus", tmp_path), encoder=encoder)
@@ -154,6 +158,34 @@ def test_an_import_killed_mid_batch_leaves_each_article_whole_or_swept(
             await library.close()
 
     asyncio.run(check())
+
+
+async def test_a_library_made_before_copies_were_kept_gets_them_by_backfill(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    """A Milvus library made by a newsbot that kept no stories (no such collection) opens and
+    answers as before, its articles counted as unchecked; ``backfill`` folds its copies, and a
+    new copy then joins their story."""
+    settings = backend_settings("milvus", tmp_path)
+    library = await Library.open(settings, encoder=encoder)
+    try:
+        kompas, tempo = [await library.add_text(text) for text in (FLOOD_KOMPAS, FLOOD_TEMPO)]
+        store = library.store
+        assert isinstance(store, MilvusStore)
+        store._client.drop_collection(store.stories)  # what that newsbot left
+    finally:
+        await library.close()
+    library = await Library.open(settings, encoder=encoder)
+    try:
+        assert [a.copy_of for a in await library.recent()] == [None, None]
+        assert not (await library.ask(FLOOD_QUESTION)).abstained
+        assert await library.store.count_without_near_keys() == 2
+        summary = await backfill_copies_and_dates(library.store)
+        assert (summary.completed, summary.copies) == (2, 1)
+        assert (await library.store.article_info_by_id(tempo.id)).copy_of == kompas.id
+        assert (await library.add_text(FLOOD_DETIK)).copy_of == kompas.id
+    finally:
+        await library.close()
 
 
 async def test_a_claim_of_another_live_writer_refuses_the_same_article(tmp_path: Path) -> None:
