@@ -20,8 +20,9 @@ Why these choices:
   it is older than ``STALE_CLAIM_SECONDS``) is swept on open: its rows are deleted unless the
   article was committed. Deletion is journalled the same way.
 - An article's id is derived from its content hash, and its rows' keys from the id: the same
-  text imported twice, even by two machines at once, is one article (the second write replaces
-  identical rows). Other duplicates (same URL or external id) are refused by a claim-then-check:
+  line imported twice, even by two machines at once, is one article (the second write replaces
+  identical rows). Other duplicates (the same text under another ref, the same URL or external
+  id) are refused by a claim-then-check:
   a writer that finds another writer's claim or a stored article holding one of its keys gives
   up, so at most one of two racing writers stores the article (rarely neither: re-running the
   import stores it).
@@ -639,9 +640,12 @@ class MilvusStore:
             ]
             if new.prepared.meta.url:
                 keys.append(f"url == {quoted(new.prepared.meta.url)}")
+            # The same text under the same ref is the same article (identical rows, whoever
+            # writes last); the same text under another ref is a duplicate like any other.
+            same_article = f"article_id == {article_id} and ref_key == {quoted(ref_key(ref))}"
             others = self._query(
                 self.journal,
-                f'kind == "add" and writer != {quoted(self._writer)} and article_id != {article_id}'
+                f'kind == "add" and writer != {quoted(self._writer)} and not ({same_article})'
                 f" and ({' or '.join(keys)})",
                 ["pk"],
                 limit=1,

@@ -266,15 +266,18 @@ def test_two_importers_with_shards_fill_one_milvus_once(tmp_path: Path, milvus_s
     outputs = [p.communicate(timeout=300) for p in importers]
     assert [p.returncode for p in importers] == [0, 0], [e.decode()[-1500:] for _, e in outputs]
     said = [out.decode() for out, _ in outputs]
-    # lines 1,3,5,7,9 and 2,4,6,8,10; line 10 repeats line 1's text (another shard's: refused there
-    # by the store, or by the other importer's claim)
+    # lines 1,3,5,7,9 and 2,4,6,8,10; line 10 repeats line 1's text under another id (another
+    # shard's: refused there by the store, or by the other importer's claim). Racing, either may
+    # win, never both; rarely neither (each saw the other's claim), and a re-run stores it.
     stored = [int(s.split("stored ")[1].split()[0]) for s in said]
-    assert sum(stored) == len(LINES), said
+    assert sum(stored) in (len(LINES), len(LINES) - 1), said
+    if sum(stored) < len(LINES):
+        for shard in ("1/2", "2/2"):
+            newsbot(env, tmp_path, "import", str(path), "--shard", shard)
 
     async def check() -> None:
         store = await MilvusStore.open(milvus_server.uri)
         try:
-            # Line 1 and line 10 (same text) race in two processes: either may win, never both.
             others = {r["id"] for r in LINES[1:]}
             refs = {a.ref for a in await store.recent(20)}
             assert refs in (others | {LINES[0]["id"]}, others | {"same-text-other-id"})
