@@ -115,7 +115,7 @@ async def copy_into(store: MilvusStore, articles: Sequence[IndexedArticle], flus
             await store.add_articles(batch[i : i + 64])
         if flushes > 1:
             for name in (store.chunks, store.sentences, store.articles):
-                await asyncio.to_thread(store._client.flush, name)
+                await asyncio.to_thread(store.client.flush, name)
     return time.perf_counter() - started
 
 
@@ -125,7 +125,7 @@ def native_collection(store: MilvusStore, articles: Sequence[IndexedArticle]) ->
     from pymilvus import DataType, MilvusClient
 
     name = f"{store.prefix}_native"
-    c = store._client
+    c = store.client
     if c.has_collection(name):
         c.drop_collection(name)
     s = MilvusClient.create_schema(auto_id=False)
@@ -165,7 +165,7 @@ def milvus_bm25(
 ) -> list[tuple[tuple[int, int], float]]:
     if not query.strip():
         return []
-    found = store._client.search(
+    found = store.client.search(
         collection,
         data=[query],
         anns_field="sparse",
@@ -185,7 +185,7 @@ def dense_recall(
     """HNSW recall@10 of chunks against exact search, and the time per search."""
     from pymilvus import DataType, MilvusClient
 
-    c = store._client
+    c = store.client
     name = f"{store.prefix}_hnsw"
     if c.has_collection(name):
         c.drop_collection(name)

@@ -85,14 +85,14 @@ STALE_CLAIM_SECONDS = 600  # a claim this old is a dead writer's: an article is 
 SAMPLE_BUCKETS = 4096  # ``bucket`` = id % this; a uniform sample is the articles below some bucket
 _TEXT_PART_CHARS = 16_000  # 16,000 code points are at most 64,000 UTF-8 bytes: one VARCHAR
 _QUERY_ROWS = 16_384  # Milvus's largest limit + offset of one query
-_IDS_PER_QUERY = 200
+IDS_PER_QUERY = 200
 _WRITE_ROWS = 512
 _BAND_DIMENSIONS = 2**32 - 1  # a sparse vector's dimensions: a band key is folded into one
 # The most articles sharing a band with a new one read: all of them but for a story copied
 # hundreds of times, whose copies all name the same story.
 _NEAR_CANDIDATES = 256
 _STORIES_PER_FLUSH = 256  # see ``MilvusStore._write_stories``
-_CONSISTENCY = "Strong"
+CONSISTENCY = "Strong"
 _SAME_HOST = socket.gethostname()
 
 _P = ParamSpec("_P")
@@ -105,7 +105,7 @@ class MilvusUnavailable(DatabaseUnavailable):
     down, a milvus-lite file held by another process); what failed was not half-written."""
 
 
-def _mapping_errors(
+def mapping_errors(
     method: Callable[Concatenate[_S, _P], Awaitable[_R]],
 ) -> Callable[Concatenate[_S, _P], Awaitable[_R]]:
     """``method`` raising ``MilvusUnavailable`` for pymilvus's errors, so no caller imports it."""
@@ -162,7 +162,9 @@ def quoted(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _in(field: str, values: Iterable[int]) -> str:
+def in_filter(field: str, values: Iterable[int]) -> str:
+    """A filter for rows whose integer ``field`` is one of ``values`` (callers batch them by
+    ``IDS_PER_QUERY``: Milvus parses every expression, and long ones are slow to parse)."""
     return f"{field} in [{', '.join(str(int(v)) for v in values)}]"
 
 
@@ -172,7 +174,9 @@ def chunk_terms(title: str | None, chunk_text: str) -> str:
     return " ".join(tokenize(f"{title or ''} {chunk_text}"))
 
 
-def _clip(value: str | None, limit_bytes: int) -> str | None:
+def clip(value: str | None, limit_bytes: int) -> str | None:
+    """``value`` cut to ``limit_bytes`` of UTF-8 on a character boundary: a VARCHAR field refuses
+    the whole row for one byte over its ``max_length``."""
     if value is None:
         return None
     encoded = value.encode("utf-8")
@@ -181,7 +185,8 @@ def _clip(value: str | None, limit_bytes: int) -> str | None:
     return encoded[:limit_bytes].decode("utf-8", errors="ignore")
 
 
-def _batches(items: Sequence[_R], size: int) -> Iterable[Sequence[_R]]:
+def batches(items: Sequence[_R], size: int) -> Iterable[Sequence[_R]]:
+    """``items`` in slices of ``size``: what one Milvus call takes."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -202,7 +207,7 @@ class MilvusStore:
     check), plus candidate search: Milvus finds the chunks, the caller answers over them."""
 
     def __init__(self, client: Any, uri: str, prefix: str, dim: int, index_type: str) -> None:
-        self._client = client
+        self.client = client
         self.uri = uri
         # What the answerer reads per question (``index/milvus_search.py``; ``open`` sets them).
         self.candidates = 50
@@ -211,7 +216,7 @@ class MilvusStore:
         self.dim = dim
         self.index_type = index_type
         self.ef = 64  # HNSW's search breadth (recall against speed)
-        self._write_lock = asyncio.Lock()  # milvus-lite's engine takes one writer at a time
+        self.write_lock = asyncio.Lock()  # milvus-lite's engine takes one writer at a time
         self._writer = f"{_SAME_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.articles = f"{prefix}_articles"
         self.sentences = f"{prefix}_sentences"
@@ -275,14 +280,14 @@ class MilvusStore:
             raise
         return store
 
-    @_mapping_errors
+    @mapping_errors
     async def _prepare(self) -> None:
         await asyncio.to_thread(self._create_collections)
 
     def _create_collections(self) -> None:
         from pymilvus import DataType, MilvusClient
 
-        c = self._client
+        c = self.client
         existing = set(c.list_collections())
         if self.chunks in existing:  # an existing library keeps the vector size it was made with
             fields = c.describe_collection(self.chunks)["fields"]
@@ -373,9 +378,9 @@ class MilvusStore:
             for field, kind, metric, extra in indexes:
                 params.add_index(field, index_type=kind, metric_type=metric, params=extra)
             try:
-                with _quiet("grpc._server"):
+                with quiet("grpc._server"):
                     c.create_collection(
-                        name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
+                        name, schema=schema, index_params=params, consistency_level=CONSISTENCY
                     )
             except Exception:  # another process created it a moment ago, or is creating it
                 if not _created_by_another(c, name):
@@ -385,42 +390,44 @@ class MilvusStore:
             if "Loaded" not in state:  # milvus-lite reopens its collections released
                 c.load_collection(name)
 
-    @_mapping_errors
+    @mapping_errors
     async def close(self) -> None:
-        await asyncio.to_thread(self._client.close)
+        await asyncio.to_thread(self.client.close)
 
-    # -- small helpers over the client --------------------------------------------------------
+    # -- the client, for these collections and those kept beside them (index/milvus_feeds.py) --
 
-    def _query(self, collection: str, where: str, fields: list[str], limit: int = _QUERY_ROWS) -> list[dict]:
+    def query(self, collection: str, where: str, fields: list[str], limit: int = _QUERY_ROWS) -> list[dict]:
+        """Rows of ``collection`` matching ``where``, read after every write before it
+        (``CONSISTENCY``): a duplicate check must see the claim another process just wrote."""
         return list(
-            self._client.query(
-                collection, filter=where, output_fields=fields, limit=limit, consistency_level=_CONSISTENCY
+            self.client.query(
+                collection, filter=where, output_fields=fields, limit=limit, consistency_level=CONSISTENCY
             )
         )
 
-    def _count(self, collection: str, where: str = "") -> int:
-        rows = self._client.query(
-            collection, filter=where, output_fields=["count(*)"], consistency_level=_CONSISTENCY
+    def count(self, collection: str, where: str = "") -> int:
+        """How many rows of ``collection`` match ``where`` (all of them for "")."""
+        rows = self.client.query(
+            collection, filter=where, output_fields=["count(*)"], consistency_level=CONSISTENCY
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def _scan(self, collection: str, where: str, fields: list[str]) -> Iterable[dict]:
+    def scan(self, collection: str, where: str, fields: list[str]) -> Iterable[dict]:
         """Every row matching ``where``, in batches (beyond one query's limit)."""
-        if self._count(collection, where) < _QUERY_ROWS:
-            yield from self._query(collection, where, fields)
+        if self.count(collection, where) < _QUERY_ROWS:
+            yield from self.query(collection, where, fields)
             return
-        iterator = self._client.query_iterator(
-            collection, batch_size=2000, filter=where, output_fields=fields
-        )
+        iterator = self.client.query_iterator(collection, batch_size=2000, filter=where, output_fields=fields)
         try:
             while batch := iterator.next():
                 yield from batch
         finally:
             iterator.close()
 
-    def _write(self, collection: str, rows: list[dict], *, upsert: bool = False) -> None:
-        call = self._client.upsert if upsert else self._client.insert
-        for batch in _batches(rows, _WRITE_ROWS):
+    def write(self, collection: str, rows: list[dict], *, upsert: bool = False) -> None:
+        """Insert (or upsert) ``rows`` in calls of ``_WRITE_ROWS``: a gRPC message has a size limit."""
+        call = self.client.upsert if upsert else self.client.insert
+        for batch in batches(rows, _WRITE_ROWS):
             call(collection, list(batch))
 
     def _write_stories(self, rows: list[dict]) -> None:
@@ -429,15 +436,15 @@ class MilvusStore:
         search, and flushes a collection by size only (128 MB: half a million of these small
         rows), so an import or a backfill would look for copies ever more slowly (a search
         with 2,000 such rows took 300 ms, against 10-17 ms after a flush)."""
-        self._write(self.stories, rows, upsert=True)
+        self.write(self.stories, rows, upsert=True)
         self._unflushed_stories += len(rows)
         if self._unflushed_stories >= _STORIES_PER_FLUSH:
-            self._client.flush(self.stories)
+            self.client.flush(self.stories)
             self._unflushed_stories = 0
 
     # -- the encoder ------------------------------------------------------------------------
 
-    @_mapping_errors
+    @mapping_errors
     async def check_encoder(self, identity: EncoderIdentity) -> None:
         """Record the encoder on first use; refuse a different one afterwards."""
         wanted = {
@@ -449,15 +456,15 @@ class MilvusStore:
         }
 
         def check() -> None:
-            rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
+            rows = self.query(self.journal, 'kind == "meta"', ["pk", "value"])
             stored = {r["pk"].removeprefix("meta:"): r["value"] for r in rows}
-            if not stored and identity.dim != self.dim and not self._count(self.articles):
+            if not stored and identity.dim != self.dim and not self.count(self.articles):
                 for name in (self.sentences, self.chunks):  # empty: made with the default size
-                    self._client.drop_collection(name)
+                    self.client.drop_collection(name)
                 self.dim = identity.dim
                 self._create_collections()
             if not stored:
-                self._write(
+                self.write(
                     self.journal,
                     [self._journal_row(f"meta:{k}", "meta", value=v) for k, v in wanted.items()],
                     upsert=True,
@@ -472,12 +479,12 @@ class MilvusStore:
 
         await asyncio.to_thread(check)
 
-    @_mapping_errors
+    @mapping_errors
     async def encoder_identity(self) -> EncoderIdentity | None:
         """The encoder recorded by ``check_encoder``, None before the first."""
 
         def read() -> EncoderIdentity | None:
-            rows = self._query(self.journal, 'kind == "meta"', ["pk", "value"])
+            rows = self.query(self.journal, 'kind == "meta"', ["pk", "value"])
             return identity_of({r["pk"].removeprefix("meta:"): r["value"] for r in rows})
 
         return await asyncio.to_thread(read)
@@ -502,7 +509,7 @@ class MilvusStore:
 
     # -- adding -------------------------------------------------------------------------------
 
-    @_mapping_errors
+    @mapping_errors
     async def find_duplicate(
         self, *, text_hash: str | None, url: str | None, ref: str | None
     ) -> ArticleInfo | None:
@@ -519,10 +526,10 @@ class MilvusStore:
             conditions.append(f"ref_key == {quoted(ref_key(ref))}")
         if not conditions:
             return None
-        rows = self._query(self.articles, " or ".join(conditions), _INFO_FIELDS, limit=1)
+        rows = self.query(self.articles, " or ".join(conditions), _INFO_FIELDS, limit=1)
         return self._infos_of(rows)[0] if rows else None
 
-    @_mapping_errors
+    @mapping_errors
     async def add_articles(self, articles: Iterable[NewArticle]) -> list[ArticleInfo]:
         """Store a batch: each article whole or not at all, also if the process is killed (see
         the module docstring). A duplicate (stored meanwhile by another process, or claimed by
@@ -536,7 +543,7 @@ class MilvusStore:
                 raise ValueError("one vector per sentence and per chunk is required")
         if not batch:
             return []
-        async with self._write_lock:
+        async with self.write_lock:
             return await asyncio.to_thread(self._add, batch)
 
     def _add(self, batch: list[NewArticle]) -> list[ArticleInfo]:
@@ -565,7 +572,7 @@ class MilvusStore:
             )
             for n, i, ref in zip(batch, ids, refs, strict=True)
         ]
-        self._write(self.journal, claims, upsert=True)
+        self.write(self.journal, claims, upsert=True)
         try:
             self._refuse_claimed(batch, ids, refs)
             now = time.time()
@@ -574,12 +581,12 @@ class MilvusStore:
                 _article_row(n, i, ref, places[position], now, position)
                 for position, (n, i, ref) in enumerate(zip(batch, ids, refs, strict=True))
             ]
-            self._write(
+            self.write(
                 self.sentences,
                 [row for n, i in zip(batch, ids, strict=True) for row in _sentence_rows(n, i)],
                 upsert=True,
             )
-            self._write(
+            self.write(
                 self.chunks,
                 [row for n, i in zip(batch, ids, strict=True) for row in _chunk_rows(n, i)],
                 upsert=True,
@@ -591,9 +598,9 @@ class MilvusStore:
                     if n.fingerprint is not None and story is not None
                 ]
             )
-            self._write(self.articles, rows, upsert=True)  # the commit
+            self.write(self.articles, rows, upsert=True)  # the commit
             self._stamp()
-            self._write(
+            self.write(
                 self.journal,
                 [
                     self._journal_row(f"lang:{lang}", "lang", value=lang)
@@ -602,9 +609,9 @@ class MilvusStore:
                 upsert=True,
             )
         except ArticleRefused:
-            self._client.delete(self.journal, ids=[c["pk"] for c in claims])
+            self.client.delete(self.journal, ids=[c["pk"] for c in claims])
             raise
-        self._client.delete(self.journal, ids=[c["pk"] for c in claims])
+        self.client.delete(self.journal, ids=[c["pk"] for c in claims])
         stored = {info.id: info for info in self._infos(ids)}
         return [stored[i] for i in ids]
 
@@ -621,7 +628,7 @@ class MilvusStore:
                 continue
             second = _microseconds(new.added_at)
             if last < second:
-                held = self._query(
+                held = self.query(
                     self.articles, f"added >= {second} and added < {second + 1_000_000}", ["added"]
                 )
                 last = max([second - 1, *(int(r["added"]) for r in held)])
@@ -643,14 +650,14 @@ class MilvusStore:
             # The same text under the same ref is the same article (identical rows, whoever
             # writes last); the same text under another ref is a duplicate like any other.
             same_article = f"article_id == {article_id} and ref_key == {quoted(ref_key(ref))}"
-            others = self._query(
+            others = self.query(
                 self.journal,
                 f'kind == "add" and writer != {quoted(self._writer)} and not ({same_article})'
                 f" and ({' or '.join(keys)})",
                 ["pk"],
                 limit=1,
             )
-            stored = self._query(self.articles, " or ".join(keys), _INFO_FIELDS, limit=1)
+            stored = self.query(self.articles, " or ".join(keys), _INFO_FIELDS, limit=1)
             if stored:
                 raise ArticleRefused(position, self._infos_of(stored)[0], "stored meanwhile")
             if others:
@@ -660,16 +667,16 @@ class MilvusStore:
 
     # -- cleaning up after dead writers -------------------------------------------------------
 
-    @_mapping_errors
+    @mapping_errors
     async def sweep(self, *, older_than: float = STALE_CLAIM_SECONDS) -> int:
         """Finish what dead writers left: rows of articles they were adding (unless the article
         got committed) and deletions they started. Returns how many claims were settled."""
-        async with self._write_lock:
+        async with self.write_lock:
             return await asyncio.to_thread(self._sweep, older_than)
 
     def _sweep(self, older_than: float) -> int:
         fields = ["pk", "kind", "article_id", "writer", "host", "pid", "started"]
-        rows = self._query(self.journal, 'kind in ["add", "delete"]', fields)
+        rows = self.query(self.journal, 'kind in ["add", "delete"]', fields)
         now = time.time()
 
         def dead(row: dict) -> bool:
@@ -682,14 +689,14 @@ class MilvusStore:
         for row in filter(dead, rows):
             article_id = int(row["article_id"])
             if row["kind"] == "delete":
-                self._client.delete(self.articles, ids=[article_id])
-            committed = bool(self._query(self.articles, f"id == {article_id}", ["id"], limit=1))
+                self.client.delete(self.articles, ids=[article_id])
+            committed = bool(self.query(self.articles, f"id == {article_id}", ["id"], limit=1))
             writing = any(
                 r["kind"] == "add" and int(r["article_id"]) == article_id and not dead(r) for r in rows
             )
             if not committed and not writing:
                 self._delete_parts(article_id)
-            self._client.delete(self.journal, ids=[row["pk"]])
+            self.client.delete(self.journal, ids=[row["pk"]])
             settled += 1
         return settled
 
@@ -701,8 +708,8 @@ class MilvusStore:
     def _article_rows(self, ids: Iterable[int], fields: list[str]) -> list[dict]:
         """The ``articles`` rows (``fields``) of these ids that are stored."""
         rows: list[dict] = []
-        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
-            rows += self._query(self.articles, _in("id", part), fields)
+        for part in batches(list(dict.fromkeys(int(i) for i in ids)), IDS_PER_QUERY):
+            rows += self.query(self.articles, in_filter("id", part), fields)
         return rows
 
     def _infos_of(self, rows: Sequence[Mapping[str, Any]]) -> list[ArticleInfo]:
@@ -713,31 +720,31 @@ class MilvusStore:
     def _stories_of(self, ids: Iterable[int]) -> dict[int, int]:
         """The story of each of these articles whose band keys are stored (the others have none)."""
         found: dict[int, int] = {}
-        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
-            rows = self._query(self.stories, _in("article_id", part), ["article_id", "story"])
+        for part in batches(list(dict.fromkeys(int(i) for i in ids)), IDS_PER_QUERY):
+            rows = self.query(self.stories, in_filter("article_id", part), ["article_id", "story"])
             found.update({int(r["article_id"]): int(r["story"]) for r in rows})
         return found
 
     def _delete_parts(self, article_id: int) -> None:
         """Delete an article's rows other than its ``articles`` row."""
         for collection in (self.sentences, self.chunks):
-            self._client.delete(collection, filter=f"article_id == {article_id}")
-        self._client.delete(self.stories, ids=[article_id])
+            self.client.delete(collection, filter=f"article_id == {article_id}")
+        self.client.delete(self.stories, ids=[article_id])
 
-    @_mapping_errors
+    @mapping_errors
     async def article_info_by_id(self, article_id: int) -> ArticleInfo:
         infos = await asyncio.to_thread(self._infos, [article_id])
         if not infos:
             raise NotFound(f"no article with id {article_id}")
         return infos[0]
 
-    @_mapping_errors
+    @mapping_errors
     async def article(self, ref: str) -> tuple[ArticleInfo, str]:
         """The article's info and its full text; ``ref`` matches ignoring ASCII case, an exact
         match first."""
 
         def find() -> tuple[ArticleInfo, str]:
-            rows = self._query(
+            rows = self.query(
                 self.articles, f"ref_key == {quoted(ref_key(ref))}", [*_INFO_FIELDS, "text"], limit=16
             )
             if not rows:
@@ -748,7 +755,7 @@ class MilvusStore:
 
         return await asyncio.to_thread(find)
 
-    @_mapping_errors
+    @mapping_errors
     async def delete(self, ref: str) -> ArticleInfo:
         """Remove an article: its row first (readers stop seeing it), then its sentences, chunks
         and band keys; journalled, so a kill midway is finished by the next ``sweep``. Its
@@ -757,22 +764,22 @@ class MilvusStore:
 
         def remove() -> None:
             pk = f"delete:{info.id}:{self._writer}"
-            self._write(self.journal, [self._journal_row(pk, "delete", article_id=info.id)], upsert=True)
-            self._client.delete(self.articles, ids=[info.id])
+            self.write(self.journal, [self._journal_row(pk, "delete", article_id=info.id)], upsert=True)
+            self.client.delete(self.articles, ids=[info.id])
             self._stamp()
             self._delete_parts(info.id)
-            self._client.delete(self.journal, ids=[pk])
+            self.client.delete(self.journal, ids=[pk])
 
-        async with self._write_lock:
+        async with self.write_lock:
             await asyncio.to_thread(remove)
         return info
 
-    @_mapping_errors
+    @mapping_errors
     async def refs_in_use(self) -> dict[str, tuple[str, str | None]]:
         """Every stored ref by its ``nocase`` form, with the ref as stored and its title."""
 
         def read() -> dict[str, tuple[str, str | None]]:
-            rows = self._scan(self.articles, "", ["ref", "title"])
+            rows = self.scan(self.articles, "", ["ref", "title"])
             return {nocase(r["ref"]): (r["ref"], r.get("title")) for r in rows}
 
         return await asyncio.to_thread(read)
@@ -786,15 +793,15 @@ class MilvusStore:
         if before != self._stamp_seen:  # another writer changed the library since we last looked
             self._foreign_change = True
         self._own_stamp = uuid.uuid4().hex
-        self._write(
+        self.write(
             self.journal, [self._journal_row("version", "version", value=self._own_stamp)], upsert=True
         )
 
     def _read_stamp(self) -> str:
-        rows = self._query(self.journal, 'pk == "version"', ["value"], limit=1)
+        rows = self.query(self.journal, 'pk == "version"', ["value"], limit=1)
         return str(rows[0]["value"]) if rows else ""
 
-    @_mapping_errors
+    @mapping_errors
     async def data_version(self) -> int:
         """A count that moves when another process (on any machine) added or deleted articles
         since the last call, as SQLite's ``data_version`` does: one small query. Our own writes
@@ -810,7 +817,7 @@ class MilvusStore:
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def recent(
         self, limit: int = 20, offset: int = 0, *, since: str | None = None, until: str | None = None
     ) -> list[ArticleInfo]:
@@ -821,21 +828,21 @@ class MilvusStore:
         rows.sort(key=lambda r: (_list_date(r), r["id"]), reverse=True)
         return await asyncio.to_thread(self._infos_of, rows[offset : offset + limit])
 
-    @_mapping_errors
+    @mapping_errors
     async def count_dated(self, *, since: str | None = None, until: str | None = None) -> int:
         return len(await asyncio.to_thread(self._dated, since, until))
 
     def _dated(self, since: str | None, until: str | None) -> list[dict]:
         """The articles' metadata rows whose list date falls from ``since`` to ``until``
         (``until`` takes its whole day, as in the SQLite store)."""
-        rows = self._scan(self.articles, "", _INFO_FIELDS)
+        rows = self.scan(self.articles, "", _INFO_FIELDS)
         return [
             r
             for r in rows
             if (since is None or _list_date(r) >= since) and (until is None or _list_date(r) < until + "~")
         ]
 
-    @_mapping_errors
+    @mapping_errors
     async def near_candidates(self, keys: Sequence[int]) -> list[CopyCandidate]:
         """The stored articles sharing a MinHash band key with ``keys`` (up to
         ``_NEAR_CANDIDATES``: those sharing most bands), in the order they were stored: one
@@ -843,14 +850,14 @@ class MilvusStore:
         Their ``order``: ``added``."""
 
         def read() -> list[CopyCandidate]:
-            found = self._client.search(
+            found = self.client.search(
                 self.stories,
                 data=[_band_vector(keys)],
                 anns_field="keys",
                 limit=_NEAR_CANDIDATES,
                 output_fields=["article_id", "story"],
                 search_params={"metric_type": "IP"},
-                consistency_level=_CONSISTENCY,
+                consistency_level=CONSISTENCY,
             )
             # a hit shares a band (a score above 0); a server may fill up the limit with others
             stories = {
@@ -865,7 +872,7 @@ class MilvusStore:
 
         return await asyncio.to_thread(read) if keys else []
 
-    @_mapping_errors
+    @mapping_errors
     async def articles_without_near_keys(self, after: int, limit: int) -> list[CopyCandidate]:
         """Up to ``limit`` articles without band keys (no ``stories`` row: stored by a newsbot
         that kept none in Milvus, or copied from a library that had not looked for their
@@ -879,7 +886,7 @@ class MilvusStore:
     def _unchecked(self, after: int, limit: int) -> list[CopyCandidate]:
         queue = self._unchecked_queue
         if queue is None or queue[0] != after:
-            rows = self._scan(self.articles, f"added > {int(after)}", ["id", "added"])
+            rows = self.scan(self.articles, f"added > {int(after)}", ["id", "added"])
             order = sorted((int(r["added"]), int(r["id"])) for r in rows)
             checked = self._stories_of(i for _, i in order)
             queue = (after, [(added, i) for added, i in order if i not in checked])
@@ -897,17 +904,17 @@ class MilvusStore:
         self._unchecked_queue = (found[-1].order, pending) if found and pending else None
         return found
 
-    @_mapping_errors
+    @mapping_errors
     async def count_without_near_keys(self) -> int:
         """Every article less those with a ``stories`` row: two counts, exact unless a writer is
         between its batch's band keys and its articles' rows."""
 
         def read() -> int:
-            return max(0, self._count(self.articles) - self._count(self.stories))
+            return max(0, self.count(self.articles) - self.count(self.stories))
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def complete_article(
         self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
     ) -> None:
@@ -923,9 +930,9 @@ class MilvusStore:
             if not self._article_rows([article_id], ["id"]):
                 return
             if published is not None:
-                row = {"id": article_id, "published": _clip(published, 64)}
+                row = {"id": article_id, "published": clip(published, 64)}
                 try:
-                    self._client.upsert(self.articles, [row], partial_update=True)
+                    self.client.upsert(self.articles, [row], partial_update=True)
                 except MilvusException:
                     if self._article_rows([article_id], ["id"]):
                         raise
@@ -935,19 +942,17 @@ class MilvusStore:
                 story = article_id if copy_of is None else copy_of
             self._write_stories([{"article_id": article_id, "story": story, "keys": _band_vector(keys)}])
             if self._deleting(article_id):  # deleted while its keys were written: none stay
-                self._client.delete(self.stories, ids=[article_id])
+                self.client.delete(self.stories, ids=[article_id])
 
-        async with self._write_lock:
+        async with self.write_lock:
             await asyncio.to_thread(complete)
 
     def _deleting(self, article_id: int) -> bool:
         """Whether this article is gone or being deleted (by any writer)."""
-        claims = self._query(
-            self.journal, f'kind == "delete" and article_id == {article_id}', ["pk"], limit=1
-        )
+        claims = self.query(self.journal, f'kind == "delete" and article_id == {article_id}', ["pk"], limit=1)
         return bool(claims) or not self._article_rows([article_id], ["id"])
 
-    @_mapping_errors
+    @mapping_errors
     async def stats(self) -> LibraryStats:
         def read() -> LibraryStats:
             languages = self.language_sizes_now()
@@ -956,9 +961,9 @@ class MilvusStore:
             if "://" not in self.uri and Path(self.uri).exists():
                 size = sum(p.stat().st_size for p in Path(self.uri).rglob("*") if p.is_file())
             return LibraryStats(
-                self._count(self.articles),
-                self._count(self.sentences),
-                self._count(self.chunks),
+                self.count(self.articles),
+                self.count(self.sentences),
+                self.count(self.chunks),
                 ordered,
                 size,
             )
@@ -967,43 +972,43 @@ class MilvusStore:
 
     def language_sizes_now(self) -> dict[str, int]:
         """Articles per language (blocking)."""
-        langs = [r["value"] for r in self._query(self.journal, 'kind == "lang"', ["value"])]
-        sizes = {lang: self._count(self.articles, f"lang == {quoted(lang)}") for lang in langs}
+        langs = [r["value"] for r in self.query(self.journal, 'kind == "lang"', ["value"])]
+        sizes = {lang: self.count(self.articles, f"lang == {quoted(lang)}") for lang in langs}
         return {lang: n for lang, n in sizes.items() if n}
 
-    @_mapping_errors
+    @mapping_errors
     async def language_sizes(self) -> dict[str, int]:
         return await asyncio.to_thread(self.language_sizes_now)
 
-    @_mapping_errors
+    @mapping_errors
     async def chunk_count(self) -> int:
-        return await asyncio.to_thread(self._count, self.chunks)
+        return await asyncio.to_thread(self.count, self.chunks)
 
-    @_mapping_errors
+    @mapping_errors
     async def stored_ids(self, ids: Sequence[int]) -> set[int]:
         """Those of ``ids`` whose article is stored (committed: its row is there)."""
 
         def read() -> set[int]:
             found: set[int] = set()
-            for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
-                found |= {int(r["id"]) for r in self._query(self.articles, _in("id", part), ["id"])}
+            for part in batches(list(dict.fromkeys(int(i) for i in ids)), IDS_PER_QUERY):
+                found |= {int(r["id"]) for r in self.query(self.articles, in_filter("id", part), ["id"])}
             return found
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def article_hashes(self) -> dict[int, str]:
         """Article id -> content hash, for every stored article, in the order they were stored."""
 
         def read() -> dict[int, str]:
-            rows = self._scan(self.articles, "", ["id", "content_hash", "added"])
+            rows = self.scan(self.articles, "", ["id", "content_hash", "added"])
             return {
                 int(r["id"]): r["content_hash"] for r in sorted(rows, key=lambda r: (r["added"], r["id"]))
             }
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def load_library(
         self, known: Mapping[int, str]
     ) -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
@@ -1015,7 +1020,7 @@ class MilvusStore:
 
         def read() -> tuple[dict[int, tuple[ArticleInfo, str]], list[IndexedArticle]]:
             rows = sorted(
-                self._scan(self.articles, "", [*_INFO_FIELDS, "text"]), key=lambda r: (r["added"], r["id"])
+                self.scan(self.articles, "", [*_INFO_FIELDS, "text"]), key=lambda r: (r["added"], r["id"])
             )
             wanted = [int(r["id"]) for r in rows if known.get(int(r["id"])) != r["content_hash"]]
             loaded = self.load_articles_now(wanted)
@@ -1029,15 +1034,15 @@ class MilvusStore:
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def load_articles(self, ids: Sequence[int]) -> list[IndexedArticle]:
         """These articles (those stored whole) with their spans and vectors, in ``ids``' order."""
         return await asyncio.to_thread(self.load_articles_now, ids)
 
     def load_articles_now(self, ids: Sequence[int]) -> list[IndexedArticle]:
         found: dict[int, IndexedArticle] = {}
-        for part in _batches(list(dict.fromkeys(int(i) for i in ids)), _IDS_PER_QUERY):
-            rows = self._query(self.articles, _in("id", part), [*_INFO_FIELDS, "text"])
+        for part in batches(list(dict.fromkeys(int(i) for i in ids)), IDS_PER_QUERY):
+            rows = self.query(self.articles, in_filter("id", part), [*_INFO_FIELDS, "text"])
             if not rows:
                 continue
             held = [int(r["id"]) for r in rows]
@@ -1075,16 +1080,16 @@ class MilvusStore:
         """Every row of these articles (several queries when they hold more than one query's
         limit)."""
         rows: list[dict] = []
-        for part in _batches(article_ids, _IDS_PER_QUERY):
-            got = self._query(collection, _in("article_id", part), fields)
+        for part in batches(article_ids, IDS_PER_QUERY):
+            got = self.query(collection, in_filter("article_id", part), fields)
             if len(got) >= _QUERY_ROWS:
-                got = list(self._scan(collection, _in("article_id", part), fields))
+                got = list(self.scan(collection, in_filter("article_id", part), fields))
             rows += got
         return rows
 
     # -- searching ----------------------------------------------------------------------------
 
-    @_mapping_errors
+    @mapping_errors
     async def search(
         self, vector: np.ndarray, terms: Sequence[str], *, k: int, languages: Iterable[str]
     ) -> list[ChunkHit]:
@@ -1101,7 +1106,7 @@ class MilvusStore:
         for lang in languages:
             where = f"lang == {quoted(lang)}"
             for collection, via in ((self.chunks, "dense"), (self.sentences, "sentence")):
-                found = self._client.search(
+                found = self.client.search(
                     collection,
                     data=query,
                     anns_field="vector",
@@ -1109,7 +1114,7 @@ class MilvusStore:
                     filter=where,
                     output_fields=["article_id", "idx"],
                     search_params=self._dense_params(k),
-                    consistency_level=_CONSISTENCY,
+                    consistency_level=CONSISTENCY,
                 )
                 hits += [
                     ChunkHit(
@@ -1118,14 +1123,14 @@ class MilvusStore:
                     for h in found[0]
                 ]
         if terms:
-            found = self._client.search(
+            found = self.client.search(
                 self.chunks,
                 data=[" ".join(terms)],
                 anns_field="sparse",
                 limit=k,
                 output_fields=["article_id", "idx"],
                 search_params={"metric_type": "BM25"},
-                consistency_level=_CONSISTENCY,
+                consistency_level=CONSISTENCY,
             )
             # milvus-lite reports BM25 as a distance (minus the score), a server as the score
             hits += [
@@ -1141,7 +1146,7 @@ class MilvusStore:
             return {"metric_type": "IP", "params": {"ef": max(self.ef, k)}}
         return {"metric_type": "IP"}
 
-    @_mapping_errors
+    @mapping_errors
     async def term_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """How many chunks of the whole library hold each term (BM25's document frequency):
         the hits of a BM25 search for the term alone (every chunk holding it scores above 0),
@@ -1154,7 +1159,7 @@ class MilvusStore:
 
         return await asyncio.to_thread(read)
 
-    @_mapping_errors
+    @mapping_errors
     async def term_passages(self, terms: Iterable[str], per_term: int) -> dict[str, list[str]]:
         """Up to ``per_term`` passages (each chunk's text, then its article's title) holding each
         term, those BM25 scores highest first: what ``retrieval.corpus.written_form_of`` reads to
@@ -1172,28 +1177,28 @@ class MilvusStore:
 
     def _term_holders(self, term: str, limit: int, fields: list[str]) -> list[dict]:
         """Up to ``limit`` chunks holding ``term`` (their ``fields``), by BM25 for it alone."""
-        found = self._client.search(
+        found = self.client.search(
             self.chunks,
             data=[term],
             anns_field="sparse",
             limit=limit,
             output_fields=fields,
             search_params={"metric_type": "BM25"},
-            consistency_level=_CONSISTENCY,
+            consistency_level=CONSISTENCY,
         )
         return [h["entity"] for h in found[0]]
 
-    @_mapping_errors
+    @mapping_errors
     async def sample(self, target: int) -> list[IndexedArticle]:
         """About ``target`` articles drawn uniformly (the lowest buckets of their ids' hash): the
         same articles in every process, and mostly the same as the library grows."""
 
         def read() -> list[IndexedArticle]:
-            total = self._count(self.articles)
+            total = self.count(self.articles)
             if not total:
                 return []
             buckets = min(SAMPLE_BUCKETS, max(1, -(-target * SAMPLE_BUCKETS // total)))
-            ids = [int(r["id"]) for r in self._scan(self.articles, f"bucket < {buckets}", ["id"])]
+            ids = [int(r["id"]) for r in self.scan(self.articles, f"bucket < {buckets}", ["id"])]
             return self.load_articles_now(sorted(ids))
 
         return await asyncio.to_thread(read)
@@ -1218,7 +1223,7 @@ _INFO_FIELDS = [
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
+def quiet(logger_name: str) -> Iterator[None]:
     """Without ``logger_name``'s records below CRITICAL for a moment: milvus-lite logs tracebacks
     as ERRORs that newsbot reports in its own words (a library another process holds) or that
     are no error (its gRPC server, asked for a timestamp it does not implement while a collection
@@ -1267,9 +1272,9 @@ def _connect(uri: str, token: str | None) -> Any:
     try:
         # milvus-lite's in-process server refuses the client's default pings every 10 s when idle
         # ("too_many_pings", logged by gRPC on stderr); a server or cluster keeps the defaults.
-        quiet = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
-        options = {} if "://" in uri else {"grpc_options": quiet}
-        with _quiet("milvus_lite.server_manager"):
+        rare_pings = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+        options = {} if "://" in uri else {"grpc_options": rare_pings}
+        with quiet("milvus_lite.server_manager"):
             return MilvusClient(uri, token=token or "", timeout=10, **options)
     except MilvusException as error:
         local = "://" not in uri
@@ -1359,12 +1364,12 @@ def _article_row(new: NewArticle, article_id: int, ref: str, added: int, now: fl
         "id": article_id,
         "ref": ref,
         "ref_key": ref_key(ref),
-        "title": _clip(p.meta.title, 8192),
-        "outlet": _clip(p.meta.outlet, 1024),
-        "author": _clip(p.meta.author, 1024),
-        "published": _clip(p.meta.published, 64),
+        "title": clip(p.meta.title, 8192),
+        "outlet": clip(p.meta.outlet, 1024),
+        "author": clip(p.meta.author, 1024),
+        "published": clip(p.meta.published, 64),
         "url": p.meta.url,
-        "source": _clip(new.source, 1024),
+        "source": clip(new.source, 1024),
         "lang": p.lang,
         "content_hash": p.content_hash,
         "added_at": new.added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
@@ -1403,8 +1408,8 @@ def _chunk_rows(new: NewArticle, article_id: int) -> list[dict]:
             "first": c.first,
             "last": c.last,
             "lang": p.lang,
-            "text": _clip(p.text[p.sentences[c.first].start : p.sentences[c.last - 1].end], 65535),
-            "terms": _clip(chunk_terms(p.meta.title, c.text), 65535),
+            "text": clip(p.text[p.sentences[c.first].start : p.sentences[c.last - 1].end], 65535),
+            "terms": clip(chunk_terms(p.meta.title, c.text), 65535),
             "vector": np.asarray(v, np.float32).tolist(),
         }
         for i, (c, v) in enumerate(zip(p.chunks, new.chunk_vectors, strict=True))

@@ -41,14 +41,14 @@ from typing import Any, TypeVar
 
 from index.feeds import DUPLICATE, FEED_REF, STORED, UNREACHABLE, UNREACHABLE_ATTEMPTS
 from index.milvus import (
-    _CONSISTENCY,
-    _IDS_PER_QUERY,
+    CONSISTENCY,
+    IDS_PER_QUERY,
     MilvusStore,
-    _batches,
-    _clip,
-    _in,
-    _mapping_errors,
-    _quiet,
+    batches,
+    clip,
+    in_filter,
+    mapping_errors,
+    quiet,
     quoted,
 )
 from retrieval.feeds import FeedInfo, FeedNotFound, iso
@@ -78,7 +78,7 @@ _FEED_FIELDS = [
 _ITEM_FIELDS = ["pk", "generation", "link", "article_id", "outcome", "attempts", "seen_at"]
 
 
-@_mapping_errors
+@mapping_errors
 async def _in_thread(store: MilvusStore, read_or_write: Callable[[], T]) -> T:
     """``read_or_write()`` off the event loop, pymilvus's errors mapped as the store maps them."""
     return await asyncio.to_thread(read_or_write)
@@ -100,7 +100,7 @@ class MilvusFeedStore:
 
     def __init__(self, store: MilvusStore) -> None:
         self._store = store
-        self._client = store._client
+        self.client = store.client
         self.feeds = f"{store.prefix}_feeds"
         self.items = f"{store.prefix}_feed_items"
         self._ready = False
@@ -109,18 +109,18 @@ class MilvusFeedStore:
         """``work`` in a thread, the collections made first if missing; a write holds the
         store's write lock (milvus-lite's engine takes one writer at a time)."""
         if not self._ready:
-            async with self._store._write_lock:
+            async with self._store.write_lock:
                 await _in_thread(self._store, self._create_collections)
             self._ready = True
         if not writes:
             return await _in_thread(self._store, work)
-        async with self._store._write_lock:
+        async with self._store.write_lock:
             return await _in_thread(self._store, work)
 
     def _create_collections(self) -> None:
         from pymilvus import DataType, MilvusClient
 
-        existing = set(self._client.list_collections())
+        existing = set(self.client.list_collections())
         if self.feeds not in existing:
             s = MilvusClient.create_schema(auto_id=False)
             s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
@@ -149,26 +149,26 @@ class MilvusFeedStore:
             s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
             self._create(self.items, s)
         for name in (self.feeds, self.items):
-            if "Loaded" not in str(self._client.get_load_state(name).get("state")):
-                self._client.load_collection(name)  # milvus-lite reopens its collections released
+            if "Loaded" not in str(self.client.get_load_state(name).get("state")):
+                self.client.load_collection(name)  # milvus-lite reopens its collections released
 
     def _create(self, name: str, schema: Any) -> None:
-        params = self._client.prepare_index_params()
+        params = self.client.prepare_index_params()
         params.add_index("v", index_type="FLAT", metric_type="L2")
         try:
-            with _quiet("grpc._server"):
-                self._client.create_collection(
-                    name, schema=schema, index_params=params, consistency_level=_CONSISTENCY
+            with quiet("grpc._server"):
+                self.client.create_collection(
+                    name, schema=schema, index_params=params, consistency_level=CONSISTENCY
                 )
         except Exception:  # another process created it a moment ago
-            if not self._client.has_collection(name):
+            if not self.client.has_collection(name):
                 raise
 
     # -- reading ------------------------------------------------------------------------------
 
     def _follows(self, where: str = "") -> list[dict]:
         condition = f"kind == {quoted(_FOLLOW)}" + (f" and ({where})" if where else "")
-        return list(self._store._scan(self.feeds, condition, _FEED_FIELDS))
+        return list(self._store.scan(self.feeds, condition, _FEED_FIELDS))
 
     def _follow(self, feed_id: int) -> dict | None:
         """The follow row of feed ``feed_id``; None once it is unfollowed."""
@@ -179,8 +179,8 @@ class MilvusFeedStore:
         """The poll rows of these follows, by generation."""
         pks = [f"{_POLL}:{f['generation']}" for f in follows]
         polls: dict[str, dict] = {}
-        for part in _batches(pks, _IDS_PER_QUERY):
-            rows = self._store._query(self.feeds, f"pk in [{', '.join(map(quoted, part))}]", _FEED_FIELDS)
+        for part in batches(pks, IDS_PER_QUERY):
+            rows = self._store.query(self.feeds, f"pk in [{', '.join(map(quoted, part))}]", _FEED_FIELDS)
             polls.update((r["generation"], r) for r in rows)
         return polls
 
@@ -188,16 +188,16 @@ class MilvusFeedStore:
         generation = quoted(follow["generation"])
         stored = [
             int(r["article_id"])
-            for r in self._store._scan(
+            for r in self._store.scan(
                 self.items,
                 f"generation == {generation} and outcome == {quoted(STORED)} and article_id is not null",
                 ["article_id"],
             )
         ]
         in_library: set[int] = set()  # a deleted article no longer counts
-        for part in _batches(sorted(set(stored)), _IDS_PER_QUERY):
+        for part in batches(sorted(set(stored)), IDS_PER_QUERY):
             in_library |= {
-                int(r["id"]) for r in self._store._query(self._store.articles, _in("id", part), ["id"])
+                int(r["id"]) for r in self._store.query(self._store.articles, in_filter("id", part), ["id"])
             }
         return FeedInfo(
             id=int(follow["id"]),
@@ -211,7 +211,7 @@ class MilvusFeedStore:
             last_error=poll.get("last_error"),
             failures=int(poll.get("failures") or 0),
             articles=sum(article_id in in_library for article_id in stored),
-            items_seen=self._store._count(self.items, f"generation == {generation}"),
+            items_seen=self._store.count(self.items, f"generation == {generation}"),
         )
 
     def _infos(self, follows: Sequence[Mapping[str, Any]]) -> list[FeedInfo]:
@@ -222,8 +222,8 @@ class MilvusFeedStore:
         """This follow's items among ``links``, by link."""
         pks = [_item_pk(generation, link) for link in dict.fromkeys(links)]
         found: dict[str, dict] = {}
-        for part in _batches(pks, _IDS_PER_QUERY):
-            rows = self._store._query(self.items, f"pk in [{', '.join(map(quoted, part))}]", _ITEM_FIELDS)
+        for part in batches(pks, IDS_PER_QUERY):
+            rows = self._store.query(self.items, f"pk in [{', '.join(map(quoted, part))}]", _ITEM_FIELDS)
             found.update((r["link"], r) for r in rows)
         return found
 
@@ -291,7 +291,7 @@ class MilvusFeedStore:
                     _POLL,
                     generation,
                     feed_id,
-                    title=_clip(title, _TEXT_BYTES),
+                    title=clip(title, _TEXT_BYTES),
                     next_poll_at=iso(now),  # due at once
                 )
                 followed = _feed_row(
@@ -304,10 +304,10 @@ class MilvusFeedStore:
                     added_at=iso(now),
                     added=int(now.timestamp() * 1_000_000),
                 )
-                self._store._write(self.feeds, [poll], upsert=True)
-                self._store._write(self.feeds, [followed], upsert=True)  # followed from here on
+                self._store.write(self.feeds, [poll], upsert=True)
+                self._store.write(self.feeds, [followed], upsert=True)  # followed from here on
                 if self._follows(f"id == {feed_id} and pk != {quoted(pk)}"):  # the id was taken meanwhile
-                    self._client.delete(self.feeds, ids=[pk, poll["pk"]])
+                    self.client.delete(self.feeds, ids=[pk, poll["pk"]])
                     taken.add(feed_id)
                     continue
                 return self._info(followed, poll), True
@@ -318,9 +318,9 @@ class MilvusFeedStore:
     async def remove(self, feed_id: int) -> None:
         def remove() -> None:
             for follow in self._follows(f"id == {int(feed_id)}"):
-                self._client.delete(self.feeds, ids=[follow["pk"]])  # unfollowed from here on
-                self._client.delete(self.feeds, ids=[f"{_POLL}:{follow['generation']}"])
-                self._client.delete(self.items, filter=f"generation == {quoted(follow['generation'])}")
+                self.client.delete(self.feeds, ids=[follow["pk"]])  # unfollowed from here on
+                self.client.delete(self.feeds, ids=[f"{_POLL}:{follow['generation']}"])
+                self.client.delete(self.items, filter=f"generation == {quoted(follow['generation'])}")
 
         await self._run(remove, writes=True)
 
@@ -332,9 +332,9 @@ class MilvusFeedStore:
             generation = follow["generation"]
             items = self._items(generation, links)
             stored: dict[str, int] = {}
-            for part in _batches(list(dict.fromkeys(links)), _IDS_PER_QUERY):
+            for part in batches(list(dict.fromkeys(links)), IDS_PER_QUERY):
                 where = f"url in [{', '.join(map(quoted, part))}]"
-                for row in self._store._query(self._store.articles, where, ["id", "url"]):
+                for row in self._store.query(self._store.articles, where, ["id", "url"]):
                     stored.setdefault(row["url"], int(row["id"]))
             seen_at = iso(datetime.now(UTC))
             duplicates = [
@@ -342,7 +342,7 @@ class MilvusFeedStore:
                 for link in stored
                 if link not in items
             ]
-            self._store._write(self.items, duplicates, upsert=True)
+            self._store.write(self.items, duplicates, upsert=True)
             items.update((row["link"], row) for row in duplicates)
             known = {
                 link
@@ -368,7 +368,7 @@ class MilvusFeedStore:
                 attempts=int(before["attempts"]) + 1 if before else 1,
                 seen_at=before["seen_at"] if before else iso(datetime.now(UTC)),
             )
-            self._store._write(self.items, [row], upsert=True)
+            self._store.write(self.items, [row], upsert=True)
 
         await self._run(record, writes=True)
 
@@ -386,7 +386,7 @@ class MilvusFeedStore:
             return {
                 "last_success_at": now,
                 "next_poll_at": next_poll_at,
-                "title": _clip(title, _TEXT_BYTES) if title is not None else poll.get("title"),
+                "title": clip(title, _TEXT_BYTES) if title is not None else poll.get("title"),
                 "etag": _kept(etag),
                 "last_modified": _kept(last_modified),
                 "failures": 0,
@@ -399,7 +399,7 @@ class MilvusFeedStore:
         def failure(poll: Mapping[str, Any]) -> dict[str, Any]:
             return {
                 "last_error_at": now,
-                "last_error": _clip(error, _TEXT_BYTES),
+                "last_error": clip(error, _TEXT_BYTES),
                 "next_poll_at": next_poll_at,
                 "failures": int(poll.get("failures") or 0) + 1,
             }
@@ -415,7 +415,7 @@ class MilvusFeedStore:
         poll = self._polls([follow]).get(generation) or _feed_row(
             f"{_POLL}:{generation}", _POLL, generation, feed_id
         )
-        self._store._write(self.feeds, [{**poll, **change(poll), "v": [0.0, 0.0]}], upsert=True)
+        self._store.write(self.feeds, [{**poll, **change(poll), "v": [0.0, 0.0]}], upsert=True)
 
 
 def _feed_row(pk: str, kind: str, generation: str, feed_id: int, **values: Any) -> dict[str, Any]:

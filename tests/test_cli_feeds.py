@@ -73,7 +73,7 @@ async def made_without_feeds(uri: str) -> None:
     """A library in Milvus as one made before feeds were kept there: its own collections only."""
     store = await MilvusStore.open(uri)
     try:
-        assert not store._client.has_collection("newsbot_feeds")
+        assert not store.client.has_collection("newsbot_feeds")
     finally:
         await store.close()
 

@@ -36,19 +36,19 @@ LINES = CORPUS[:9]
 def stored_rows(store: MilvusStore) -> dict[str, object]:
     """What the collections hold: articles, and sentence and chunk rows by article id, the
     articles with a story and band keys, and the journal's claims of writers at work."""
-    articles = store._query(store.articles, "", ["id", "sentence_count", "chunk_count"])
+    articles = store.query(store.articles, "", ["id", "sentence_count", "chunk_count"])
     by_article: dict[str, dict[int, int]] = {}
     for name in (store.sentences, store.chunks):
         counted: dict[int, int] = {}
-        for row in store._query(name, "", ["article_id"]):
+        for row in store.query(name, "", ["article_id"]):
             counted[int(row["article_id"])] = counted.get(int(row["article_id"]), 0) + 1
         by_article[name] = counted
     return {
         "articles": {int(a["id"]): (int(a["sentence_count"]), int(a["chunk_count"])) for a in articles},
         "sentences": by_article[store.sentences],
         "chunks": by_article[store.chunks],
-        "stories": {int(r["article_id"]) for r in store._query(store.stories, "", ["article_id"])},
-        "claims": store._query(store.journal, 'kind in ["add", "delete"]', ["pk"]),
+        "stories": {int(r["article_id"]) for r in store.query(store.stories, "", ["article_id"])},
+        "claims": store.query(store.journal, 'kind in ["add", "delete"]', ["pk"]),
     }
 
 
@@ -106,7 +106,7 @@ def test_an_import_killed_mid_batch_leaves_each_article_whole_or_swept(
         sys.path.insert(0, {str(REPO)!r})
         import index.milvus as milvus
 
-        original = milvus.MilvusStore._write
+        original = milvus.MilvusStore.write
         seen = []
 
         def write(self, collection, rows, *, upsert=False):
@@ -116,7 +116,7 @@ def test_an_import_killed_mid_batch_leaves_each_article_whole_or_swept(
                 if len(seen) == 2:
                     os.kill(os.getpid(), signal.SIGKILL)
 
-        milvus.MilvusStore._write = write
+        milvus.MilvusStore.write = write
         import cli
         sys.exit(cli.main(["import", {str(path)!r}, "--batch-size", "3"]))
         """
@@ -172,7 +172,7 @@ async def test_a_library_made_before_copies_were_kept_gets_them_by_backfill(
         kompas, tempo = [await library.add_text(text) for text in (FLOOD_KOMPAS, FLOOD_TEMPO)]
         store = library.store
         assert isinstance(store, MilvusStore)
-        store._client.drop_collection(store.stories)  # what that newsbot left
+        store.client.drop_collection(store.stories)  # what that newsbot left
     finally:
         await library.close()
     library = await Library.open(settings, encoder=encoder)
@@ -205,15 +205,15 @@ async def test_a_claim_of_another_live_writer_refuses_the_same_article(tmp_path:
             ref_key="x1",
             writer="other",
         )
-        store._write(store.journal, [other], upsert=True)  # its pid is ours: alive
+        store.write(store.journal, [other], upsert=True)  # its pid is ours: alive
         with pytest.raises(ArticleRefused, match="another writer"):
             await store.add_articles([article])
         assert (await store.stats()).articles == 0
         assert stored_rows(store)["sentences"] == {}  # gave up before writing anything
 
         dead = {**other, "pk": "add:1:dead-writer", "pid": _dead_pid(), "writer": "dead"}
-        store._write(store.journal, [dead], upsert=True)
-        store._client.delete(store.journal, ids=[other["pk"]])
+        store.write(store.journal, [dead], upsert=True)
+        store.client.delete(store.journal, ids=[other["pk"]])
         assert await store.sweep() == 1
         (info,) = await store.add_articles([article])
         assert (await store.stats()).articles == 1 and info.url == "https://news.test/one"
