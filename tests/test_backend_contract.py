@@ -138,16 +138,22 @@ async def test_duplicates_are_refused_by_text_link_and_id(library: Library, tmp_
 
 async def test_a_batch_with_a_refused_article_stores_none_of_it(library: Library) -> None:
     stored = await library.add_text(CORPUS[0]["text"])
+    later = await library.add_text(CORPUS[2]["text"])
     fresh = await _embedded(library, CORPUS[1]["text"])
     repeat = await _embedded(library, CORPUS[0]["text"])
+    repeat_later = await _embedded(library, CORPUS[2]["text"])
     before = counts(await library.stats())
     with pytest.raises(ArticleRefused) as refused:
         await library.store.add_articles([fresh, repeat])
     assert refused.value.position == 1 and refused.value.existing is not None
     assert refused.value.existing.ref == stored.ref
+    with pytest.raises(ArticleRefused) as refused:  # the batch's first duplicate is named
+        await library.store.add_articles([fresh, repeat_later, repeat])
+    assert refused.value.position == 1 and refused.value.existing is not None
+    assert refused.value.existing.ref == later.ref
     assert counts(await library.stats()) == before  # the fresh article was not stored either
     (info,) = await library.store.add_articles([fresh])  # alone, it is
-    assert (await library.stats()).articles == 2 and info.sentence_count == len(fresh.prepared.sentences)
+    assert (await library.stats()).articles == 3 and info.sentence_count == len(fresh.prepared.sentences)
 
 
 async def _embedded(library: Library, text: str) -> NewArticle:
