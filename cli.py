@@ -31,7 +31,7 @@ from feeds import Feeds
 from fetch import readable_size, too_large
 from index.backend import LibraryStore, copy_library, library_exists, library_location, open_store
 from index.errors import MAX_INTEGER, check_database_path
-from index.feeds import feed_store
+from index.feeds import copy_follows, feed_store
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
 from retrieval.citations import also_in_names, number_sources
@@ -371,6 +371,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
                 summary = await copy_library(
                     reading, writing, batch_size=args.batch_size, on_progress=progress
                 )
+            follows = await copy_follows(reading, writing)
             for ref in summary.refused[:SHOWN_PROBLEMS]:
                 print(
                     f"not copied {ref}: {writing.location} has an article with its link or ref",
@@ -379,7 +380,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"copied {summary.copied} articles from {reading.location} to {writing.location}"
                 f" in {summary.seconds:.1f} s; {summary.already} were there already;"
-                f" {len(summary.refused)} refused"
+                f" {len(summary.refused)} refused; followed {follows} new feeds"
             )
             return 0
 

@@ -114,6 +114,19 @@ def feed_store(store: LibraryStore) -> FeedStore:
     raise TypeError(f"no feed store for a library kept in {type(store).__name__}")
 
 
+async def copy_follows(source: LibraryStore, target: LibraryStore) -> int:
+    """Follow in ``target`` every feed ``source`` follows, with its title and interval
+    (``newsbot migrate``), in the order they were followed; how many ``target`` did not follow
+    yet. A feed's items are not copied: its first poll in ``target`` records the items whose
+    link is an article ``target`` holds (copied with the library) without fetching them."""
+    into = feed_store(target)
+    followed = 0
+    for feed in await feed_store(source).all():
+        _, new = await into.add(feed.url, feed.title, feed.interval_minutes)
+        followed += new
+    return followed
+
+
 class SqliteFeedStore:
     """``FeedStore`` in the library's SQLite file."""
 

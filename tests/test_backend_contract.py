@@ -25,6 +25,7 @@ from tests_support import DATA, SEED_TEXT, make_settings
 from backfill import backfill_copies_and_dates
 from index.backend import LibraryStore, copy_library, open_store
 from index.errors import ArticleRefused
+from index.feeds import copy_follows, feed_store
 from index.store import LibraryStats, NewArticle
 from library import Library
 from retrieval.encoder import Encoder
@@ -338,7 +339,8 @@ async def test_migrate_keeps_sources_times_order_and_stories_both_ways(
     """A library copied into the other backend and back (``newsbot migrate``): every article
     keeps its archive's ``source``, the time it was added and its place in the order, copies
     name their story by the copy's ids, and articles whose copies were never looked for stay
-    so. A story whose first article was deleted is led by its first remaining copy."""
+    so. A story whose first article was deleted is led by its first remaining copy. Its
+    followed feeds are followed in the copy, in order, with their titles and intervals."""
     other = "milvus" if settings.index == "sqlite" else "sqlite"
     library = await Library.open(settings, encoder=encoder)
     try:
@@ -361,8 +363,13 @@ async def test_migrate_keeps_sources_times_order_and_stories_both_ways(
     middle = await open_store(backend_settings(other, tmp_path / "other"))
     back = await open_store(backend_settings(settings.index, tmp_path / "back"))
     try:
+        follows = [("https://news.test/desk.xml", "Test Desk", 30.0), ("https://news.test/b.xml", None, None)]
+        for url, title, minutes in follows:
+            await feed_store(source).add(url, title, minutes)
         assert (await copy_library(source, middle, batch_size=2)).copied == 6
         assert await _described(middle) == original and list(await _described(middle)) == list(original)
+        assert await copy_follows(source, middle) == 2 and await copy_follows(source, middle) == 0
+        assert [(f.url, f.title, f.interval_minutes) for f in await feed_store(middle).all()] == follows
         assert await middle.count_without_near_keys() == 3  # the archived ones, as in the original
 
         kompas, tempo, detik = list(original)[3:]
