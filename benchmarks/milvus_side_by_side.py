@@ -16,7 +16,7 @@ the process holds no library; with milvus-lite embedded, its engine (which holds
 collections, as a Milvus query node would) is in the same process. ``--served`` runs that engine
 as a ``milvus-lite server`` of its own on the copy, so the bot's RSS and the engine's are
 reported apart: any number of bot processes share one engine.
-Writes ``benchmarks/results/milvus-side-by-side-<n>[-served].{json,md}``.
+Writes ``milvus-side-by-side-<n>[-served].{json,md}`` in ``--results`` (``benchmarks/results/``).
 """
 
 from __future__ import annotations
@@ -169,6 +169,9 @@ def main() -> int:
     parser.add_argument("--served", action="store_true", help="Milvus's engine in a process of its own")
     parser.add_argument("--import-lines", type=Path, help="a JSONL archive: import rate into a new library")
     parser.add_argument("--import-n", type=int, default=200, help="lines of --import-lines to import")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where the tables go (default: %(default)s)"
+    )
     parser.add_argument("--one", choices=["sqlite", "milvus"], help=argparse.SUPPRESS)  # the child
     parser.add_argument("--uri", help=argparse.SUPPRESS)  # the child's Milvus, when served
     args = parser.parse_args()
@@ -231,12 +234,12 @@ def main() -> int:
         f"| the same quotes from the same articles | {same} of {len(result['sqlite']['answers'])} | |"
     )
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in result.items()}
-    RESULTS.mkdir(exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     name = f"milvus-side-by-side-{n}{'-served' if args.served else ''}"
-    (RESULTS / f"{name}.json").write_text(
+    (args.results / f"{name}.json").write_text(
         json.dumps({**summary, "disk_mb": disk, "same_answers": same}, indent=1), encoding="utf-8"
     )
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (args.results / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

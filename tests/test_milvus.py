@@ -420,3 +420,30 @@ def test_a_milvus_lite_library_held_by_another_process_is_one_clear_line(tmp_pat
         f"newsbot: cannot open the Milvus library at {uri}"
     )
     assert f"milvus-lite server --data-dir {uri}" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_side_by_side_benchmark_runs_on_a_small_library(tmp_path: Path) -> None:
+    """``benchmarks/milvus_side_by_side.py`` (the Milvus side of ``bench``) on the tests' own
+    articles, copied with ``migrate`` and served by a milvus-lite server: both columns measured,
+    every answer compared, the tables written where asked (a benchmark asserts nothing of speed)."""
+    grounding = REPO / "tests" / "data" / "grounding_library.jsonl"
+    db, copy, results = tmp_path / "lib.sqlite3", tmp_path / "lib-milvus.db", tmp_path / "results"
+    env = {**os.environ, "NEWSBOT_MILVUS_URI": str(copy)}
+    assert newsbot(env, tmp_path, "--db", str(db), "import", str(grounding)).startswith("stored 7 articles")
+    assert newsbot(env, tmp_path, "--db", str(db), "migrate", "--to", "milvus").startswith(
+        "copied 7 articles"
+    )
+    script = REPO / "benchmarks" / "milvus_side_by_side.py"
+    command = [sys.executable, str(script), "--db", str(db), "--milvus", str(copy), "--served"]
+    command += ["--queries", "4", "--adds", "1", "--results", str(results)]
+    command += ["--import-lines", str(grounding), "--import-n", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads((results / "milvus-side-by-side-7-served.json").read_text("utf-8"))
+    for backend in ("sqlite", "milvus"):
+        assert measured[backend]["articles"] == 7 and measured[backend]["import"]["articles"] == 2
+        assert measured[backend]["ask_ms"]["p95"] > 0 and measured[backend]["peak_rss_mb"] > 0
+    assert measured["milvus"]["engine_peak_rss_mb"] > 0 and 0 <= measured["same_answers"] <= 4
+    table = (results / "milvus-side-by-side-7-served.md").read_text("utf-8")
+    assert table.startswith("| measure (7 articles) | SQLite | milvus-lite server |")
