@@ -73,8 +73,10 @@ _MONTHS = (
     "Jan Feb Mar Apr Jun Jul Aug Agu Agt Sep Sept Okt Oct Nov Des Dec"
 ).split()
 _DAYS = "Senin Selasa Rabu Kamis Jumat Sabtu Minggu Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
+_YEAR = r"\b(1\d{3}|20\d{2})\b"
+_DAY_SLASH_MONTH = r"\b\d{1,2}/\d{1,2}(/\d{2,4})?\b"  # "Sabtu (26/11)", "7/9/2019"
 _TIME = re.compile(
-    r"\b(1\d{3}|20\d{2})\b|\b\d{1,2}/\d{1,2}\b|\b(?i:abad|century|centuries)\b|"
+    rf"{_YEAR}|{_DAY_SLASH_MONTH}|\b(?i:abad|century|centuries)\b|"
     rf"\b({'|'.join(_MONTHS)}|{'|'.join(_DAYS.split())})\b"
 )
 _NUMBER = re.compile(
@@ -93,6 +95,10 @@ _REPORTED = re.compile(
     r"pledged|warned|claimed|according to|contains|contained|reads)\b",
     re.IGNORECASE,
 )
+# What a date writes with digits (a year, "27 September 1957", "7/9"): a count asked with
+# "berapa" / "how many" is not a date's digits, unless it asks how long ("1947–1991").
+_DURATION = re.compile(r"\b(berapa\w* lama\w*|how long)\b", re.IGNORECASE)
+_DATES = re.compile(rf"{_YEAR}|{_DAY_SLASH_MONTH}|\b\d{{1,2}} (?:{'|'.join(_MONTHS)})\b")
 _CAPITALIZED = re.compile(r"(?<![\w.])[A-Z][\w'’-]+")
 _WORD = re.compile(r"\w+")
 
@@ -108,15 +114,17 @@ def expected_answer(question: str) -> AnswerKind | None:
 
 def can_answer(kind: AnswerKind, question: str, sentence: str) -> bool:
     """Whether ``sentence`` holds something of ``kind``: a year, month, weekday or century for
-    TIME; a digit or number word for NUMBER; for NAME, a capitalized word past the sentence's
-    first that the question does not already contain (the subject it asks about is not the
-    answer); for STATEMENT, a reporting verb or a quotation."""
+    TIME; a digit or number word for NUMBER (a date's digits only when the question asks how
+    long); for NAME, a capitalized word past the sentence's first that the question does not
+    already contain (the subject it asks about is not the answer); for STATEMENT, a reporting
+    verb or a quotation."""
     if kind is AnswerKind.STATEMENT:
         return _REPORTED.search(sentence) is not None
     if kind is AnswerKind.TIME:
         return _TIME.search(sentence) is not None
     if kind is AnswerKind.NUMBER:
-        return _NUMBER.search(sentence) is not None
+        counted = sentence if _DURATION.search(question) else _DATES.sub(" ", sentence)
+        return _NUMBER.search(counted) is not None
     asked = {w.casefold() for w in _WORD.findall(question)}
     names = [m.group(0) for m in _CAPITALIZED.finditer(sentence) if m.start() > 0]
     return any(name.casefold() not in asked for name in names)

@@ -52,6 +52,18 @@ def test_a_sentence_can_answer_by_its_form() -> None:
     assert not can_answer(AnswerKind.TIME, "When will it pass?", "Parliament may vote on the bill.")
     assert can_answer(AnswerKind.NUMBER, "Berapa luas?", "Luasnya dua ratus hektare.")
     assert not can_answer(AnswerKind.NUMBER, "Berapa luas?", "Pulau ini tidak berpenghuni.")
+    # A count is not a date's digits (dev's "Berapakah negara ... Liga Arab?" quoted the lead
+    # on its founding in 1945 before "Liga Arab memiliki 22 negara anggota."), unless the
+    # question asks how long.
+    members = "Berapakah negara yang menjadi anggota Liga Arab?"
+    assert can_answer(AnswerKind.NUMBER, members, "Liga Arab memiliki 22 negara anggota.")
+    assert not can_answer(AnswerKind.NUMBER, members, "Liga Arab didirikan di Kairo pada tahun 1945.")
+    assert not can_answer(AnswerKind.NUMBER, "How many died?", "The storm hit on 27 September 1957.")
+    assert not can_answer(AnswerKind.NUMBER, "Berapa korban?", "Rabu (7/9) banjir melanda.")
+    assert can_answer(
+        AnswerKind.NUMBER, "Berapa lama Perang Dingin berlangsung?", "Perang Dingin (1947–1991)."
+    )
+    assert can_answer(AnswerKind.NUMBER, "How long did it last?", "It ran from 2001 to 2009.")
     who = "Siapa yang menyerang Iwasaki?"
     # The question's own names and a sentence's first word are not answers.
     assert not can_answer(AnswerKind.NAME, who, "Iwasaki diserang di jalan.")
