@@ -180,7 +180,7 @@ class MilvusFeedStore:
         pks = [f"{_POLL}:{f['generation']}" for f in follows]
         polls: dict[str, dict] = {}
         for part in batches(pks, IDS_PER_QUERY):
-            rows = self._store.query(self.feeds, f"pk in [{', '.join(map(quoted, part))}]", _FEED_FIELDS)
+            rows = self._store.query(self.feeds, in_filter("pk", part), _FEED_FIELDS)
             polls.update((r["generation"], r) for r in rows)
         return polls
 
@@ -223,7 +223,7 @@ class MilvusFeedStore:
         pks = [_item_pk(generation, link) for link in dict.fromkeys(links)]
         found: dict[str, dict] = {}
         for part in batches(pks, IDS_PER_QUERY):
-            rows = self._store.query(self.items, f"pk in [{', '.join(map(quoted, part))}]", _ITEM_FIELDS)
+            rows = self._store.query(self.items, in_filter("pk", part), _ITEM_FIELDS)
             found.update((r["link"], r) for r in rows)
         return found
 
@@ -333,7 +333,7 @@ class MilvusFeedStore:
             items = self._items(generation, links)
             stored: dict[str, int] = {}
             for part in batches(list(dict.fromkeys(links)), IDS_PER_QUERY):
-                where = f"url in [{', '.join(map(quoted, part))}]"
+                where = in_filter("url", part)
                 for row in self._store.query(self._store.articles, where, ["id", "url"]):
                     stored.setdefault(row["url"], int(row["id"]))
             seen_at = iso(datetime.now(UTC))
