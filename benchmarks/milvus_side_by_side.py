@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import snapshot
+from index.store import Store
 from jsonl import jsonl_lines
 from library import Library, _load_model
 from settings import Settings
@@ -88,20 +89,30 @@ async def import_rate(settings: Settings, encoder: Any, lines: list[str]) -> dic
     }
 
 
+async def chosen_titles(db: Path, queries: int) -> list[str]:
+    """The titles both backends are asked (the first warms up), drawn from the SQLite library:
+    the measured processes never list the whole library, which would count in their peak RSS."""
+    store = await Store.open(db, read_only=True)
+    try:
+        listed = await store.recent((await store.stats()).articles)
+    finally:
+        await store.close()
+    titles = sorted(a.title for a in listed if a.title)  # the same order whatever the ids
+    random.Random(1).shuffle(titles)
+    return titles[: queries + 1]
+
+
 async def measure(
-    settings: Settings, queries: int, adds: int, import_lines: list[str] | None = None
+    settings: Settings, titles: list[str], adds: int, import_lines: list[str] | None = None
 ) -> dict[str, Any]:
     encoder = await asyncio.to_thread(_load_model, settings)
     started = time.perf_counter()
     library = await Library.open(settings, encoder=encoder)
     opened = time.perf_counter() - started
     try:
-        listed = await library.recent(limit=(await library.stats()).articles)
-        titles = sorted(a.title for a in listed if a.title)  # the same order whatever the ids
-        random.Random(1).shuffle(titles)
         await library.ask(titles[0])  # warm up
         took, answers = [], []
-        for title in titles[:queries]:
+        for title in titles[1:]:
             answer = await library.ask(title)
             took.append(answer.took_ms)
             answers.append([(c.article.ref, c.text) for c in answer.citations])
@@ -174,6 +185,7 @@ def main() -> int:
     )
     parser.add_argument("--one", choices=["sqlite", "milvus"], help=argparse.SUPPRESS)  # the child
     parser.add_argument("--uri", help=argparse.SUPPRESS)  # the child's Milvus, when served
+    parser.add_argument("--titles", type=Path, help=argparse.SUPPRESS)  # the child's questions
     args = parser.parse_args()
     if args.one:
         uri = args.uri or str(args.milvus)
@@ -182,12 +194,16 @@ def main() -> int:
         lines = None
         if args.import_lines:
             lines = [line for line in jsonl_lines(args.import_lines) if line.strip()][: args.import_n]
-        print(json.dumps(asyncio.run(measure(settings, args.queries, args.adds, lines))))
+        titles = json.loads(args.titles.read_text("utf-8"))
+        print(json.dumps(asyncio.run(measure(settings, titles, args.adds, lines))))
         return 0
     result: dict[str, Any] = {}
+    asked = args.results / "questions.json"  # beside the tables, then removed
+    args.results.mkdir(parents=True, exist_ok=True)
+    asked.write_text(json.dumps(asyncio.run(chosen_titles(args.db, args.queries))), encoding="utf-8")
     for backend in ("sqlite", "milvus"):
         command = [sys.executable, __file__, "--db", str(args.db), "--milvus", str(args.milvus)]
-        command += ["--queries", str(args.queries), "--adds", str(args.adds), "--one", backend]
+        command += ["--titles", str(asked), "--adds", str(args.adds), "--one", backend]
         if args.import_lines:
             command += ["--import-lines", str(args.import_lines), "--import-n", str(args.import_n)]
         with contextlib.ExitStack() as stack:
@@ -200,6 +216,7 @@ def main() -> int:
             if engine is not None:
                 result[backend]["engine_peak_rss_mb"] = peak_rss_mb(engine.pid)
         print(backend, {k: v for k, v in result[backend].items() if k != "answers"}, file=sys.stderr)
+    asked.unlink()
     same = sum(a == b for a, b in zip(result["sqlite"]["answers"], result["milvus"]["answers"], strict=True))
     disk = {"sqlite": _size_mb(args.db), "milvus": _size_mb(args.milvus)}
     n = result["sqlite"]["articles"]
@@ -234,7 +251,6 @@ def main() -> int:
         f"| the same quotes from the same articles | {same} of {len(result['sqlite']['answers'])} | |"
     )
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in result.items()}
-    args.results.mkdir(parents=True, exist_ok=True)
     name = f"milvus-side-by-side-{n}{'-served' if args.served else ''}"
     (args.results / f"{name}.json").write_text(
         json.dumps({**summary, "disk_mb": disk, "same_answers": same}, indent=1), encoding="utf-8"
