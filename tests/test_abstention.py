@@ -12,6 +12,7 @@ import pytest
 from retrieval.abstention import (
     CROSS_LINGUAL_ALLOWANCE,
     DEFAULT_RULE,
+    NEVER_ABSTAIN,
     UNMEASURED_SPECIFICITY,
     AbstentionRule,
     Signals,
@@ -138,6 +139,19 @@ def test_a_term_absent_from_the_top_articles_counts_only_when_rare_enough_and_in
     assert rule.margin(replace(rare, cross_lingual=True)) == pytest.approx(0.85 - 0.84)
     lower = AbstentionRule(crowd=Weights(bar=0.84, absent=0.2, absent_from=4.0))
     assert lower.margin(common) == pytest.approx(0.85 - 0.2 * 4.2 / MAX_INFORMATION - 0.84)
+
+
+def test_three_rare_terms_no_top_article_holds_decline_however_high_the_evidence() -> None:
+    """Three terms at least 4.5 rare that no article ranked first holds: the question is about
+    something else, in either side and across languages, whatever the margin; two do not
+    decide it, nor do commoner ones; the tuner's ``NEVER_ABSTAIN`` never declines."""
+    rule = AbstentionRule(crowd=Weights(bar=0.84), small=Weights(bar=0.84))
+    elsewhere = Signals(0.95, None, support=1.0, absent=(4.6, 5.0, 8.0))
+    assert rule.margin(elsewhere) > 0.1 and not rule.answers(elsewhere)
+    assert not rule.answers(replace(elsewhere, standout=2.0, cross_lingual=True))
+    assert rule.answers(replace(elsewhere, absent=(5.0, 8.0)))
+    assert rule.answers(replace(elsewhere, absent=(4.2, 4.4, 5.0, 8.0)))
+    assert NEVER_ABSTAIN.answers(elsewhere)
 
 
 def test_a_sentence_that_stands_above_its_article_counts_and_a_lone_one_counts_as_typical() -> None:
