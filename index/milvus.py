@@ -1025,10 +1025,7 @@ class MilvusStore:
         """Those of ``ids`` whose article is stored (committed: its row is there)."""
 
         def read() -> set[int]:
-            found: set[int] = set()
-            for part in batches(list(dict.fromkeys(int(i) for i in ids)), IDS_PER_QUERY):
-                found |= {int(r["id"]) for r in self.query(self.articles, in_filter("id", part), ["id"])}
-            return found
+            return {int(r["id"]) for r in self._article_rows(ids, ["id"])}
 
         return await asyncio.to_thread(read)
 
