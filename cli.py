@@ -34,7 +34,7 @@ from index.errors import MAX_INTEGER, check_database_path
 from index.feeds import copy_follows, feed_store
 from jsonl import LABELLED_HELP, Shard, jsonl_lines, labelled_questions, load_json_line, not_text
 from library import Library
-from retrieval.citations import also_in_names, number_sources
+from retrieval.citations import also_in_names, named_words, number_sources
 from retrieval.corpus import CorpusIndex
 from retrieval.dates import Period, period_of_text
 from retrieval.errors import ArticleRejected, NewsbotError, NotFound
@@ -673,6 +673,8 @@ def _error_json(question: str | None, reason: str) -> dict[str, object]:
         "question": None if question is None else question.encode("utf-8", "replace").decode("utf-8"),
         "abstained": True,
         "reason": reason,
+        "missing": [],
+        "tentative": False,
         "answer": [],
         "articles": [],
         "took_ms": 0,
@@ -781,12 +783,20 @@ def _reply(answer: Answer, db: Path | str) -> str:
     return format_answer(answer)
 
 
+def _caveat(answer: Answer) -> str | None:
+    """The line before an answer's quotes when they may not answer the question (as the bot's)."""
+    if answer.missing:
+        return f"Nothing in the library mentions {named_words(answer.missing)}; the closest it holds:"
+    return "The library may not answer this; the closest it holds:" if answer.tentative else None
+
+
 def format_answer(answer: Answer) -> str:
     """A readable cited answer for a terminal: numbered quotes, then the numbered sources."""
     if answer.abstained:
         return f"I can't answer that from the library: {answer.reason}."
     numbered = number_sources(answer.citations)
-    lines = [
+    lines = [caveat] if (caveat := _caveat(answer)) else []
+    lines += [
         textwrap.fill(f"“{citation.text}” [{number}]", width=100, subsequent_indent="  ")
         for citation, number in zip(answer.citations, numbered.numbers, strict=True)
     ]

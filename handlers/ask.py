@@ -22,7 +22,7 @@ from handlers.common import (
     reply_plain,
 )
 from handlers.format import Piece, answer_pieces, render, source_line
-from handlers.messages import Lang, abstention, language, number, say, untitled
+from handlers.messages import Lang, abstention, caveat, language, number, say, untitled
 from retrieval.errors import BadQuestion
 
 INLINE_RESULTS = 3
@@ -133,10 +133,12 @@ async def on_inline_query(update: Update, context: Context) -> None:
         )
         return
     results = []
+    note = caveat(lang, answer)
     for citation in answer.citations[:INLINE_RESULTS]:
         pieces = [
             Piece(question, "<b>{}</b>"),
             Piece("\n"),
+            *([Piece(note, "<i>{}</i>"), Piece("\n")] if note else []),
             Piece(f"“{citation.text}”", "<blockquote>{}</blockquote>"),
             *source_line(citation.article, lang),
         ]
@@ -145,7 +147,7 @@ async def on_inline_query(update: Update, context: Context) -> None:
             InlineQueryResultArticle(
                 id=key,
                 title=untitled(lang, citation.article.title),
-                description=citation.text[:200],
+                description=(f"{note} {citation.text}" if note else citation.text)[:200],
                 input_message_content=InputTextMessageContent(render(pieces)[0], parse_mode=ParseMode.HTML),
             )
         )

@@ -11,7 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from handlers.messages import Lang, abstention, say, untitled
+from handlers.messages import Lang, abstention, caveat, say, untitled
 from retrieval.citations import also_in_names, number_sources
 from retrieval.types import Answer, ArticleInfo
 
@@ -92,6 +92,8 @@ def answer_pieces(answer: Answer, lang: Lang = "en") -> list[Piece]:
     if answer.abstained:
         return [Piece(say(lang, "cant_answer", reason=abstention(lang, answer)))]
     pieces: list[Piece] = []
+    if (note := caveat(lang, answer)) is not None:
+        pieces += [Piece(note, "<i>{}</i>"), Piece("\n")]
     numbered = number_sources(answer.citations)
     for citation, number in zip(answer.citations, numbered.numbers, strict=True):
         # A line break between quotes keeps Telegram from drawing them as one block.

@@ -15,6 +15,7 @@ from typing import Literal
 from telegram import User
 
 from fetch import readable_size
+from retrieval.citations import named_words
 from retrieval.errors import ArticleRejected, DuplicateArticle
 from retrieval.types import Answer
 
@@ -54,6 +55,8 @@ _EN: dict[str, str] = {
     "reason_no_words": "the question has no word or figure to look for",
     "reason_not_text": "the question holds characters that are not text",
     "reason_not_mentioned": "nothing in the library mentions {words}",
+    "answer_lacks": "Nothing in the library mentions {words}; the closest it holds:",
+    "answer_unsure": "The library may not answer this; the closest it holds:",
     "reason_not_close": "nothing in the library answers this closely enough to quote",
     "inline_none_title": "Nothing in the library answers this",
     "inline_none_text": "{question}: nothing in the library answers this ({reason}).",
@@ -139,6 +142,8 @@ _ID: dict[str, str] = {
     "reason_no_words": "pertanyaannya tidak berisi kata atau angka untuk dicari",
     "reason_not_text": "pertanyaannya berisi karakter yang bukan teks",
     "reason_not_mentioned": "tidak ada artikel di perpustakaan yang menyebut {words}",
+    "answer_lacks": "Tidak ada artikel di perpustakaan yang menyebut {words}; yang paling dekat:",
+    "answer_unsure": "Perpustakaan mungkin tidak menjawab ini; yang paling dekat:",
     "reason_not_close": "tidak ada kalimat di perpustakaan yang menjawabnya cukup dekat untuk dikutip",
     "inline_none_title": "Tidak ada yang menjawab ini di perpustakaan",
     "inline_none_text": "{question}: tidak ada yang menjawab ini di perpustakaan ({reason}).",
@@ -271,12 +276,21 @@ def abstention(lang: Lang, answer: Answer) -> str:
     if kind == "no_content":
         return say(lang, "reason_no_words")
     if kind == "not_mentioned" and answer.missing:
-        return say(
-            lang, "reason_not_mentioned", words=", ".join(f"“{words}”" for words in answer.missing[:5])
-        )
+        return say(lang, "reason_not_mentioned", words=named_words(answer.missing))
     if kind == "not_close_enough":
         return say(lang, "reason_not_close")
     return answer.reason or ""
+
+
+def caveat(lang: Lang, answer: Answer) -> str | None:
+    """What an answer says before its quotes when they may not answer the question: the names
+    of the question the library never mentions (``Answer.missing``), or that the answer cleared
+    the abstention rule narrowly (``Answer.tentative``); None for a plain answer."""
+    if answer.abstained:
+        return None
+    if answer.missing:
+        return say(lang, "answer_lacks", words=named_words(answer.missing))
+    return say(lang, "answer_unsure") if answer.tentative else None
 
 
 def rejection(lang: Lang, error: ArticleRejected, *, max_upload_bytes: int) -> str:

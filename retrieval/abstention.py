@@ -80,6 +80,15 @@ answerable questions in small libraries and 4.7% in the whole library; 2% refuse
 3.6% (1.75%: 2.3% and 3.8%, catching 84% and 55% of the absent ones against 89% and 54%)."""
 
 
+TENTATIVE_SHARE = 0.05
+"""Share of answerable training questions, beyond those the bar declines, whose answer is marked
+tentative ("the library may not answer this; the closest it holds:"): a product choice, one
+answer in twenty to a question the library does answer, made so the answers that clear the bar
+narrowly say so. Out of fold on dev (scenario seeds 0-2) it marks 3.8% of the answers small
+libraries give to answerable questions (the whole library without the answers: 4.6%) and half
+(49.5%) of those they give to questions they cannot answer (docs/quality-history.md, session 12)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Signals:
     """What the abstention rule weighs for one question (``retrieval/answer.py`` measures it).
@@ -127,6 +136,8 @@ class Weights:
     absent: float = 0.0
     absent_from: float = ABSENT_FROM_MIN
     specificity: float = 0.0
+    # How far above the bar an answer is still tentative (``TENTATIVE_SHARE``); 0: never.
+    tentative: float = 0.0
 
     def score(self, signals: Signals) -> float:
         """Everything but the bar."""
@@ -158,14 +169,22 @@ class AbstentionRule:
     The values come from ``fit_rule`` (``newsbot tune``) over the dev questions asked of the
     libraries users meet (``retrieval/scenarios.py``: small libraries, the whole library without
     their answers, near topics), split seeds 0-2; README "Quality" gives the out-of-fold
-    figures. ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
+    figures. The ``tentative`` margins are fitted with them (session 12: the margin under which a
+    further ``TENTATIVE_SHARE`` of the answerable questions fall, on every question of seeds 0-2).
+    ``min_articles`` is not tuned: a z-score over fewer articles is mostly noise.
     """
 
     crowd: Weights = Weights(
-        bar=0.8442, support=0.02, cross_lingual_support=0.02, standout=0.02, absent=0.08, absent_from=4.0
+        bar=0.8442,
+        support=0.02,
+        cross_lingual_support=0.02,
+        standout=0.02,
+        absent=0.08,
+        absent_from=4.0,
+        tentative=0.0108,
     )
     small: Weights = Weights(
-        bar=0.9030, support=0.16, cross_lingual_support=0.04, missing=0.02, specificity=1.6
+        bar=0.9030, support=0.16, cross_lingual_support=0.04, missing=0.02, specificity=1.6, tentative=0.0178
     )
     min_articles: int = 20
     # A question holding ``absent_terms`` terms at least ``absent_information`` rare that no
@@ -189,6 +208,10 @@ class AbstentionRule:
 
     def answers(self, signals: Signals) -> bool:
         return not self.about_something_else(signals) and self.margin(signals) >= 0.0
+
+    def tentative(self, signals: Signals) -> bool:
+        """Whether an answer clears the bar by less than its side's ``Weights.tentative``."""
+        return self.answers(signals) and self.margin(signals) < self.side(signals).tentative
 
     def about_something_else(self, signals: Signals) -> bool:
         """Whether the question holds ``absent_terms`` rare terms the articles ranked first lack."""
@@ -262,6 +285,7 @@ def fit_rule(
     groups: Sequence[str],
     *,
     max_false_abstention: float = MAX_FALSE_ABSTENTION,
+    tentative_share: float = TENTATIVE_SHARE,
     base: AbstentionRule = DEFAULT_RULE,
     grids: tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, ...]]] = (CROWD_GRID, SMALL_GRID),
 ) -> AbstentionRule:
@@ -272,8 +296,10 @@ def fit_rule(
     side's answerable questions (``bar_for``); the combination kept declines the largest share of
     the side's unanswerable questions averaged over ``groups`` (each kind of library counts the
     same, however many questions it has). Ties keep the first combination in grid order (the
-    simpler one). A side with no question keeps ``base``'s weights. ``NotEnoughData`` when there
-    are no unanswerable questions, or a side has questions but no answerable one."""
+    simpler one). The kept combination's answers are tentative up to the score that a further
+    ``tentative_share`` of the answerable questions falls under. A side with no question keeps
+    ``base``'s weights. ``NotEnoughData`` when there are no unanswerable questions, or a side has
+    questions but no answerable one."""
     table = _Table.of(signals, answerable, groups)
     if not (~table.answerable).any() or not table.answerable.any():
         raise NotEnoughData("fitting the abstention rule needs both answerable and unanswerable questions")
@@ -283,7 +309,7 @@ def fit_rule(
         if not on_side.any():
             sides.append(kept)
             continue
-        sides.append(table.fitted_side(on_side, grid, max_false_abstention))
+        sides.append(table.fitted_side(on_side, grid, max_false_abstention, tentative_share))
     return replace(base, crowd=sides[0], small=sides[1])
 
 
@@ -305,7 +331,13 @@ class _Table:
             np.asarray(groups, object),
         )
 
-    def fitted_side(self, on_side: np.ndarray, grid: dict[str, tuple[float, ...]], share: float) -> Weights:
+    def fitted_side(
+        self,
+        on_side: np.ndarray,
+        grid: dict[str, tuple[float, ...]],
+        share: float,
+        tentative_share: float = 0.0,
+    ) -> Weights:
         if not (self.answerable & on_side).any():
             raise NotEnoughData(
                 "no answerable question to set a bar by (are their gold articles in the library?)"
@@ -329,7 +361,11 @@ class _Table:
             if best is None or value > best[0] + 1e-12:
                 best = (value, weights)
         assert best is not None
-        return best[1]
+        chosen = best[1]
+        if not tentative_share:
+            return chosen
+        scores = columns.scores(chosen)[answerable]
+        return replace(chosen, tentative=max(0.0, bar_for(scores, share + tentative_share) - chosen.bar))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from retrieval.abstention import ABSENT_FROM_MIN, SPECIFICITY_NEIGHBOURS, Signals, adjusted_evidence, standout
 from retrieval.answer_kinds import can_answer, expected_answer
+from retrieval.citations import named_words
 from retrieval.config import RetrievalConfig
 from retrieval.corpus import CorpusIndex, QueryEvidence, RankedArticles
 from retrieval.dates import newest_first, prefer_period, published_day, question_period, without_recency_words
@@ -32,6 +33,7 @@ from retrieval.grounding import (
     support,
     text_terms,
     translations,
+    written_alike,
 )
 from retrieval.lexical import specific_words, tokenize
 from retrieval.near_duplicates import COPIES_WINDOW, fold_copies
@@ -141,7 +143,24 @@ def answer_from(
     found = find(index, evidence, cfg, encode_passages)
     if found is None or not cfg.abstention.answers(found.signals):
         return decline(index, evidence, found)
-    return Answer(shown, choose_quotes(index, found, cfg), found.refs, False, None)
+    return quoted_answer(index, evidence, found, cfg)
+
+
+def quoted_answer(index: CorpusIndex, evidence: QueryEvidence, found: Found, cfg: RetrievalConfig) -> Answer:
+    """The quotes, with what the question names that the library never mentions and whether the
+    rule let them through narrowly: it may answer "How many people died in the Bandung
+    earthquake?" from a flood's "Two people died", and the reader should learn that no article
+    says "Bandung" before reading it (as a search engine shows "Missing: bandung"). Declining on
+    that alone would cost more than it catches: out of fold on dev, 11% of the answers small
+    libraries give to answerable questions name something their article writes otherwise or not
+    at all (a full name, "Olympic" for "Olimpiade", the date a question was written on), against
+    38% of the answers to questions the library cannot answer (docs/quality-history.md, session
+    12)."""
+    shown = evidence.asked or evidence.question
+    missing = missing_from_library(index, evidence, found)
+    quotes = choose_quotes(index, found, cfg)
+    tentative = cfg.abstention.tentative(found.signals)
+    return Answer(shown, quotes, found.refs, False, None, missing=missing, tentative=tentative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +475,7 @@ def decline(index: CorpusIndex, evidence: QueryEvidence, found: Found | None) ->
     asked = evidence.asked or evidence.question
     missing = missing_from_library(index, evidence, found)
     if missing:
-        named = ", ".join(f"“{words}”" for words in missing[:5])
+        named = named_words(missing)
         return _declined(asked, refs, f"nothing in the library mentions {named}", "not_mentioned", missing)
     return _declined(asked, refs, NOT_CLOSE_ENOUGH, "not_close_enough")
 
@@ -476,9 +495,10 @@ def missing_from_library(index: CorpusIndex, evidence: QueryEvidence, found: Fou
     Every term is looked up among the library's words and, with stems, spellings and
     translated names, in the articles ranked first (all of a small library's). Across
     languages only what is written alike is blamed: figures, one-word names ("Bekasi",
-    "Bitcoin") and names CLDR translates; a name of several words ("United Nations" is "PBB"
-    in Indonesian) or a rare common word ("sourdough" may be "roti asam") only when every
-    article is in the question's language. Common words (information below
+    "Bitcoin"), names CLDR translates and rare words another language writes as they are
+    (``written_alike``: a lowercase "bandung" in an English question); a name of several words
+    ("United Nations" is "PBB" in Indonesian) or a rare common word ("sourdough" may be "roti
+    asam") only when every article is in the question's language. Common words (information below
     ``NAMEABLE_INFORMATION``) never are, nor a name made only of stopwords ("AS", "IT")."""
     one_language = index.languages == (evidence.lang,)
     candidates = [(words, terms) for words, terms, alike in _nameable(evidence) if alike or one_language]
@@ -526,7 +546,12 @@ def _nameable(evidence: QueryEvidence) -> list[tuple[str, list[str], bool]]:
         terms = tokenize(match.group(0))
         if terms and information(terms[0], evidence.lang) >= NAMEABLE_INFORMATION:
             word = match.group(0)
-            alike = any(ch.isdigit() for ch in word) or bool(translations(terms[0])) or word[:1].isupper()
+            alike = (
+                any(ch.isdigit() for ch in word)
+                or bool(translations(terms[0]))
+                or word[:1].isupper()
+                or written_alike(terms[0], evidence.lang)
+            )
             found.append((word, terms, alike))
     return found
 

@@ -35,3 +35,9 @@ def number_sources(citations: Sequence[Citation]) -> NumberedSources:
             articles.append((numbers[ref], citation.article))
             copies.append(citation.also_in)
     return NumberedSources(tuple(articles), tuple(numbers[c.article.ref] for c in citations), tuple(copies))
+
+
+def named_words(words: Sequence[str]) -> str:
+    """ "“Bandung”, “2022”": what a reply says the library lacks, at most five, as the question
+    wrote them."""
+    return ", ".join(f"“{w}”" for w in words[:5])

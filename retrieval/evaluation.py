@@ -165,7 +165,10 @@ class UserView:
     """What users of one scenario saw, over one group of questions (``retrieval/scenarios.py``).
 
     Declining rates are over answerable and absent questions; the quote measures over the
-    answerable questions the bot answered (``span_*`` over those with a gold answer string)."""
+    answerable questions the bot answered (``span_*`` over those with a gold answer string).
+    ``*_warned``: of the answers given, the share that say before quoting what the library lacks
+    (``Answer.missing``) or that it may not answer the question (``Answer.tentative``), over
+    absent and answerable questions apart."""
 
     scenario: str
     group: str
@@ -178,6 +181,10 @@ class UserView:
     span_first: float  # a gold answer inside the first quote
     span_any: float  # a gold answer inside some quote
     quotes: float  # mean quotes per answer given
+    absent_answered: int = 0
+    absent_warned: float = 0.0
+    answerable_answered: int = 0
+    answerable_warned: float = 0.0
 
     HEADER = (
         "scenario",
@@ -190,6 +197,7 @@ class UserView:
         "span in 1st quote",
         "span in any quote",
         "quotes per answer",
+        "warned: absent / answerable answered",
     )
 
     def row(self) -> list[str]:
@@ -207,6 +215,9 @@ class UserView:
             rate(self.span_first, self.span_answered),
             rate(self.span_any, self.span_answered),
             rate(self.quotes, self.answerable),
+            rate(self.absent_warned, self.absent_answered)
+            + " / "
+            + rate(self.answerable_warned, self.answerable_answered),
         ]
 
 
@@ -217,6 +228,7 @@ def user_view(
     answerable = [(q, a) for q, ok, a in results if ok]
     absent = [a for _, ok, a in results if not ok]
     answered = [(q, a) for q, a in answerable if not a.abstained]
+    absent_answered = [a for a in absent if not a.abstained]
     spans = [(q, a) for q, a in answered if q.is_span and q.answers]
 
     def share(flags: Iterable[bool], n: int) -> float:
@@ -237,7 +249,16 @@ def user_view(
         share((answer_in_citations(q.answers, a, first_only=True) for q, a in spans), len(spans)),
         share((answer_in_citations(q.answers, a) for q, a in spans), len(spans)),
         sum(len(a.citations) for _, a in answered) / len(answered) if answered else 0.0,
+        len(absent_answered),
+        share((warned(a) for a in absent_answered), len(absent_answered)),
+        len(answered),
+        share((warned(a) for _, a in answered), len(answered)),
     )
+
+
+def warned(answer: Answer) -> bool:
+    """Whether an answer says before its quotes that they may not answer the question."""
+    return not answer.abstained and (bool(answer.missing) or answer.tentative)
 
 
 def user_view_table(rows: Sequence[UserView]) -> str:

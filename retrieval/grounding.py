@@ -226,6 +226,24 @@ def translations(term: str) -> frozenset[str]:
     return frozenset(t for key in keys for t in _BY_KEY.get(key, ())) - {term}
 
 
+WRITTEN_ALIKE_ZIPF = 3.0
+"""The Zipf frequency (log10 uses per billion words) from which wordfreq's list of another known
+language shows a word as that language writes it too: "bandung" (Indonesian 5.4), "mrt" (3.9),
+"smartphone" (4.6) are; "sourdough" (0), "amerika" in English (2.4), "olimpiade" (1.0) are not."""
+
+
+def written_alike(term: str, lang: str) -> bool:
+    """Whether ``term`` of a ``lang`` question is written the same in another known language, so
+    that a library in that language lacking it lacks what it names (a lowercase "bandung" in an
+    English question is the city an Indonesian article would write "Bandung"). The question's
+    own language must know the word too: "banjir" in a short Indonesian question taken for
+    English is Indonesian's word for flood, not a name English writes alike."""
+    home = lang if lang in LANGUAGES else "en"
+    if zipf_frequency(term, home) <= 0.0:
+        return False
+    return any(zipf_frequency(term, other) >= WRITTEN_ALIKE_ZIPF for other in LANGUAGES if other != home)
+
+
 def localized_name(term: str) -> str | None:
     """``term`` as CLDR writes it when it is a one-word country or language name in a known
     language ("peru" -> "Peru", "jepang" -> "Jepang"), else None."""

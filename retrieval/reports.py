@@ -28,7 +28,9 @@ USER_VIEW_NOTE = (
     "small: libraries of 1-16 articles (a few questions' gold articles and long news neighbours), "
     "asked those questions and as many whose answer they do not hold; removed: the whole library "
     "without every article holding the answer of half the questions; near: 8-article libraries "
-    "holding the 3 articles closest to a span question's gold one but none of its answers."
+    "holding the 3 articles closest to a span question's gold one but none of its answers. "
+    "Warned: of the answers given, the share that first say what no article mentions or that "
+    "the library may not answer the question."
 )
 
 

@@ -114,7 +114,13 @@ class Answer:
     # "not_mentioned" (``missing`` names the question's words no article holds, as the question
     # wrote them), "not_close_enough".
     reason_kind: str | None = None
+    # The question's names, figures and rare words no article holds in any form, as the question
+    # wrote them: an abstention's reason, or, on an answer, what the reply says the library lacks
+    # before its quotes (they are the closest it holds, not about that).
     missing: tuple[str, ...] = ()
+    # An answer that cleared the abstention rule's bar narrowly (``AbstentionRule.tentative``):
+    # the reply says the library may not answer the question before its quotes.
+    tentative: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -131,6 +137,8 @@ class Answer:
                 }
                 for c in self.citations
             ],
+            "missing": list(self.missing),
+            "tentative": self.tentative,
             "articles": list(self.articles),
             "took_ms": round(self.took_ms, 1),
         }

@@ -12,12 +12,12 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from retrieval.abstention import AbstentionRule, Signals, fit_rule
-from retrieval.answer import PassageEncoder, choose_quotes, decline, find, prepared_question
+from retrieval.answer import PassageEncoder, decline, find, prepared_question, quoted_answer
 from retrieval.config import RetrievalConfig
 from retrieval.corpus import CorpusIndex
 from retrieval.errors import NotEnoughData
@@ -53,7 +53,7 @@ class Outcome:
         """The reply under ``rule``."""
         if self.signals is None or not rule.answers(self.signals):
             return self.declined
-        return self.quoted
+        return replace(self.quoted, tentative=rule.tentative(self.signals))
 
 
 def scenarios(index: CorpusIndex, questions: Sequence[LabelledQuestion], *, seed: int = 0) -> list[Asked]:
@@ -91,7 +91,7 @@ def ask_all(
         if found is None:
             outcomes.append(Outcome(case, None, declined, declined))
         else:
-            quoted = Answer(case.question.question, choose_quotes(view, found, cfg), found.refs, False, None)
+            quoted = quoted_answer(view, evidence, found, cfg)
             outcomes.append(Outcome(case, found.signals, quoted, declined))
         if progress:
             progress(n, len(asked))
@@ -174,6 +174,7 @@ def rule_table(validation: RuleValidation) -> str:
         "absent",
         "absent_from",
         "specificity",
+        "tentative",
     ]
     lines = ["| fold | side | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 2)]
     folds = [(str(k), rule) for k, rule in enumerate(validation.per_fold)] + [("**all**", validation.chosen)]

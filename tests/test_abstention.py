@@ -219,6 +219,29 @@ def test_fit_rule_finds_the_support_weight_and_keeps_false_abstention_under_the_
 NO_SUPPORT: dict[str, tuple[float, ...]] = {"support": (0.0,)}
 
 
+def test_answers_that_clear_the_bar_narrowly_are_tentative_for_the_share_asked() -> None:
+    """Fitted with a 5% bar and 10% more tentative, about 10% of the answerable questions get a
+    tentative answer on each side, and far more of the unanswerable ones that are answered."""
+    signals, answerable, groups = labelled(3000, seed=6)
+    rule = fit_rule(signals, answerable, groups, max_false_abstention=0.05, tentative_share=0.10)
+    plain = fit_rule(signals, answerable, groups, max_false_abstention=0.05, tentative_share=0.0)
+    assert (
+        replace(rule.crowd, tentative=0.0) == plain.crowd
+        and replace(rule.small, tentative=0.0) == plain.small
+    )
+    assert rule.crowd.tentative > 0 and rule.small.tentative > 0 and plain.small.tentative == 0
+    tentative = np.array([rule.tentative(s) for s in signals])
+    answered = np.array([rule.answers(s) for s in signals])
+    assert not (tentative & ~answered).any()  # a declined question is not an answer at all
+    for group in ("removed", "small"):
+        in_group = np.array([g == group for g in groups])
+        assert 0.08 <= tentative[answerable & in_group].mean() <= 0.12
+        assert tentative[~answerable & answered & in_group].mean() > 0.3
+    signal = next(s for s, t in zip(signals, tentative, strict=True) if t)
+    assert 0.0 <= rule.margin(signal) < rule.side(signal).tentative
+    assert not rule.tentative(replace(signal, evidence=signal.evidence + 1.0))
+
+
 def test_no_bar_without_answerable_questions() -> None:
     """A fold whose other folds hold no gold article (a wrong --db) is not measurable, said so."""
     with pytest.raises(NotEnoughData, match="no answerable question"):

@@ -12,10 +12,11 @@ import pytest
 import test_bot
 from fake_telegram import User
 from test_bot import Harness, quoted
+from tests_support import DATA
 
 import cli
-from handlers.messages import CATALOGUE, abstention, say
-from retrieval.types import Answer
+from handlers.messages import CATALOGUE, abstention, caveat, say
+from retrieval.types import Answer, ArticleInfo, Citation
 
 # test_bot.py's harness: the real Application and library against the fake Bot API
 harness, seeded, news_site = test_bot.harness, test_bot.seeded, test_bot.news_site
@@ -108,6 +109,35 @@ async def test_an_indonesian_user_gets_abstentions_in_indonesian(seeded: Harness
     assert result["description"] == "tidak ada artikel di perpustakaan yang menyebut “Prancis”"
 
 
+async def test_an_answer_from_an_article_on_something_else_says_first_what_no_article_mentions(
+    harness: Harness,
+) -> None:
+    """The grounding tests' seven articles hold a Jakarta flood's "Two people died" but nothing on
+    Bandung: the closest sentence is quoted under a note naming "Bandung", in each asker's
+    language, in a chat and inline; an answer about what the library holds has no note."""
+    tg = harness.tg
+    assert (await harness.library.import_jsonl(DATA / "grounding_library.jsonl")).stored == 7
+    question = "How many people died in the Bandung earthquake?"
+    ivy, budi = tg.make_user("Ivy", "ivy"), indonesian(harness, 903, "Budi")
+    for user, note in (
+        (ivy, "Nothing in the library mentions “Bandung”; the closest it holds:"),
+        (budi, "Tidak ada artikel di perpustakaan yang menyebut “Bandung”; yang paling dekat:"),
+    ):
+        reply = await harness.reply(user.id, tg.private_text(user, question))
+        assert reply["text"].startswith(f"{note}\n“Two people died")
+        assert quoted(reply)[0].startswith("“Two people died")
+        assert {"type": "italic", "offset": 0, "length": len(note)} in [
+            {k: e[k] for k in ("type", "offset", "length")} for e in reply["entities"]
+        ]
+    update = tg.inject(tg.inline_query(ivy, question))
+    await tg.wait_for("answerInlineQuery", timeout=60)
+    first = tg.inline_answers[update["inline_query"]["id"]]["results"][0]
+    assert first["description"].startswith("Nothing in the library mentions “Bandung”")
+    assert "Nothing in the library mentions “Bandung”" in first["input_message_content"]["message_text"]
+    plain = await harness.reply(ivy.id, tg.private_text(ivy, "How many people died in the Jakarta floods?"))
+    assert plain["text"].startswith("“Two people died")
+
+
 async def test_an_empty_library_and_a_failure_are_explained_in_indonesian(harness: Harness) -> None:
     tg = harness.tg
     budi = indonesian(harness, 903, "Budi")
@@ -142,6 +172,31 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> 
 
 def test_one_wording_for_an_untitled_article() -> None:
     assert say("en", "untitled") == cli.UNTITLED
+
+
+def test_an_answer_that_may_not_answer_says_so_first_in_both_languages_and_in_the_terminal() -> None:
+    """What the library lacks comes first; else a narrow answer is said to be unsure; a plain
+    answer, or a declined one, has no caveat. The terminal says it as the bot does in English."""
+    quote = Citation(
+        "Dua orang tewas.", 0.9, ArticleInfo(1, "a1", "Banjir", "Tempo", None, None, None, "id"), 0
+    )
+    plain = Answer("q", (quote,), ("a1",), False, None)
+    unsure = replace(plain, tentative=True)
+    lacking = replace(plain, missing=("Bandung",), tentative=True)
+    declined = replace(plain, citations=(), abstained=True, missing=("Bandung",), reason="…")
+    assert caveat("en", plain) is None and caveat("en", declined) is None
+    assert caveat("en", unsure) == "The library may not answer this; the closest it holds:"
+    assert caveat("id", unsure) == "Perpustakaan mungkin tidak menjawab ini; yang paling dekat:"
+    assert caveat("en", lacking) == "Nothing in the library mentions “Bandung”; the closest it holds:"
+    assert (
+        caveat("id", lacking)
+        == "Tidak ada artikel di perpustakaan yang menyebut “Bandung”; yang paling dekat:"
+    )
+    for answer in (plain, unsure, lacking):
+        shown = cli.format_answer(answer)
+        assert (
+            shown.startswith("“Dua") if answer is plain else shown.startswith(f"{caveat('en', answer)}\n“Dua")
+        )
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests_support import REPO, SEED, run_cli
+from tests_support import ANSWER_KEYS, REPO, SEED, run_cli
 
 import cli
 
-ANSWER_KEYS = {"question", "abstained", "reason", "answer", "articles", "took_ms"}
 NOT_LABELLED = 'newsbot: questions.jsonl, line 1: needs {"id", "question", "article_id"}'
 
 
@@ -201,6 +200,8 @@ def test_bad_question_lines_get_error_objects_and_later_ones_are_answered(
         "question": None,
         "abstained": True,
         "reason": 'line 1: no "question" text',
+        "missing": [],
+        "tentative": False,
         "answer": [],
         "articles": [],
         "took_ms": 0,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests_support import DATA, REPO, SEED, SEED_TEXT
+from tests_support import ANSWER_KEYS, DATA, REPO, SEED, SEED_TEXT
 
 import ingest as ingest_module
 from library import Library
@@ -269,7 +269,7 @@ def test_cli_contract(tmp_path: Path) -> None:
 
     asked = run_cli("ask", "--json", "what did Xi's letter say", db=db)
     answer = json.loads(asked.stdout)
-    assert set(answer) == {"question", "abstained", "reason", "answer", "articles", "took_ms"}
+    assert set(answer) == ANSWER_KEYS
     assert answer["articles"] == ["a1"] and not answer["abstained"]
     first = answer["answer"][0]
     assert set(first) == {"text", "score", "article", "sentence_index", "also_in"}

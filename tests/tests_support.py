@@ -58,3 +58,6 @@ PARITY_TEXTS = [
     "Surat itu berisikan ajakan kerjasama untuk menciptakan keamanan, stabilitas, dan kesejahteraan.",
     "How many people were injured in the earthquake?",
 ]
+
+# The keys of ``Answer.as_json`` (``ask --json``), also of a question that could not be asked.
+ANSWER_KEYS = {"question", "abstained", "reason", "missing", "tentative", "answer", "articles", "took_ms"}
