@@ -83,6 +83,13 @@ async def converse(tg: FakeTelegram) -> None:
         tg,
         group,
         "Bob",
+        "/ask what did Xi's letter say about Taiwan",
+        tg.group_text(group, bob, "/ask what did Xi's letter say about Taiwan"),
+    )
+    await turn(
+        tg,
+        group,
+        "Bob",
         "/add https://example.com/story",
         tg.group_text(group, bob, "/add https://example.com/story"),
     )
