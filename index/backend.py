@@ -154,6 +154,11 @@ class LibraryStore(Protocol):
 
     def count_without_near_keys(self) -> Awaitable[int]: ...
 
+    def ids_without_near_keys(self) -> Awaitable[set[int]]:
+        """The ids of the articles ``articles_without_near_keys`` lists, without reading their
+        texts (``copy_library`` copies them as unchecked)."""
+        ...
+
     def complete_article(
         self, article_id: int, keys: Sequence[int], *, copy_of: int | None, published: str | None
     ) -> Awaitable[None]:
@@ -251,7 +256,7 @@ async def copy_library(
     hashes = await source.article_hashes()  # in the order they were stored
     ids = [i for i, h in hashes.items() if h not in held]
     stories = await _stories_held(source, target, hashes, held)
-    unchecked = await _unchecked_ids(source)
+    unchecked = await source.ids_without_near_keys()
     copied, refused = 0, []
     for at in range(0, len(ids), batch_size):
         loaded = await source.load_articles(ids[at : at + batch_size])
@@ -290,16 +295,6 @@ async def _stories_held(
         if text_hash in held and article_id in ours and held[text_hash] in theirs:
             stories.setdefault(story_of(ours[article_id]), story_of(theirs[held[text_hash]]))
     return stories
-
-
-async def _unchecked_ids(store: LibraryStore) -> set[int]:
-    """The articles of ``store`` whose copies were never looked for (no band keys)."""
-    unchecked: set[int] = set()
-    after = 0
-    while batch := await store.articles_without_near_keys(after, 512):
-        unchecked |= {c.article_id for c in batch}
-        after = batch[-1].order
-    return unchecked
 
 
 def _with_stories(

@@ -941,6 +941,16 @@ class MilvusStore:
         return found
 
     @mapping_errors
+    async def ids_without_near_keys(self) -> set[int]:
+        """Every article's id less those with a ``stories`` row: one pass over each (ids only)."""
+
+        def read() -> set[int]:
+            checked = {int(r["article_id"]) for r in self.scan(self.stories, "", ["article_id"])}
+            return {int(r["id"]) for r in self.scan(self.articles, "", ["id"])} - checked
+
+        return await asyncio.to_thread(read)
+
+    @mapping_errors
     async def count_without_near_keys(self) -> int:
         """Every article less those with a ``stories`` row: two counts, exact unless a writer is
         between its batch's band keys and its articles' rows."""

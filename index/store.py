@@ -541,6 +541,13 @@ class Store:
             return [CopyCandidate(*row) async for row in cur]
 
     @mapping_errors
+    async def ids_without_near_keys(self) -> set[int]:
+        async with self._db.execute(
+            "SELECT id FROM articles a WHERE NOT EXISTS (SELECT 1 FROM near_keys k WHERE k.article_id = a.id)"
+        ) as cur:
+            return {int(row[0]) async for row in cur}
+
+    @mapping_errors
     async def count_without_near_keys(self) -> int:
         return await self._count(
             "SELECT count(*) FROM articles a"

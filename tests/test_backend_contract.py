@@ -319,16 +319,18 @@ async def test_backfill_completes_articles_stored_without_band_keys(library: Lib
     old = [await _embedded(library, text) for text in (FLOOD_KOMPAS, FLOOD_TEMPO, SEED_TEXT)]
     kompas, tempo, seed = await store.add_articles(old)
     assert await store.count_without_near_keys() == 3
+    assert await store.ids_without_near_keys() == {kompas.id, tempo.id, seed.id}
     await store.delete(seed.ref)
     await store.complete_article(seed.id, [4, 5], copy_of=None, published=None)  # deleted meanwhile
     assert await store.count_without_near_keys() == 2
+    assert await store.ids_without_near_keys() == {kompas.id, tempo.id}
 
     summary = await backfill_copies_and_dates(store)
     assert (summary.completed, summary.copies) == (2, 1)
     kompas, tempo = [await store.article_info_by_id(i) for i in (kompas.id, tempo.id)]
     assert kompas.copy_of is None and tempo.copy_of == kompas.id
     assert kompas.published == tempo.published == "2019-09-18"  # "Rabu (18/9/2019)"
-    assert await store.count_without_near_keys() == 0
+    assert await store.count_without_near_keys() == 0 and await store.ids_without_near_keys() == set()
     assert (await backfill_copies_and_dates(store)).completed == 0
     assert (await library.add_text(FLOOD_DETIK)).copy_of == kompas.id
 
