@@ -37,8 +37,14 @@ async def test_a_stored_article_and_an_answer_each_log_one_info_line(
     assert answered.name == "newsbot.library"
     message = answered.getMessage()
     assert message.startswith("answered in=private took_ms=")
-    assert message.endswith(f"abstained=False reason_kind=- quotes={len(answer.citations)}")
+    assert message.endswith(f"abstained=False reason_kind=- quotes={len(answer.citations)} caveat=-")
     assert QUESTION not in caplog.text and answer.citations[0].text not in caplog.text
+
+    caplog.clear()  # an answer that says what no article mentions logs so, never the name
+    told = await library.ask("what did Xi's letter say about Taiwan")
+    (answered,) = info_lines(caplog)
+    assert told.missing == ("Taiwan",) and answered.getMessage().endswith("caveat=missing")
+    assert "Taiwan" not in caplog.text
 
 
 async def test_a_refused_article_logs_its_reason_and_the_article_it_repeats(
