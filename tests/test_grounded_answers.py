@@ -175,7 +175,7 @@ async def test_questions_without_a_letter_or_digit_are_declined(newsroom: Librar
         assert answer.abstained and answer.reason_kind == "no_content" and not answer.citations
 
 
-TYPED = [q for q, _ in ABSENT + ANSWERED]
+TYPED = [q for q, _ in ABSENT + ANSWERED + TOLD]
 
 
 CASES = {
@@ -207,6 +207,9 @@ async def test_whether_it_answers_never_depends_on_how_the_question_was_typed(
     typed = await newsroom.ask(_typed(question, end, case, spaced))
     assert typed.abstained == plain.abstained
     assert [c.text for c in typed.citations] == [c.text for c in plain.citations]
+    assert typed.tentative == plain.tentative
+    if case == "as typed":  # what no article mentions is named as written: its case may differ
+        assert typed.missing == plain.missing
 
 
 def test_the_library_is_written_for_the_tests() -> None:
