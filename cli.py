@@ -785,9 +785,9 @@ def _reply(answer: Answer, db: Path | str) -> str:
 
 def _caveat(answer: Answer) -> str | None:
     """The line before an answer's quotes when they may not answer the question (as the bot's)."""
-    if answer.missing:
+    if answer.caveat == "missing":
         return f"Nothing in the library mentions {named_words(answer.missing)}; the closest it holds:"
-    return "The library may not answer this; the closest it holds:" if answer.tentative else None
+    return "The library may not answer this; the closest it holds:" if answer.caveat == "unsure" else None
 
 
 def format_answer(answer: Answer) -> str:

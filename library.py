@@ -215,10 +215,6 @@ class Library:
         query = f"{context.strip()} {question}" if context else question
         answer = await self.answerer.answer(query)
         took = (time.perf_counter() - started) * 1000
-        # caveat: what the reply says before its quotes (``Answer.missing``, ``Answer.tentative``)
-        caveat = "-"
-        if not answer.abstained and (answer.missing or answer.tentative):
-            caveat = "missing" if answer.missing else "unsure"
         log.info(
             "answered in=%s took_ms=%.0f abstained=%s reason_kind=%s quotes=%d caveat=%s",
             asked_in or "-",
@@ -226,7 +222,7 @@ class Library:
             answer.abstained,
             answer.reason_kind or "-",
             len(answer.citations),
-            caveat,
+            answer.caveat or "-",
         )
         log.debug("question (in=%s, follow-up: %s): %r", asked_in or "-", context is not None, question)
         return replace(answer, question=question, took_ms=took)

@@ -286,11 +286,9 @@ def caveat(lang: Lang, answer: Answer) -> str | None:
     """What an answer says before its quotes when they may not answer the question: the names
     of the question the library never mentions (``Answer.missing``), or that the answer cleared
     the abstention rule narrowly (``Answer.tentative``); None for a plain answer."""
-    if answer.abstained:
-        return None
-    if answer.missing:
+    if answer.caveat == "missing":
         return say(lang, "answer_lacks", words=named_words(answer.missing))
-    return say(lang, "answer_unsure") if answer.tentative else None
+    return say(lang, "answer_unsure") if answer.caveat == "unsure" else None
 
 
 def rejection(lang: Lang, error: ArticleRejected, *, max_upload_bytes: int) -> str:

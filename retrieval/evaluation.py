@@ -166,9 +166,9 @@ class UserView:
 
     Declining rates are over answerable and absent questions; the quote measures over the
     answerable questions the bot answered (``span_*`` over those with a gold answer string).
-    ``*_warned``: of the answers given, the share that say before quoting what the library lacks
-    (``Answer.missing``) or that it may not answer the question (``Answer.tentative``), over
-    absent and answerable questions apart."""
+    ``*_warned``: of the answers given, the share with an ``Answer.caveat`` before the quotes
+    (what the library lacks, or that it may not answer the question), over absent and
+    answerable questions apart."""
 
     scenario: str
     group: str
@@ -250,15 +250,10 @@ def user_view(
         share((answer_in_citations(q.answers, a) for q, a in spans), len(spans)),
         sum(len(a.citations) for _, a in answered) / len(answered) if answered else 0.0,
         len(absent_answered),
-        share((warned(a) for a in absent_answered), len(absent_answered)),
+        share((a.caveat is not None for a in absent_answered), len(absent_answered)),
         len(answered),
-        share((warned(a) for _, a in answered), len(answered)),
+        share((a.caveat is not None for _, a in answered), len(answered)),
     )
-
-
-def warned(answer: Answer) -> bool:
-    """Whether an answer says before its quotes that they may not answer the question."""
-    return not answer.abstained and (bool(answer.missing) or answer.tentative)
 
 
 def user_view_table(rows: Sequence[UserView]) -> str:

@@ -122,6 +122,17 @@ class Answer:
     # the reply says the library may not answer the question before its quotes.
     tentative: bool = False
 
+    @property
+    def caveat(self) -> str | None:
+        """What the reply says before its quotes, if anything: "missing" (the question names what
+        no article mentions, ``missing``) before "unsure" (``tentative``); None for a plain answer
+        or an abstention."""
+        if self.abstained:
+            return None
+        if self.missing:
+            return "missing"
+        return "unsure" if self.tentative else None
+
     def as_json(self) -> dict[str, object]:
         return {
             "question": self.question,
